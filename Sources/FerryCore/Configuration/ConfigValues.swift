@@ -1,0 +1,107 @@
+import Configuration
+
+/// Reads raw values from a `ConfigReader` and turns them into typed values or
+/// a ``ConfigurationError`` that names the key.
+///
+/// swift-configuration's non-throwing getters return `nil` both for a missing
+/// key and for a value of the wrong type; reading the text first lets Ferry
+/// tell those apart and quote the offending value.
+struct ConfigValues {
+    let reader: ConfigReader
+
+    /// The value as text, whatever type the provider stored it as; `nil` when absent.
+    func text(_ key: String) -> String? {
+        let configKey = ConfigKey(key)
+        if let string = reader.string(forKey: configKey) { return string }
+        if let int = reader.int(forKey: configKey) { return String(int) }
+        if let double = reader.double(forKey: configKey) { return String(double) }
+        if let bool = reader.bool(forKey: configKey) { return String(bool) }
+        if let array = reader.stringArray(forKey: configKey) { return array.joined(separator: ",") }
+        return nil
+    }
+
+    func parsed<T>(_ key: String, allowed: String, _ parse: (String) -> T?) throws -> T? {
+        guard let raw = text(key) else { return nil }
+        let trimmed = raw.trimmingWhitespace()
+        guard let value = parse(trimmed) else {
+            throw ConfigurationError.invalidValue(key: key, value: raw, allowed: allowed)
+        }
+        return value
+    }
+
+    func integer(_ key: String, range: ClosedRange<Int>) throws -> Int? {
+        try parsed(key, allowed: "a whole number in \(range.lowerBound)...\(range.upperBound)") {
+            Int($0).flatMap { range.contains($0) ? $0 : nil }
+        }
+    }
+
+    func byteSize(_ key: String, range: ClosedRange<Int>) throws -> Int? {
+        try parsed(key, allowed: "a size in bytes in \(range.lowerBound)...\(range.upperBound) (suffixes KiB, MiB, GiB allowed)") {
+            ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
+        }
+    }
+
+    func duration(_ key: String, range: ClosedRange<Duration>) throws -> Duration? {
+        try parsed(key, allowed: "a duration of 0 to 3600 seconds: a number of seconds, or with suffix ms or s") {
+            DurationParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
+        }
+    }
+
+    /// A list from a YAML/JSON array, or from comma-separated text (environment, flags).
+    func list(_ key: String) throws -> [String]? {
+        let configKey = ConfigKey(key)
+        let items: [String]
+        if let array = reader.stringArray(forKey: configKey) {
+            items = array
+        } else if let string = reader.string(forKey: configKey) {
+            items = string.split(separator: ",").map(String.init)
+        } else {
+            return nil
+        }
+        return items.map { (item: String) in item.trimmingWhitespace() }.filter { !$0.isEmpty }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var view = Substring(self)
+        while let first = view.first, first.isWhitespace { view.removeFirst() }
+        while let last = view.last, last.isWhitespace { view.removeLast() }
+        return String(view)
+    }
+}
+
+/// Parses `1048576`, `512KiB`, `64MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).
+enum ByteSizeParser {
+    static func parse(_ text: String) -> Int? {
+        let digits = text.prefix { $0.isNumber }
+        guard !digits.isEmpty, let number = Int(digits) else { return nil }
+        let suffix = String(text.dropFirst(digits.count)).trimmingWhitespace().lowercased()
+        let multiplier: Int
+        switch suffix {
+        case "", "b": multiplier = 1
+        case "k", "kb", "kib": multiplier = 1 << 10
+        case "m", "mb", "mib": multiplier = 1 << 20
+        case "g", "gb", "gib": multiplier = 1 << 30
+        default: return nil
+        }
+        let (result, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : result
+    }
+}
+
+/// Parses `5`, `2.5`, `5s`, `500ms` into a `Duration`.
+enum DurationParser {
+    static func parse(_ text: String) -> Duration? {
+        var number = text
+        var scale = 1.0
+        if text.hasSuffix("ms") {
+            number = String(text.dropLast(2))
+            scale = 0.001
+        } else if text.hasSuffix("s") {
+            number = String(text.dropLast())
+        }
+        guard let value = Double(number.trimmingWhitespace()), value.isFinite, value >= 0 else { return nil }
+        return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+    }
+}

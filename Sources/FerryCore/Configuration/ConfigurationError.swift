@@ -1,0 +1,23 @@
+/// A configuration value Ferry cannot run with.
+///
+/// Every case names the key, the offending value and what is allowed, so the
+/// operator can fix the file, variable or flag without reading the source.
+public enum ConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A value that does not parse or is outside its allowed range.
+    case invalidValue(key: String, value: String, allowed: String)
+    /// A configuration file that cannot be read or parsed.
+    case unreadableFile(path: String, reason: String)
+    /// Two settings that are valid alone but not together.
+    case conflict(key: String, value: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidValue(let key, let value, let allowed):
+            return "invalid configuration: key '\(key)' has value '\(value)'; allowed: \(allowed)"
+        case .unreadableFile(let path, let reason):
+            return "invalid configuration: cannot read config file '\(path)': \(reason)"
+        case .conflict(let key, let value, let reason):
+            return "invalid configuration: key '\(key)' has value '\(value)': \(reason)"
+        }
+    }
+}

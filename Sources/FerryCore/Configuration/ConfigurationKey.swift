@@ -1,0 +1,36 @@
+/// One configuration key with its environment variable, flag, default and meaning.
+///
+/// The table in ``FerryConfiguration/keys`` is the single list of keys: the CLI
+/// builds its flags from it, `--print-config` walks it, and the README copies it.
+public struct ConfigurationKey: Sendable {
+    /// Dotted key as used in files (`queue.capacity-logs`).
+    public let name: String
+    /// Long flag without dashes (`queue-capacity-logs`).
+    public let flag: String
+    /// What the value means and which values are allowed.
+    public let help: String
+
+    /// `FERRY_` plus the key in upper case with `.` and `-` as `_`.
+    public var environmentVariable: String {
+        "FERRY_" + name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()
+    }
+}
+
+extension FerryConfiguration {
+    /// Every key Ferry reads, in the order `--print-config` shows them.
+    public static let keys: [ConfigurationKey] = [
+        .init(name: "listen", flag: "listen", help: "UDP address to receive logs on (HOST:PORT)"),
+        .init(name: "http.address", flag: "http", help: "HTTP control-plane address (HOST:PORT)"),
+        .init(name: "http.max-body-bytes", flag: "http-max-body-bytes", help: "largest POST /v1/logs body (bytes, or with KiB/MiB suffix)"),
+        .init(name: "upstreams", flag: "upstream", help: "upstreams in failover order: udp://HOST:PORT or file:PATH (flag repeatable; env comma-separated)"),
+        .init(name: "queue.capacity-logs", flag: "queue-capacity-logs", help: "buffer capacity in logs"),
+        .init(name: "queue.capacity-bytes", flag: "queue-capacity-bytes", help: "buffer capacity in payload bytes"),
+        .init(name: "datagram.max-bytes", flag: "datagram-max-bytes", help: "largest datagram accepted (1...65507); larger ones are dropped as oversize"),
+        .init(name: "receive.sockets", flag: "receive-sockets", help: "SO_REUSEPORT receive sockets, one event loop each; 0 = one per core"),
+        .init(name: "receive.buffer-bytes", flag: "receive-buffer-bytes", help: "SO_RCVBUF asked for on each receive socket (kernel caps it at net.core.rmem_max)"),
+        .init(name: "receive.batch", flag: "receive-batch", help: "datagrams read per recvmmsg call (1...1024)"),
+        .init(name: "log.level", flag: "log-level", help: "trace, debug, info, notice, warning, error or critical"),
+        .init(name: "log.format", flag: "log-format", help: "json (JSON Lines) or text"),
+        .init(name: "drain.timeout", flag: "drain-timeout", help: "time allowed to forward buffered logs on shutdown (seconds, or with ms/s suffix)"),
+    ]
+}

@@ -1,0 +1,53 @@
+import Logging
+import NIOCore
+
+/// Everything `ferry serve` needs to run, as plain values.
+///
+/// Built from defaults, a YAML or JSON file, `FERRY_…` environment variables and
+/// flags (in rising precedence) by ``init(reader:)``; every key is listed in
+/// ``FerryConfiguration/keys`` so that the README, `--print-config` and error
+/// messages all speak of the same names.
+public struct FerryConfiguration: Sendable, Equatable {
+    /// UDP address the receive sockets bind (`listen`).
+    public var listen: HostAndPort = .init(host: "0.0.0.0", port: 5514)
+    /// HTTP control-plane address (`http.address`).
+    public var httpAddress: HostAndPort = .init(host: "127.0.0.1", port: 9514)
+    /// Largest `POST /v1/logs` body accepted (`http.max-body-bytes`).
+    public var httpMaxBodyBytes: Int = 4 << 20
+    /// Upstreams in failover order (`upstreams`).
+    public var upstreams: [UpstreamURL] = [FerryConfiguration.embeddedDefaultUpstream]
+    /// Buffer capacity in logs (`queue.capacity-logs`).
+    public var queueCapacityLogs: Int = 100_000
+    /// Buffer capacity in payload bytes (`queue.capacity-bytes`).
+    public var queueCapacityBytes: Int = 32 << 20
+    /// Largest datagram accepted; larger ones are dropped as `oversize` (`datagram.max-bytes`).
+    public var maxDatagramBytes: Int = 65_507
+    /// Receive sockets bound with `SO_REUSEPORT`, one event loop each; 0 = one per core (`receive.sockets`).
+    public var receiveSockets: Int = 0
+    /// `SO_RCVBUF` asked for on each receive socket (`receive.buffer-bytes`).
+    public var receiveBufferBytes: Int = 8 << 20
+    /// Datagrams read per `recvmmsg` call (`receive.batch`).
+    public var receiveBatch: Int = 32
+    /// Lowest level of Ferry's own log lines (`log.level`).
+    public var logLevel: Logger.Level = .info
+    /// Format of Ferry's own log lines (`log.format`).
+    public var logFormat: LogFormat = .json
+    /// How long a shutdown may spend forwarding what is buffered (`drain.timeout`).
+    public var drainTimeout: Duration = .seconds(5)
+
+    /// Where logs go when no upstream is configured: a file a newcomer can `tail`.
+    public static let embeddedDefaultUpstream = UpstreamURL.file(path: "./ferry-data/forwarded.log")
+
+    /// Format of Ferry's own log output.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case json
+        case text
+    }
+
+    public init() {}
+
+    /// The number of receive sockets after resolving 0 to the number of cores.
+    public var effectiveReceiveSockets: Int {
+        receiveSockets > 0 ? receiveSockets : System.coreCount
+    }
+}

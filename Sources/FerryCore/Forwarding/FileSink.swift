@@ -1,0 +1,126 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends batches of lines to one file from a thread of its own, so that no
+/// event loop ever waits for the disk.
+///
+/// Batches from every loop are written in the order they were handed over. A
+/// failed write (disk full, permissions changed) is retried with backoff while
+/// the sink reports itself unhealthy, so new traffic fails over to the next
+/// upstream; batches already handed over keep their buffer reservation until
+/// written, which keeps memory bounded.
+final class FileSink: Sendable {
+    let path: String
+    private let upstream: Upstream
+    private let descriptor: CInt
+    private let pool: NIOThreadPool
+    private let logger: Logger
+    private let healthy = Atomic<Bool>(true)
+    private let stopping = Atomic<Bool>(false)
+    private let warnings = Mutex(WarningLimiter(interval: .seconds(10)))
+
+    /// Opens (creating if needed) `path` and its parent directories for appending.
+    init(path: String, upstream: Upstream, logger: Logger) throws {
+        self.path = path
+        self.upstream = upstream
+        self.logger = logger
+        try Self.createParentDirectories(of: path)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ForwardingError.cannotOpenFile(path: path, errno: errno)
+        }
+        self.descriptor = fd
+        self.pool = NIOThreadPool(numberOfThreads: 1)
+        self.pool.start()
+    }
+
+    var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+
+    /// Writes `blob` after every batch handed over before it; `completion`
+    /// runs on the sink's thread with `true` once it is on disk (in the page cache).
+    func write(_ blob: ByteBuffer, completion: @escaping @Sendable (Bool) -> Void) {
+        pool.submit { state in
+            guard case .active = state else {
+                completion(false)
+                return
+            }
+            completion(self.writeRetrying(blob))
+        }
+    }
+
+    /// Stops retrying failed writes, lets queued batches finish, and closes the file.
+    func close() async {
+        stopping.store(true, ordering: .relaxed)
+        try? await pool.shutdownGracefully()
+        _ = Glibc.close(descriptor)
+    }
+
+    private func writeRetrying(_ blob: ByteBuffer) -> Bool {
+        var delayMilliseconds = 100
+        while true {
+            let result = blob.withUnsafeReadableBytes { bytes in Self.writeAll(descriptor, bytes) }
+            switch result {
+            case .success:
+                setHealthy(true)
+                return true
+            case .failure(let code):
+                setHealthy(false)
+                upstream.recordError(.other, detail: String(cString: strerror(code)))
+                let suppressed = warnings.withLock { $0.shouldLog(key: Int(code)) }
+                if let suppressed {
+                    logger.error(
+                        "file upstream write failed",
+                        metadata: [
+                            "upstream": "file:\(path)",
+                            "error.errno": "\(code)",
+                            "error.detail": "\(String(cString: strerror(code)))",
+                            "warnings.suppressed": "\(suppressed)",
+                        ])
+                }
+                if stopping.load(ordering: .relaxed) { return false }
+                usleep(UInt32(delayMilliseconds * 1000))
+                delayMilliseconds = min(delayMilliseconds * 2, 2000)
+            }
+        }
+    }
+
+    private func setHealthy(_ value: Bool) {
+        if healthy.exchange(value, ordering: .relaxed) != value {
+            upstream.setAvailableOnAllLanes(value)
+        }
+    }
+
+    private enum WriteResult { case success, failure(CInt) }
+
+    private static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> WriteResult {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return .failure(errno)
+            }
+            offset += written
+        }
+        return .success
+    }
+
+    private static func createParentDirectories(of path: String) throws {
+        var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        guard !components.isEmpty else { return }
+        var current = path.hasPrefix("/") ? "" : "."
+        if path.hasPrefix("/") { components = components.dropFirst() }
+        for component in components where !component.isEmpty && component != "." {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw ForwardingError.cannotOpenFile(path: path, errno: errno)
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import NIOCore
+
+/// One event loop's way into the shared ``FileSink`` of a `file:` upstream.
+///
+/// Turns a batch into the exact bytes to append (one line per log), then hands
+/// it to the sink's thread; the reservation is released once it is written.
+final class FileUpstreamLane: UpstreamLane {
+    let upstream: Upstream
+    private let sink: FileSink
+    private let eventLoop: any EventLoop
+    private let capacity: BufferCapacity
+    private let counters: PipelineCounters
+    private let laneIndex: Int
+    private let allocator = ByteBufferAllocator()
+
+    init(upstream: Upstream, sink: FileSink, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters, laneIndex: Int) {
+        self.upstream = upstream
+        self.sink = sink
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.counters = counters
+        self.laneIndex = laneIndex
+    }
+
+    var canAccept: Bool { sink.isHealthy }
+
+    func start() -> EventLoopFuture<Void> {
+        upstream.setAvailable(true, lane: laneIndex)
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    func stop() -> EventLoopFuture<Void> {
+        upstream.setAvailable(false, lane: laneIndex)
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    func send(_ records: [ByteBuffer], bytes: Int) {
+        var blob = allocator.buffer(capacity: bytes + records.count)
+        for record in records {
+            LineFormat.append(record, to: &blob)
+        }
+        let count = records.count
+        let upstream = self.upstream
+        let capacity = self.capacity
+        let counters = self.counters
+        sink.write(blob) { written in
+            capacity.release(count: count, bytes: bytes)
+            if written {
+                upstream.forwarded.add(count)
+                upstream.forwardedBytes.add(bytes)
+            } else {
+                counters.countDropped(.writeFailed, logs: count)
+            }
+        }
+    }
+}
+
+/// How a log becomes one line of a file upstream.
+///
+/// The payload is written as it is, followed by a newline unless it already
+/// ends with one. A newline inside the payload would split one log into two
+/// lines, so it is written as `#012`, rsyslog's escape for it.
+enum LineFormat {
+    static func append(_ record: ByteBuffer, to blob: inout ByteBuffer) {
+        record.withUnsafeReadableBytes { bytes in
+            guard !bytes.isEmpty else {
+                blob.writeInteger(UInt8(ascii: "\n"))
+                return
+            }
+            let last = bytes.count - 1
+            var start = 0
+            for index in 0..<last where bytes[index] == UInt8(ascii: "\n") {
+                blob.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+                blob.writeStaticString("#012")
+                start = index + 1
+            }
+            blob.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+            if bytes[last] != UInt8(ascii: "\n") {
+                blob.writeInteger(UInt8(ascii: "\n"))
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One event loop's connected UDP socket to a `udp://` upstream.
+///
+/// A connected socket is used on purpose: only a connected socket receives the
+/// ICMP port-unreachable errors that tell Ferry an upstream is gone. NIO closes
+/// such a channel when a burst of sends is refused; the lane then counts the
+/// failed batch, reports itself unavailable, and reconnects with backoff.
+final class UDPUpstreamLane: UpstreamLane {
+    let upstream: Upstream
+    private let address: SocketAddress
+    private let eventLoop: any EventLoop
+    private let capacity: BufferCapacity
+    private let laneIndex: Int
+    private let logger: Logger
+    private var warnings: WarningLimiter
+    private var channel: (any Channel)?
+    private var stopped = false
+    private var unavailableUntil = NIODeadline.uptimeNanoseconds(0)
+    private var reconnectDelay = TimeAmount.milliseconds(100)
+    /// Called when the lane becomes available again, so waiting batches move.
+    var onAvailable: (() -> Void)?
+    /// The pipeline counters of this lane's loop, for drops the lane decides.
+    var counters: PipelineCounters?
+
+    init(upstream: Upstream, address: SocketAddress, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int, logger: Logger) {
+        self.upstream = upstream
+        self.address = address
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.laneIndex = laneIndex
+        self.logger = logger
+        self.warnings = WarningLimiter(interval: .seconds(10))
+    }
+
+    var canAccept: Bool {
+        channel != nil && (unavailableUntil.uptimeNanoseconds == 0 || NIODeadline.now() >= unavailableUntil)
+    }
+
+    func start() -> EventLoopFuture<Void> {
+        connect().map { _ in }
+    }
+
+    func stop() -> EventLoopFuture<Void> {
+        stopped = true
+        upstream.setAvailable(false, lane: laneIndex)
+        guard let channel else { return eventLoop.makeSucceededVoidFuture() }
+        self.channel = nil
+        return channel.close().recover { _ in }
+    }
+
+    func send(_ records: [ByteBuffer], bytes: Int) {
+        let count = records.count
+        guard let channel, count > 0 else {
+            capacity.release(count: count, bytes: bytes)
+            return
+        }
+        let promise = eventLoop.makePromise(of: Void.self)
+        for index in records.indices {
+            channel.write(records[index], promise: index == records.count - 1 ? promise : nil)
+        }
+        channel.flush()
+        let upstream = self.upstream
+        let capacity = self.capacity
+        promise.futureResult.assumeIsolated().whenComplete { result in
+            capacity.release(count: count, bytes: bytes)
+            switch result {
+            case .success:
+                upstream.forwarded.add(count)
+                upstream.forwardedBytes.add(bytes)
+            case .failure(let error):
+                self.counters?.countDropped(.sendFailed, logs: count)
+                self.noteError(error, droppedLogs: count)
+            }
+        }
+    }
+
+    // MARK: - Connection management
+
+    private func connect() -> EventLoopFuture<any Channel> {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        return DatagramBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamChannelHandler(lane: bound.value))
+                }
+            }
+            .connect(to: address)
+            .assumeIsolated()
+            .map { channel in
+                self.channel = channel
+                self.unavailableUntil = .uptimeNanoseconds(0)
+                self.reconnectDelay = .milliseconds(100)
+                self.upstream.setAvailable(true, lane: self.laneIndex)
+                self.onAvailable?()
+                return channel
+            }
+            .nonisolated()
+    }
+
+    /// The socket was closed under us (NIO closes a connected datagram channel
+    /// when `sendmmsg` is refused): reconnect after a growing delay.
+    func channelClosed(_ closed: any Channel) {
+        guard channel === closed else { return }
+        channel = nil
+        upstream.setAvailable(false, lane: laneIndex)
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        guard !stopped else { return }
+        let delay = reconnectDelay
+        reconnectDelay = min(reconnectDelay * 2, .seconds(5))
+        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard !self.stopped, self.channel == nil else { return }
+            self.connect().assumeIsolated().whenFailure { error in
+                self.noteError(error, droppedLogs: 0)
+                self.scheduleReconnect()
+            }
+        }
+    }
+
+    /// An error reported by the socket, such as ICMP port unreachable for an earlier send.
+    func noteError(_ error: any Error, droppedLogs: Int) {
+        let reason = SendErrorReason(classifying: error)
+        upstream.recordError(reason, detail: String(describing: error))
+        if reason == .refused || reason == .unreachable {
+            // The upstream is not there: hold traffic back briefly instead of
+            // sending into the void (the circuit breaker refines this).
+            unavailableUntil = .now() + .seconds(1)
+            upstream.setAvailable(false, lane: laneIndex)
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            eventLoop.scheduleTask(in: .seconds(1)) {
+                let lane = bound.value
+                if lane.channel != nil, !lane.stopped {
+                    lane.upstream.setAvailable(true, lane: lane.laneIndex)
+                    lane.onAvailable?()
+                }
+            }
+        }
+        if let suppressed = warnings.shouldLog(key: reason.rawValue) {
+            logger.warning(
+                "upstream send failed",
+                metadata: [
+                    "upstream": "\(upstream.url)",
+                    "error.reason": "\(reason)",
+                    "error.detail": "\(error)",
+                    "logs.dropped": "\(droppedLogs)",
+                    "warnings.suppressed": "\(suppressed)",
+                ])
+        }
+    }
+}
+
+/// Watches a connected upstream socket for errors and closure.
+private final class UpstreamChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private weak var lane: UDPUpstreamLane?
+
+    init(lane: UDPUpstreamLane) {
+        self.lane = lane
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Upstreams do not talk back on udp://; anything received is ignored.
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        lane?.noteError(error, droppedLogs: 0)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lane?.channelClosed(context.channel)
+        context.fireChannelInactive()
+    }
+}
+
+extension SendErrorReason {
+    init(classifying error: any Error) {
+        guard let ioError = error as? IOError else {
+            self = .other
+            return
+        }
+        switch ioError.errnoCode {
+        case ECONNREFUSED: self = .refused
+        case EHOSTUNREACH, ENETUNREACH: self = .unreachable
+        case ENOBUFS: self = .noBufferSpace
+        case EAGAIN: self = .wouldBlock
+        default: self = .other
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import NIOCore
+
+/// One event loop's connection to one upstream.
+///
+/// A lane is confined to its loop: the pipeline of that loop asks it whether it
+/// can take traffic now and hands it whole batches. The lane owns the batch from
+/// then on: it must eventually release the batch's buffer reservation and count
+/// every record as forwarded or dropped.
+protocol UpstreamLane: AnyObject {
+    var upstream: Upstream { get }
+    /// Whether a batch handed over now has a chance of being delivered.
+    var canAccept: Bool { get }
+    /// Sends `records` (whose reservation totals `bytes`).
+    func send(_ records: [ByteBuffer], bytes: Int)
+    /// Opens sockets or files; called once on the lane's loop.
+    func start() -> EventLoopFuture<Void>
+    /// Closes what ``start()`` opened.
+    func stop() -> EventLoopFuture<Void>
+}

@@ -1,0 +1,29 @@
+import NIOCore
+
+/// Receives datagrams on one receive socket and feeds them to that loop's pipeline.
+///
+/// NIO reads up to `receive.batch` datagrams per `recvmmsg`; every datagram is
+/// one `channelRead`, and `channelReadComplete` ends the burst, which is when
+/// the pipeline reserves room and forwards. Nothing here allocates or locks.
+final class UDPIngestHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let pipeline: LoopPipeline
+
+    init(pipeline: LoopPipeline) {
+        self.pipeline = pipeline
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pipeline.receive(unwrapInboundIn(data).data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        pipeline.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A receive socket reports errors such as ICMP for earlier sends; it
+        // never sends, so there is nothing to act on. Keep the socket open.
+    }
+}

@@ -1,0 +1,282 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The running data plane: receive sockets, per-loop pipelines, upstream lanes
+/// and file sinks, built from one ``FerryConfiguration``.
+///
+/// ``start(configuration:logger:)`` binds and connects everything before any
+/// service runs, so a bad address fails start-up with a clear error instead of
+/// a half-started process. ``shutdown()`` stops intake, drains the buffer
+/// within `drain.timeout`, and accounts for whatever could not be drained.
+public final class Relay: Sendable {
+    public let configuration: FerryConfiguration
+    public let capacity: BufferCapacity
+    public let upstreams: [Upstream]
+    let handles: [PipelineHandle]
+    private let group: MultiThreadedEventLoopGroup
+    private let fileSinks: [FileSink]
+    private let logger: Logger
+    private let state: Mutex<RelayState>
+    private let nextHTTPLoop = AtomicCounter()
+
+    /// A loop's pipeline together with what may be read of it from any thread.
+    struct PipelineHandle: Sendable {
+        let index: Int
+        let eventLoop: any EventLoop
+        let counters: PipelineCounters
+        let pipeline: NIOLoopBound<LoopPipeline>
+    }
+
+    private init(
+        configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], handles: [PipelineHandle],
+        group: MultiThreadedEventLoopGroup, fileSinks: [FileSink], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.capacity = capacity
+        self.upstreams = upstreams
+        self.handles = handles
+        self.group = group
+        self.fileSinks = fileSinks
+        self.logger = logger
+        self.state = Mutex(RelayState(startedAt: .now))
+    }
+
+    /// Resolves upstreams, opens file sinks, connects upstream sockets and binds
+    /// the receive sockets.
+    public static func start(configuration: FerryConfiguration, logger: Logger) async throws -> Relay {
+        let loopCount = configuration.effectiveReceiveSockets
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
+        do {
+            return try await build(configuration: configuration, group: group, loopCount: loopCount, logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func build(configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, logger: Logger) async throws -> Relay {
+        let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
+        let upstreams = configuration.upstreams.enumerated().map { Upstream(url: $1, index: $0, lanes: loopCount) }
+
+        // Resolve names and open files once, before any loop uses them.
+        var targets: [UpstreamTarget] = []
+        var fileSinks: [FileSink] = []
+        for upstream in upstreams {
+            switch upstream.url {
+            case .udp(let address):
+                do {
+                    let resolved = try SocketAddress.makeAddressResolvingHost(address.host, port: address.port)
+                    targets.append(.udp(upstream, resolved))
+                } catch {
+                    throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
+                }
+            case .file(let path):
+                let sink = try FileSink(path: path, upstream: upstream, logger: logger)
+                fileSinks.append(sink)
+                targets.append(.file(upstream, sink))
+            }
+        }
+
+        let loops = Array(group.makeIterator())
+        var handles: [PipelineHandle] = []
+        for (index, loop) in loops.prefix(loopCount).enumerated() {
+            let handle = try await loop.submit {
+                let pipeline = LoopPipeline(
+                    index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
+                    receiveBatch: configuration.receiveBatch, logger: logger)
+                pipeline.setLanes(targets.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
+                return PipelineHandle(
+                    index: index, eventLoop: loop, counters: pipeline.counters, pipeline: NIOLoopBound(pipeline, eventLoop: loop))
+            }.get()
+            try await loop.flatSubmit {
+                EventLoopFuture.andAllSucceed(handle.pipeline.value.lanes.map { $0.start() }, on: loop)
+            }.get()
+            handles.append(handle)
+        }
+
+        let relay = Relay(
+            configuration: configuration, capacity: capacity, upstreams: upstreams, handles: handles,
+            group: group, fileSinks: fileSinks, logger: logger)
+        let listener = UDPListener(configuration: configuration, logger: logger)
+        let sockets = try await listener.bind(handles: handles)
+        relay.state.withLock {
+            $0.sockets = sockets
+            $0.phase = .running
+        }
+        let granted = sockets.map(\.receiveBufferBytes).min() ?? 0
+        logger.info(
+            "listening",
+            metadata: [
+                "udp.address": "\(sockets.first?.channel.localAddress.map { "\($0)" } ?? "?")",
+                "udp.sockets": "\(sockets.count)",
+                "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
+                "udp.receive_buffer.granted_bytes": "\(granted)",
+                "upstreams": "\(configuration.upstreams.map(\.description).joined(separator: ","))",
+            ])
+        if granted < configuration.receiveBufferBytes {
+            logger.warning(
+                "receive buffer smaller than requested",
+                metadata: [
+                    "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
+                    "udp.receive_buffer.granted_bytes": "\(granted)",
+                    "fix": "raise the sysctl net.core.rmem_max to at least the requested size (or run with CAP_NET_ADMIN)",
+                ])
+        }
+        return relay
+    }
+
+    // MARK: - Intake from the control plane
+
+    /// What happened to the lines of one HTTP request.
+    public enum IntakeOutcome: Sendable, Equatable {
+        case accepted(Int)
+        case bufferFull
+        case draining
+    }
+
+    /// Offers lines received over HTTP, all or none, to one loop's pipeline.
+    public func ingest(_ records: [ByteBuffer], transport: Transport = .http) async -> IntakeOutcome {
+        guard state.withLock({ $0.phase == .running }) else { return .draining }
+        let handle = handles[Int(UInt(bitPattern: nextHTTPLoop.load) % UInt(handles.count))]
+        nextHTTPLoop.add(1)
+        let outcome = try? await handle.eventLoop.submit {
+            handle.pipeline.value.receiveAll(records, transport: transport)
+        }.get()
+        switch outcome {
+        case .accepted(let count): return .accepted(count)
+        case .bufferFull: return .bufferFull
+        case nil: return .draining
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Stops intake, forwards what is buffered within `drain.timeout`, closes
+    /// upstreams and returns how many logs could not be drained.
+    @discardableResult
+    public func shutdown() async -> Int {
+        let sockets = state.withLock { state -> [UDPListener.Socket] in
+            guard state.phase == .running || state.phase == .starting else { return [] }
+            state.phase = .draining
+            return state.sockets
+        }
+        for socket in sockets {
+            try? await socket.channel.close()
+        }
+        logger.info("draining", metadata: ["buffer.logs": "\(capacity.usedLogs)", "drain.timeout": "\(configuration.drainTimeout)"])
+
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while capacity.usedLogs > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        // Close sinks first so that a batch being written settles before the
+        // count of what is left is taken.
+        for sink in fileSinks {
+            await sink.close()
+        }
+        for handle in handles {
+            try? await handle.eventLoop.flatSubmit {
+                EventLoopFuture.andAllComplete(handle.pipeline.value.lanes.map { $0.stop() }, on: handle.eventLoop)
+            }.get()
+        }
+        let undrained = capacity.usedLogs
+        state.withLock {
+            $0.phase = .stopped
+            $0.undrained = undrained
+        }
+        let totals = self.totals
+        let forwarded = upstreams.reduce(0) { $0 + $1.forwarded.load }
+        var metadata: Logger.Metadata = [
+            "logs.received": "\(totals.receivedTotal)",
+            "logs.forwarded": "\(forwarded)",
+            "logs.dropped": "\(totals.droppedTotal)",
+            "logs.undrained": "\(undrained)",
+        ]
+        for (reason, count) in totals.dropped where count > 0 {
+            metadata["logs.dropped.\(reason)"] = "\(count)"
+        }
+        if undrained > 0 {
+            logger.error("drain incomplete, logs left undrained", metadata: metadata)
+        } else {
+            logger.info("drained", metadata: metadata)
+        }
+        try? await group.shutdownGracefully()
+        return undrained
+    }
+
+    // MARK: - Reading state
+
+    /// Sums of every loop's counters.
+    public var totals: PipelineTotals {
+        PipelineTotals(summing: handles.map(\.counters))
+    }
+
+    /// Where the relay is in its life.
+    public var phase: RelayState.Phase { state.withLock { $0.phase } }
+
+    /// Logs that were still buffered when the drain deadline passed.
+    public var undrained: Int { state.withLock { $0.undrained } }
+
+    /// The bound receive sockets' addresses and granted buffers.
+    public var listeners: [ListenerSnapshot] {
+        state.withLock { state in
+            state.sockets.map {
+                ListenerSnapshot(
+                    address: $0.channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "closed",
+                    port: $0.channel.localAddress?.port ?? 0,
+                    loop: $0.loopIndex,
+                    receiveBufferBytes: $0.receiveBufferBytes)
+            }
+        }
+    }
+
+    /// When the relay started, for uptime.
+    public var startedAt: ContinuousClock.Instant { state.withLock { $0.startedAt } }
+}
+
+/// One upstream resolved and opened, ready to get a lane on every loop.
+private enum UpstreamTarget: Sendable {
+    case udp(Upstream, SocketAddress)
+    case file(Upstream, FileSink)
+
+    func makeLane(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) -> any UpstreamLane {
+        switch self {
+        case .udp(let upstream, let address):
+            let lane = UDPUpstreamLane(
+                upstream: upstream, address: address, eventLoop: pipeline.eventLoop, capacity: capacity,
+                laneIndex: pipeline.index, logger: logger)
+            lane.counters = pipeline.counters
+            lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
+            return lane
+        case .file(let upstream, let sink):
+            return FileUpstreamLane(
+                upstream: upstream, sink: sink, eventLoop: pipeline.eventLoop, capacity: capacity,
+                counters: pipeline.counters, laneIndex: pipeline.index)
+        }
+    }
+}
+
+/// Mutable facts about the relay, behind the relay's lock.
+public struct RelayState: Sendable {
+    public enum Phase: String, Sendable {
+        case starting, running, draining, stopped
+    }
+    var phase: Phase = .starting
+    var sockets: [UDPListener.Socket] = []
+    var undrained = 0
+    let startedAt: ContinuousClock.Instant
+
+    init(startedAt: ContinuousClock.Instant) {
+        self.startedAt = startedAt
+    }
+}
+
+/// What `/v1/status` shows of one receive socket.
+public struct ListenerSnapshot: Sendable, Codable, Equatable {
+    public var address: String
+    public var port: Int
+    public var loop: Int
+    public var receiveBufferBytes: Int
+}

@@ -1,0 +1,21 @@
+/// Why a log was not forwarded. Every drop is counted under exactly one reason.
+public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Larger than `datagram.max-bytes` (the kernel would have truncated it; never forwarded cut).
+    case oversize
+    /// The bounded buffer had no room; the newest logs are the ones dropped.
+    case queueFull
+    /// The upstream socket failed the write (for example, it was closed by a refused send).
+    case sendFailed
+    /// The file upstream could not be written and shutdown ended the retries.
+    case writeFailed
+
+    /// The label value used in metrics, status and logs.
+    public var description: String {
+        switch self {
+        case .oversize: return "oversize"
+        case .queueFull: return "queue_full"
+        case .sendFailed: return "send_failed"
+        case .writeFailed: return "write_failed"
+        }
+    }
+}

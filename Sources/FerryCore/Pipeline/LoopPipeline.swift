@@ -1,0 +1,164 @@
+import DequeModule
+import Logging
+import NIOCore
+
+/// The part of the data path that one event loop owns: it takes the logs that
+/// loop receives, reserves room for them in the shared ``BufferCapacity``, and
+/// hands them in batches to the first upstream in failover order that can take
+/// them. Logs no upstream can take wait here, in this loop's shard of the buffer.
+///
+/// Confined to its event loop: nothing in it is locked, and nothing per log
+/// crosses a thread. A read burst is the unit of work: one reservation, one
+/// upstream decision and one write-and-flush per burst.
+final class LoopPipeline {
+    let index: Int
+    let eventLoop: any EventLoop
+    let counters: PipelineCounters
+    private let capacity: BufferCapacity
+    private let maxRecordBytes: Int
+    private let logger: Logger
+    private(set) var lanes: [any UpstreamLane] = []
+    private var warnings = WarningLimiter(interval: .seconds(10))
+
+    /// Logs of the current read burst, reserved at its end.
+    private var burst: [ByteBuffer] = []
+    /// Batches waiting for an upstream, oldest first.
+    private var shard: Deque<RecordBatch> = []
+    private var retryScheduled = false
+    private let allocator = ByteBufferAllocator()
+
+    init(index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int, logger: Logger) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.counters = PipelineCounters()
+        self.maxRecordBytes = maxRecordBytes
+        self.logger = logger
+        self.burst.reserveCapacity(receiveBatch * 4)
+    }
+
+    func setLanes(_ lanes: [any UpstreamLane]) {
+        self.lanes = lanes
+    }
+
+    /// Logs waiting in this loop's shard (not yet handed to an upstream).
+    var waitingLogs: Int { shard.reduce(0) { $0 + $1.count } }
+
+    // MARK: - Intake
+
+    /// Takes one received datagram; it is reserved and forwarded at ``flush()``.
+    @inline(__always)
+    func receive(_ record: ByteBuffer) {
+        let length = record.readableBytes
+        counters.countReceived(.udp, logs: 1, bytes: length)
+        guard length <= maxRecordBytes else {
+            drop(.oversize, logs: 1, detail: length)
+            return
+        }
+        burst.append(record)
+    }
+
+    /// Ends a read burst: reserves room for it, drops what does not fit as
+    /// `queue_full` (the newest logs), and forwards the rest.
+    func flush() {
+        guard !burst.isEmpty else { return }
+        let (count, bytes) = capacity.reservePrefix(of: burst) { $0.readableBytes }
+        if count < burst.count {
+            drop(.queueFull, logs: burst.count - count, detail: capacity.usedLogs)
+            burst.removeLast(burst.count - count)
+        }
+        if count > 0 {
+            dispatch(burst, bytes: bytes)
+        }
+        burst.removeAll(keepingCapacity: true)
+    }
+
+    /// Result of offering a whole HTTP request's lines.
+    enum BulkOutcome: Equatable {
+        case accepted(Int)
+        case bufferFull
+    }
+
+    /// Takes all of `records` (lines of one `POST /v1/logs`) or, when the buffer
+    /// cannot hold them all, none of them.
+    func receiveAll(_ records: [ByteBuffer], transport: Transport) -> BulkOutcome {
+        var accepted: [ByteBuffer] = []
+        accepted.reserveCapacity(records.count)
+        var bytes = 0
+        var oversize = 0
+        for record in records {
+            counters.countReceived(transport, logs: 1, bytes: record.readableBytes)
+            if record.readableBytes > maxRecordBytes {
+                oversize += 1
+            } else {
+                accepted.append(record)
+                bytes += record.readableBytes
+            }
+        }
+        if oversize > 0 { drop(.oversize, logs: oversize, detail: maxRecordBytes) }
+        guard !accepted.isEmpty else { return .accepted(0) }
+        guard capacity.reserveAll(count: accepted.count, bytes: bytes) else {
+            drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
+            return .bufferFull
+        }
+        dispatch(accepted, bytes: bytes)
+        return .accepted(accepted.count)
+    }
+
+    // MARK: - Forwarding
+
+    /// Sends reserved records now if nothing is waiting ahead of them and an
+    /// upstream can take them; otherwise queues a copy behind the waiting ones.
+    private func dispatch(_ records: [ByteBuffer], bytes: Int) {
+        if shard.isEmpty, let lane = firstAvailableLane() {
+            lane.send(records, bytes: bytes)
+            return
+        }
+        shard.append(RecordBatch(copying: records, bytes: bytes, allocator: allocator))
+        drainShard()
+    }
+
+    /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
+    func drainShard() {
+        while let batch = shard.first {
+            guard let lane = firstAvailableLane() else {
+                scheduleRetry()
+                return
+            }
+            shard.removeFirst()
+            lane.send(batch.records, bytes: batch.bytes)
+        }
+    }
+
+    @inline(__always)
+    private func firstAvailableLane() -> (any UpstreamLane)? {
+        for lane in lanes where lane.canAccept {
+            return lane
+        }
+        return nil
+    }
+
+    private func scheduleRetry() {
+        guard !retryScheduled else { return }
+        retryScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
+            self.retryScheduled = false
+            self.drainShard()
+        }
+    }
+
+    private func drop(_ reason: DropReason, logs: Int, detail: Int) {
+        counters.countDropped(reason, logs: logs)
+        if let suppressed = warnings.shouldLog(key: reason.rawValue) {
+            logger.warning(
+                "logs dropped",
+                metadata: [
+                    "drop.reason": "\(reason)",
+                    "drop.logs": "\(logs)",
+                    "drop.detail": "\(detail)",
+                    "loop": "\(index)",
+                    "warnings.suppressed": "\(suppressed)",
+                ])
+        }
+    }
+}
