@@ -109,7 +109,7 @@ public final class Relay: Sendable {
         logger.info(
             "listening",
             metadata: [
-                "udp.address": "\(sockets.first?.channel.localAddress.map { "\($0)" } ?? "?")",
+                "udp.address": "\(sockets.first?.channel.localAddress?.hostAndPort ?? "?")",
                 "udp.sockets": "\(sockets.count)",
                 "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
                 "udp.receive_buffer.granted_bytes": "\(granted)",
@@ -224,7 +224,7 @@ public final class Relay: Sendable {
         state.withLock { state in
             state.sockets.map {
                 ListenerSnapshot(
-                    address: $0.channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "closed",
+                    address: $0.channel.localAddress?.hostAndPort ?? "closed",
                     port: $0.channel.localAddress?.port ?? 0,
                     loop: $0.loopIndex,
                     receiveBufferBytes: $0.receiveBufferBytes)

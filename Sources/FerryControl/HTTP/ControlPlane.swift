@@ -1,0 +1,33 @@
+import FerryCore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The HTTP control plane: health, readiness, status and log intake, served by
+/// Hummingbird in the same process as the data plane.
+public enum ControlPlane {
+    /// Builds the router for `relay`; exposed separately so tests can drive it.
+    public static func makeRouter(relay: Relay) -> Router<BasicRequestContext> {
+        let router = Router()
+        HealthRoutes(relay: relay).register(on: router)
+        StatusRoutes(relay: relay).register(on: router)
+        LogIntakeRoutes(relay: relay).register(on: router)
+        return router
+    }
+
+    /// The HTTP server as a `Service` for the process's `ServiceGroup`.
+    ///
+    /// - Parameter onServerRunning: called with the bound channel (tests read the port from it).
+    public static func makeApplication(
+        relay: Relay,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let address = relay.configuration.httpAddress
+        return Application(
+            router: makeRouter(relay: relay),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferry"),
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
+}

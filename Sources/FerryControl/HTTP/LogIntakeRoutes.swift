@@ -1,0 +1,60 @@
+import FerryCore
+import Hummingbird
+
+/// `POST /v1/logs`: newline-delimited log lines, each handled exactly like a
+/// received datagram. All lines of a request are taken or none are.
+///
+/// 202 with the accepted count; 413 over `http.max-body-bytes`; 429 when the
+/// buffer cannot hold the request; 503 while draining.
+struct LogIntakeRoutes {
+    let relay: Relay
+
+    struct Accepted: Encodable {
+        var accepted: Int
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        let limit = relay.configuration.httpMaxBodyBytes
+        router.post("v1/logs") { request, _ in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: limit)
+            } catch let error as HTTPError where error.status == .contentTooLarge {
+                return try JSONResponse.make(
+                    ReasonBody(status: "error", reason: "body larger than http.max-body-bytes (\(limit) bytes)"),
+                    status: .contentTooLarge)
+            }
+            let lines = LineSplitter.lines(of: body)
+            switch await relay.ingest(lines) {
+            case .accepted(let count):
+                return try JSONResponse.make(Accepted(accepted: count), status: .accepted)
+            case .bufferFull:
+                return try JSONResponse.make(
+                    ReasonBody(status: "error", reason: "buffer full (queue_full); retry later"), status: .tooManyRequests)
+            case .draining:
+                return try JSONResponse.make(ReasonBody(status: "error", reason: "draining"), status: .serviceUnavailable)
+            }
+        }
+    }
+}
+
+/// Splits a body into lines without copying: each line is a slice of the body.
+/// A trailing `\r` is removed; empty lines carry no log and are skipped.
+enum LineSplitter {
+    static func lines(of body: ByteBuffer) -> [ByteBuffer] {
+        var lines: [ByteBuffer] = []
+        body.withUnsafeReadableBytes { bytes in
+            var start = 0
+            for index in 0...bytes.count {
+                guard index == bytes.count || bytes[index] == UInt8(ascii: "\n") else { continue }
+                var end = index
+                if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                if end > start {
+                    lines.append(body.getSlice(at: body.readerIndex + start, length: end - start)!)
+                }
+                start = index + 1
+            }
+        }
+        return lines
+    }
+}

@@ -1,0 +1,55 @@
+import FerryCore
+
+/// The JSON document `GET /v1/status` returns.
+///
+/// `counters` obeys `received = forwarded + dropped + buffered + undrained`
+/// at any moment the relay is quiet, which is how an operator checks that
+/// nothing went missing without a reason.
+struct StatusDocument: Encodable {
+    struct Queue: Encodable {
+        var depthLogs: Int
+        var depthBytes: Int
+        var capacityLogs: Int
+        var capacityBytes: Int
+    }
+
+    struct Counters: Encodable {
+        var received: Int
+        var receivedByTransport: [String: Int]
+        var receivedBytes: Int
+        var forwarded: Int
+        var dropped: Int
+        var droppedByReason: [String: Int]
+        var undrained: Int
+    }
+
+    var version: String
+    var phase: String
+    var uptimeSeconds: Double
+    var listeners: [ListenerSnapshot]
+    var upstreams: [UpstreamSnapshot]
+    var queue: Queue
+    var counters: Counters
+
+    init(relay: Relay) {
+        let totals = relay.totals
+        let upstreams = relay.upstreams.map(\.snapshot)
+        let uptime = ContinuousClock.now - relay.startedAt
+        version = FerryVersion.current
+        phase = relay.phase.rawValue
+        uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
+        listeners = relay.listeners
+        self.upstreams = upstreams
+        queue = Queue(
+            depthLogs: relay.capacity.usedLogs, depthBytes: relay.capacity.usedBytes,
+            capacityLogs: relay.capacity.capacityLogs, capacityBytes: relay.capacity.capacityBytes)
+        counters = Counters(
+            received: totals.receivedTotal,
+            receivedByTransport: Dictionary(uniqueKeysWithValues: totals.received.map { ($0.key.description, $0.value) }),
+            receivedBytes: totals.receivedBytes.values.reduce(0, +),
+            forwarded: upstreams.reduce(0) { $0 + $1.forwarded },
+            dropped: totals.droppedTotal,
+            droppedByReason: Dictionary(uniqueKeysWithValues: totals.dropped.map { ($0.key.description, $0.value) }),
+            undrained: relay.undrained)
+    }
+}

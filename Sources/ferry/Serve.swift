@@ -1,0 +1,65 @@
+import ArgumentParser
+import FerryControl
+import FerryCore
+import Logging
+import ServiceLifecycle
+
+/// `ferry serve`: receive logs over UDP and HTTP and forward them upstream.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive logs over UDP and HTTP and forward them to the upstreams (the main job).",
+        discussion: "With no upstream configured, logs are appended to ./ferry-data/forwarded.log.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration and exit.")
+    var printConfig = false
+
+    func run() async throws {
+        let configuration = try await options.load()
+        if printConfig {
+            print(configuration.renderedLines.joined(separator: "\n"))
+            return
+        }
+        let writer = LogWriter()
+        defer { writer.close() }
+        let logger = Self.bootstrapLogging(configuration: configuration, writer: writer)
+
+        let relay: Relay
+        do {
+            relay = try await Relay.start(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("start-up failed", metadata: ["error": "\(error)"])
+            throw RuntimeFailure(description: String(describing: error))
+        }
+        let http = ControlPlane.makeApplication(relay: relay, logger: logger) { channel in
+            logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: http),
+                    .init(service: RelayService(relay: relay)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("stopped on error", metadata: ["error": "\(error)"])
+            if relay.phase != .stopped { await relay.shutdown() }
+            throw RuntimeFailure(description: String(describing: error))
+        }
+    }
+}
+
+extension Serve {
+    /// Installs Ferry's log handler process-wide and returns the root logger.
+    static func bootstrapLogging(configuration: FerryConfiguration, writer: LogWriter) -> Logger {
+        LoggingSystem.bootstrap { label in
+            JSONLogHandler(label: label, level: configuration.logLevel, format: configuration.logFormat, writer: writer)
+        }
+        return Logger(label: "ferry")
+    }
+}
