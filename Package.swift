@@ -63,10 +63,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "FerryTestSupport",
+            path: "Tests/FerryTestSupport"
+        ),
         .testTarget(
             name: "FerryCoreTests",
             dependencies: [
                 "FerryCore",
+                "FerryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -77,6 +82,7 @@ let package = Package(
             dependencies: [
                 "FerryCore",
                 "FerryControl",
+                "FerryTestSupport",
                 "ferry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -18,7 +18,6 @@ final class UDPUpstreamLane: UpstreamLane {
     private var warnings: WarningLimiter
     private var channel: (any Channel)?
     private var stopped = false
-    private var unavailableUntil = NIODeadline.uptimeNanoseconds(0)
     private var reconnectDelay = TimeAmount.milliseconds(100)
     /// Called when the lane becomes available again, so waiting batches move.
     var onAvailable: (() -> Void)?
@@ -36,7 +35,7 @@ final class UDPUpstreamLane: UpstreamLane {
     }
 
     var canAccept: Bool {
-        channel != nil && (unavailableUntil.uptimeNanoseconds == 0 || NIODeadline.now() >= unavailableUntil)
+        channel != nil && !upstream.isHeld()
     }
 
     func start() -> EventLoopFuture<Void> {
@@ -92,7 +91,6 @@ final class UDPUpstreamLane: UpstreamLane {
             .assumeIsolated()
             .map { channel in
                 self.channel = channel
-                self.unavailableUntil = .uptimeNanoseconds(0)
                 self.reconnectDelay = .milliseconds(100)
                 self.upstream.setAvailable(true, lane: self.laneIndex)
                 self.onAvailable?()
@@ -128,17 +126,12 @@ final class UDPUpstreamLane: UpstreamLane {
         let reason = SendErrorReason(classifying: error)
         upstream.recordError(reason, detail: String(describing: error))
         if reason == .refused || reason == .unreachable {
-            // The upstream is not there: hold traffic back briefly instead of
-            // sending into the void (the circuit breaker refines this).
-            unavailableUntil = .now() + .seconds(1)
-            upstream.setAvailable(false, lane: laneIndex)
-            let bound = NIOLoopBound(self, eventLoop: eventLoop)
-            eventLoop.scheduleTask(in: .seconds(1)) {
-                let lane = bound.value
-                if lane.channel != nil, !lane.stopped {
-                    lane.upstream.setAvailable(true, lane: lane.laneIndex)
-                    lane.onAvailable?()
-                }
+            // The upstream is not there: hold traffic back instead of sending
+            // into the void (the circuit breaker refines this), and move the
+            // waiting batches once the hold is over.
+            let pause = upstream.holdAfterRefusal()
+            eventLoop.assumeIsolated().scheduleTask(in: pause) {
+                if self.channel != nil, !self.stopped { self.onAvailable?() }
             }
         }
         if let suppressed = warnings.shouldLog(key: reason.rawValue) {

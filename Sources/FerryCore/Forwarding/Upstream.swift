@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// One configured upstream as the whole process sees it: its URL, its place in
@@ -17,6 +18,14 @@ public final class Upstream: Sendable {
     let sendErrors: [AtomicCounter] = SendErrorReason.allCases.map { _ in AtomicCounter() }
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
+    private let hold = Mutex(Hold())
+
+    /// A pause on sending after the upstream refused traffic, growing while refusals repeat.
+    private struct Hold {
+        var until: NIODeadline = .uptimeNanoseconds(0)
+        var streak = 0
+        var lastRefusal: NIODeadline = .uptimeNanoseconds(0)
+    }
 
     init(url: UpstreamURL, index: Int, lanes: Int) {
         self.url = url
@@ -37,9 +46,29 @@ public final class Upstream: Sendable {
         lastError.withLock { $0 = "\(reason): \(detail)" }
     }
 
+    /// Stops traffic to this upstream for a while after it refused a send: 1 s,
+    /// doubling while refusals keep coming (up to 30 s), so Ferry does not keep
+    /// sending into a port nobody listens on. Returns how long the hold lasts.
+    @discardableResult
+    func holdAfterRefusal(now: NIODeadline = .now()) -> TimeAmount {
+        hold.withLock { hold in
+            if now - hold.lastRefusal > .seconds(60) { hold.streak = 0 }
+            hold.streak += 1
+            hold.lastRefusal = now
+            let pause = TimeAmount.seconds(Int64(min(1 << min(hold.streak - 1, 5), 30)))
+            hold.until = now + pause
+            return pause
+        }
+    }
+
+    /// True while a refusal hold is in force.
+    func isHeld(now: NIODeadline = .now()) -> Bool {
+        hold.withLock { now < $0.until }
+    }
+
     /// True when at least one event loop can send to this upstream now.
     public var isAvailable: Bool {
-        laneAvailable.contains { $0.load }
+        !isHeld() && laneAvailable.contains { $0.load }
     }
 
     /// A point-in-time view for `/v1/status` and `/metrics`.
@@ -47,7 +76,7 @@ public final class Upstream: Sendable {
         UpstreamSnapshot(
             url: url.description,
             index: index,
-            state: isAvailable ? "available" : "unavailable",
+            state: isHeld() ? "held" : (isAvailable ? "available" : "unavailable"),
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),

@@ -79,6 +79,7 @@ public final class Relay: Sendable {
             }
         }
 
+        let lanesToBuild = targets
         let loops = Array(group.makeIterator())
         var handles: [PipelineHandle] = []
         for (index, loop) in loops.prefix(loopCount).enumerated() {
@@ -86,7 +87,7 @@ public final class Relay: Sendable {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
                     receiveBatch: configuration.receiveBatch, logger: logger)
-                pipeline.setLanes(targets.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
+                pipeline.setLanes(lanesToBuild.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, pipeline: NIOLoopBound(pipeline, eventLoop: loop))
             }.get()
@@ -253,7 +254,7 @@ private enum UpstreamTarget: Sendable {
         case .file(let upstream, let sink):
             return FileUpstreamLane(
                 upstream: upstream, sink: sink, eventLoop: pipeline.eventLoop, capacity: capacity,
-                counters: pipeline.counters, laneIndex: pipeline.index)
+                laneIndex: pipeline.index)
         }
     }
 }

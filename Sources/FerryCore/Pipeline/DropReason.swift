@@ -6,8 +6,6 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case queueFull
     /// The upstream socket failed the write (for example, it was closed by a refused send).
     case sendFailed
-    /// The file upstream could not be written and shutdown ended the retries.
-    case writeFailed
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -15,7 +13,6 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .oversize: return "oversize"
         case .queueFull: return "queue_full"
         case .sendFailed: return "send_failed"
-        case .writeFailed: return "write_failed"
         }
     }
 }

@@ -1,0 +1,77 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Graceful shutdown of the real binary: stop intake, drain, account for every log, exit 0.
+@Suite(.timeLimit(.minutes(2)))
+struct ShutdownTests {
+    @Test func sigtermMidStreamDrainsAndAccountsForEveryDatagram() async throws {
+        let upstream = try UDPTestSocket()
+        let (ferry, udpPort, _) = try await FerryProcess.serve(["--upstream", "udp://127.0.0.1:\(upstream.port)", "--drain-timeout", "2s"])
+        let total = 200_000
+        let sending = Task.detached {
+            let sender = try UDPTestSocket()
+            let payload = [UInt8](repeating: 120, count: 200)
+            for _ in 0..<total { sender.send(payload, to: udpPort) }
+        }
+        let counting = Task.detached { upstream.receive(count: total, idleMilliseconds: 1500).count }
+        try await Task.sleep(for: .milliseconds(300))
+        let signalled = ContinuousClock.now
+        ferry.signal(SIGTERM)
+        let exit = await ferry.waitForExit(timeout: 10)
+        let elapsed = ContinuousClock.now - signalled
+        try await sending.value
+        let arrived = await counting.value
+
+        #expect(exit == 0)
+        #expect(elapsed < .seconds(3))  // drain deadline plus one second
+        let summary = try #require(ferry.logLines.first { $0["message"] as? String == "drained" || ($0["message"] as? String)?.hasPrefix("drain incomplete") == true })
+        let received = Int(summary["logs.received"] as? String ?? "") ?? -1
+        let forwarded = Int(summary["logs.forwarded"] as? String ?? "") ?? -1
+        let dropped = Int(summary["logs.dropped"] as? String ?? "") ?? -1
+        let undrained = Int(summary["logs.undrained"] as? String ?? "") ?? -1
+        #expect(received > 0)
+        #expect(received == forwarded + dropped + undrained)
+        #expect(arrived == forwarded)
+    }
+
+    @Test func logsThatCannotBeDrainedAreCountedAndReadinessSaysDraining() async throws {
+        // The upstream is a full disk (/dev/full fails every write with ENOSPC):
+        // the sink keeps retrying, reports itself unavailable, and logs wait in the buffer.
+        let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:/dev/full", "--drain-timeout", "1500ms"])
+        let sender = try UDPTestSocket()
+        sender.send(Array("first".utf8), to: udpPort)
+        var notReady: [String: Any]?
+        for _ in 0..<100 {
+            let reply = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
+            if reply.status == 503 { notReady = reply.json; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(notReady?["reason"] as? String == "no_upstream_available")
+        for index in 0..<20 { sender.send(Array("waiting \(index)".utf8), to: udpPort) }
+        try await Task.sleep(for: .milliseconds(100))
+
+        let signalled = ContinuousClock.now
+        ferry.signal(SIGTERM)
+        var draining: [String: Any]?
+        for _ in 0..<50 {
+            if let reply = try? HTTPTestClient.request("GET", port: httpPort, path: "/readyz"), reply.json?["reason"] as? String == "draining" {
+                draining = reply.json
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(draining?["status"] as? String == "not_ready")
+        let exit = await ferry.waitForExit(timeout: 10)
+        #expect(exit == 0)
+        #expect(ContinuousClock.now - signalled < .milliseconds(2500))
+        let summary = try #require(ferry.logLines.first { $0["message"] as? String == "drain incomplete, logs left undrained" })
+        let received = Int(summary["logs.received"] as? String ?? "") ?? -1
+        let forwarded = Int(summary["logs.forwarded"] as? String ?? "") ?? -1
+        let dropped = Int(summary["logs.dropped"] as? String ?? "") ?? -1
+        let undrained = Int(summary["logs.undrained"] as? String ?? "") ?? -1
+        #expect(received == 21)
+        #expect(undrained > 0)
+        #expect(received == forwarded + dropped + undrained)
+    }
+}

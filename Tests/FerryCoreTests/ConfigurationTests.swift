@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+@testable import FerryCore
+
+struct ConfigurationTests {
+    private func load(
+        flags: [String: String] = [:], upstreams: [String] = [], environment: [String: String] = [:], file: (String, String)? = nil
+    ) async throws -> FerryConfiguration {
+        var path: String?
+        if let (name, contents) = file {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-config-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            path = directory.appendingPathComponent(name).path
+            try contents.write(toFile: path!, atomically: true, encoding: .utf8)
+        }
+        return try await ConfigurationLoader(flags: flags, upstreamFlags: upstreams, environment: environment, filePath: path).load()
+    }
+
+    @Test func defaultsAreTheDocumentedOnes() async throws {
+        let configuration = try await load()
+        #expect(configuration.listen == HostAndPort(host: "0.0.0.0", port: 5514))
+        #expect(configuration.httpAddress == HostAndPort(host: "127.0.0.1", port: 9514))
+        #expect(configuration.upstreams == [.file(path: "./ferry-data/forwarded.log")])
+        #expect(configuration.receiveSockets == 0)
+        #expect(configuration.effectiveReceiveSockets == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(configuration.drainTimeout == .seconds(5))
+    }
+
+    @Test func fileOverridesDefaultsEnvironmentOverridesFileFlagsOverrideEnvironment() async throws {
+        let yaml = """
+            listen: "127.0.0.1:7001"
+            queue:
+              capacity-logs: 111
+              capacity-bytes: 1MiB
+            receive:
+              batch: 8
+            upstreams:
+              - udp://127.0.0.1:9001
+              - file:/tmp/a.log
+            """
+        let fileOnly = try await load(file: ("ferry.yaml", yaml))
+        #expect(fileOnly.listen.port == 7001)
+        #expect(fileOnly.queueCapacityLogs == 111)
+        #expect(fileOnly.queueCapacityBytes == 1 << 20)
+        #expect(fileOnly.upstreams == [.udp(HostAndPort(host: "127.0.0.1", port: 9001)), .file(path: "/tmp/a.log")])
+
+        let environment = ["FERRY_LISTEN": "127.0.0.1:7002", "FERRY_QUEUE_CAPACITY_LOGS": "222", "FERRY_UPSTREAMS": "udp://127.0.0.1:9002"]
+        let withEnvironment = try await load(environment: environment, file: ("ferry.yaml", yaml))
+        #expect(withEnvironment.listen.port == 7002)
+        #expect(withEnvironment.queueCapacityLogs == 222)
+        #expect(withEnvironment.receiveBatch == 8)  // still from the file
+        #expect(withEnvironment.upstreams == [.udp(HostAndPort(host: "127.0.0.1", port: 9002))])
+
+        let withFlags = try await load(
+            flags: ["listen": "127.0.0.1:7003"], upstreams: ["file:/tmp/b.log"], environment: environment, file: ("ferry.yaml", yaml))
+        #expect(withFlags.listen.port == 7003)
+        #expect(withFlags.queueCapacityLogs == 222)  // still from the environment
+        #expect(withFlags.upstreams == [.file(path: "/tmp/b.log")])
+    }
+
+    @Test func jsonFilesWorkWithNumbersAndStrings() async throws {
+        let json = #"{"queue": {"capacity-logs": 333, "capacity-bytes": "2MiB"}, "drain": {"timeout": 1.5}, "log": {"level": "debug"}}"#
+        let configuration = try await load(file: ("ferry.json", json))
+        #expect(configuration.queueCapacityLogs == 333)
+        #expect(configuration.queueCapacityBytes == 2 << 20)
+        #expect(configuration.drainTimeout == .milliseconds(1500))
+        #expect(configuration.logLevel == .debug)
+    }
+
+    /// Every key rejects a bad value with an error that names the key and the value.
+    @Test(arguments: [
+        ("listen", "nope"),
+        ("listen", "127.0.0.1:70000"),
+        ("http.address", "localhost"),
+        ("http.max-body-bytes", "0"),
+        ("upstreams", "tcp://127.0.0.1:9"),
+        ("upstreams", "udp://127.0.0.1:0"),
+        ("queue.capacity-logs", "-5"),
+        ("queue.capacity-logs", "abc"),
+        ("queue.capacity-bytes", "12XB"),
+        ("datagram.max-bytes", "70000"),
+        ("receive.sockets", "1000"),
+        ("receive.buffer-bytes", "10"),
+        ("receive.batch", "0"),
+        ("log.level", "loud"),
+        ("log.format", "xml"),
+        ("drain.timeout", "soon"),
+    ])
+    func invalidValueNamesKeyAndValue(key: String, value: String) async throws {
+        let variable = ConfigurationKey(name: key, flag: "", help: "").environmentVariable
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(environment: [variable: value])
+        }
+        let message = error?.description ?? ""
+        #expect(message.contains("'\(key)'"), "message: \(message)")
+        #expect(message.contains(value), "message: \(message)")
+        #expect(message.contains("allowed"), "message: \(message)")
+    }
+
+    @Test func invalidValueInFlagsAndFileNamesTheKeyToo() async throws {
+        let fromFlag = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(flags: ["receive.batch": "many"])
+        }
+        #expect(fromFlag?.description.contains("'receive.batch'") == true)
+        let fromFile = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(file: ("ferry.yaml", "queue:\n  capacity-logs: lots\n"))
+        }
+        #expect(fromFile?.description.contains("'queue.capacity-logs'") == true)
+    }
+
+    @Test func bufferSmallerThanOneDatagramIsRejected() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(flags: ["queue.capacity-bytes": "1000", "datagram.max-bytes": "2000"])
+        }
+        #expect(error?.description.contains("queue.capacity-bytes") == true)
+    }
+
+    @Test func unreadableOrUnknownFilesAreReported() async throws {
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigurationLoader(environment: [:], filePath: "/nonexistent/ferry.yaml").load()
+        }
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(file: ("ferry.toml", "x = 1"))
+        }
+        #expect(error?.description.contains(".yaml") == true)
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await load(file: ("broken.yaml", "listen: [unclosed"))
+        }
+    }
+
+    @Test func environmentVariableNamesFollowTheKeys() {
+        let names = FerryConfiguration.keys.map(\.environmentVariable)
+        #expect(names.contains("FERRY_QUEUE_CAPACITY_LOGS"))
+        #expect(names.contains("FERRY_HTTP_ADDRESS"))
+        #expect(names.contains("FERRY_DATAGRAM_MAX_BYTES"))
+    }
+
+    @Test func sizesAndDurationsParse() {
+        #expect(ByteSizeParser.parse("64MiB") == 64 << 20)
+        #expect(ByteSizeParser.parse("512k") == 512 << 10)
+        #expect(ByteSizeParser.parse("12XB") == nil)
+        #expect(DurationParser.parse("500ms") == .milliseconds(500))
+        #expect(DurationParser.parse("2s") == .seconds(2))
+        #expect(DurationParser.parse("-1") == nil)
+    }
+}

@@ -1,0 +1,112 @@
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+@testable import FerryCore
+
+/// The data plane end to end on real loopback sockets: a sender, a running
+/// relay, and a real UDP socket or file as the upstream.
+@Suite(.timeLimit(.minutes(2)))
+struct RelayEndToEndTests {
+    static let sizes = [0, 1, 200, 1_400, 9_000, 65_507]
+
+    @Test func datagramsOfEverySizeArriveByteIdenticalAndInOrderAtAUDPUpstream() async throws {
+        let upstream = try UDPTestSocket()
+        let (relay, port) = try await TestRelay.start(
+            TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))]))
+        let sender = try UDPTestSocket()
+        var sent: [[UInt8]] = []
+        for round in 0..<3 {
+            for size in Self.sizes {
+                let payload = TestRelay.binaryPayload(size: size, seed: round * 100_000 + size)
+                sent.append(payload)
+                sender.send(payload, to: port)
+            }
+        }
+        let received = upstream.receive(count: sent.count)
+        #expect(received.count == sent.count)
+        #expect(received == sent)  // byte-identical, in order per sender
+        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == sent.count })
+        await relay.shutdown()
+        #expect(relay.totals.received[.udp] == sent.count)
+        #expect(relay.totals.droppedTotal == 0)
+    }
+
+    @Test func datagramsOfEverySizeArriveAsLinesInTheFileSink() async throws {
+        let path = TestRelay.temporaryFile("forwarded.log")
+        let (relay, port) = try await TestRelay.start(TestRelay.configuration(upstreams: [.file(path: path)]))
+        let sender = try UDPTestSocket()
+        var expected: [String] = []
+        for size in Self.sizes {
+            let payload = TestRelay.payload(size: size, seed: size)
+            expected.append(String(decoding: payload, as: UTF8.self))
+            sender.send(payload, to: port)
+        }
+        sender.send(Array("ends with newline\n".utf8), to: port)
+        expected.append("ends with newline")
+        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == expected.count })
+        await relay.shutdown()
+        let contents = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(contents.hasSuffix("\n"))
+        let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        #expect(lines == expected)
+    }
+
+    @Test func oversizeDatagramsAreDroppedAndCountedNeverForwardedCut() async throws {
+        let upstream = try UDPTestSocket()
+        var configuration = TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))], sockets: 1)
+        configuration.maxDatagramBytes = 1_000
+        let (relay, port) = try await TestRelay.start(configuration)
+        let sender = try UDPTestSocket()
+        sender.send(TestRelay.payload(size: 1_001, seed: 1), to: port)
+        sender.send(TestRelay.payload(size: 5_000, seed: 2), to: port)
+        let fits = TestRelay.payload(size: 1_000, seed: 3)
+        sender.send(fits, to: port)
+        #expect(upstream.receive() == fits)
+        #expect(upstream.receive(timeoutMilliseconds: 300) == nil)  // nothing cut was forwarded
+        #expect(relay.totals.dropped[.oversize] == 2)
+        #expect(relay.totals.received[.udp] == 3)
+        await relay.shutdown()
+    }
+
+    @Test func aFullBufferDropsTheNewestAsQueueFull() async throws {
+        // The only upstream refuses (nothing listens there), so logs wait in the buffer.
+        let closedPort = try UDPTestSocket().port  // bound and released: nothing listens now
+        var configuration = TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: closedPort))], sockets: 1)
+        configuration.queueCapacityLogs = 10
+        configuration.drainTimeout = .milliseconds(200)
+        let (relay, port) = try await TestRelay.start(configuration)
+        let sender = try UDPTestSocket()
+        // The first send is refused by ICMP, which holds the upstream back.
+        sender.send([1], to: port)
+        #expect(await TestRelay.eventually { relay.upstreams[0].snapshot.sendErrors["refused", default: 0] > 0 })
+        #expect(!relay.upstreams[0].isAvailable)
+        #expect(relay.upstreams[0].snapshot.state == "held")
+        for index in 0..<50 { sender.send(Array("log \(index)".utf8), to: port) }
+        #expect(await TestRelay.eventually { relay.totals.received[.udp] == 51 })
+        #expect(relay.capacity.usedLogs == 10)
+        #expect(relay.totals.dropped[.queueFull] == 40)
+        let undrained = await relay.shutdown()
+        // Every log is accounted for: forwarded + dropped + undrained = received.
+        let forwarded = relay.upstreams[0].forwarded.load
+        #expect(forwarded + relay.totals.droppedTotal + undrained == 51)
+    }
+
+    @Test func failsOverToTheNextUpstreamWhenTheFirstCannotTakeTraffic() async throws {
+        let closedPort = try UDPTestSocket().port
+        let second = try UDPTestSocket()
+        let (relay, port) = try await TestRelay.start(
+            TestRelay.configuration(
+                upstreams: [
+                    .udp(HostAndPort(host: "127.0.0.1", port: closedPort)),
+                    .udp(HostAndPort(host: "127.0.0.1", port: second.port)),
+                ], sockets: 1))
+        let sender = try UDPTestSocket()
+        sender.send(Array("probe".utf8), to: port)
+        #expect(await TestRelay.eventually { relay.upstreams[0].snapshot.sendErrors["refused", default: 0] > 0 })
+        sender.send(Array("after failover".utf8), to: port)
+        #expect(second.receive() == Array("after failover".utf8))
+        await relay.shutdown()
+    }
+}

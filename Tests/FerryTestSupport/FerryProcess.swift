@@ -1,0 +1,93 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `ferry` binary run as a child process, its log lines read back
+/// from its standard error (JSON Lines).
+public final class FerryProcess {
+    public let process = Process()
+    public let logPath: String
+    public let directory: String
+
+    /// The `ferry` built next to this test bundle.
+    public static var binary: URL {
+        if let override = ProcessInfo.processInfo.environment["FERRY_BINARY"] {
+            return URL(fileURLWithPath: override)
+        }
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return me.deletingLastPathComponent().appendingPathComponent("ferry")
+    }
+
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-proc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        logPath = directory + "/ferry.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FERRY_") }
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Starts `ferry serve` on ephemeral ports and waits until both planes listen.
+    public static func serve(_ extra: [String], environment: [String: String] = [:]) async throws -> (FerryProcess, udpPort: Int, httpPort: Int) {
+        let ferry = try FerryProcess(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + extra, environment: environment)
+        guard let udp = await ferry.waitForLine(message: "listening"), let http = await ferry.waitForLine(message: "http listening"),
+            let udpPort = port(of: udp["udp.address"]), let httpPort = port(of: http["http.address"])
+        else {
+            throw FerryProcessError.didNotStart(log: ferry.logText)
+        }
+        return (ferry, udpPort, httpPort)
+    }
+
+    private static func port(of address: Any?) -> Int? {
+        (address as? String).flatMap { $0.split(separator: ":").last.flatMap { Int($0) } }
+    }
+
+    public var logText: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Every JSON log line written so far.
+    public var logLines: [[String: Any]] {
+        logText.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    public func waitForLine(message: String, timeout: Double = 10) async -> [String: Any]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let line = logLines.first(where: { $0["message"] as? String == message }) { return line }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit; returns its exit status, or `nil` on timeout.
+    public func waitForExit(timeout: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning { return process.terminationStatus }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+}
+
+public enum FerryProcessError: Error {
+    case didNotStart(log: String)
+}

@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain blocking UDP socket on 127.0.0.1 for tests: a real socket, no NIO,
+/// so the tests check Ferry against the same system calls any other program uses.
+public final class UDPTestSocket: @unchecked Sendable {
+    // @unchecked Sendable: the descriptor is only used through system calls, which are thread-safe.
+    public let fd: CInt
+    public let port: Int
+
+    public init(receiveBuffer: Int = 16 << 20) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSocketError.system("socket", errno) }
+        var size = CInt(receiveBuffer)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw TestSocketError.system("bind", errno) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    /// Sends one datagram to 127.0.0.1:`port`.
+    public func send(_ bytes: [UInt8], to port: Int) {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        _ = bytes.withUnsafeBytes { buffer in
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+    }
+
+    /// Receives one datagram, or `nil` when none arrives within `timeoutMilliseconds`.
+    public func receive(timeoutMilliseconds: Int32 = 2000) -> [UInt8]? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMilliseconds) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count >= 0 else { return nil }
+        return Array(buffer.prefix(count))
+    }
+
+    /// Receives until `count` datagrams arrived or nothing arrives for `idleMilliseconds`.
+    public func receive(count: Int, idleMilliseconds: Int32 = 2000) -> [[UInt8]] {
+        var received: [[UInt8]] = []
+        while received.count < count, let datagram = receive(timeoutMilliseconds: idleMilliseconds) {
+            received.append(datagram)
+        }
+        return received
+    }
+}
+
+public enum TestSocketError: Error {
+    case system(String, CInt)
+}
