@@ -48,6 +48,54 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("drain-timeout"), help: "Drain time on shutdown (key drain.timeout).")
     var drainTimeout: String?
 
+    @Option(name: .customLong("frame-max-bytes"), help: "Largest ferry:// frame (key forward.frame-max-bytes).")
+    var frameMaxBytes: String?
+
+    @Option(name: .customLong("ack-timeout"), help: "Acknowledgement wait per frame (key forward.ack-timeout).")
+    var ackTimeout: String?
+
+    @Option(name: .customLong("frame-ttl"), help: "How long a frame stays deliverable (key forward.frame-ttl).")
+    var frameTTL: String?
+
+    @Option(name: .customLong("window-frames"), help: "Unacknowledged frames per loop and upstream (key forward.window-frames).")
+    var windowFrames: String?
+
+    @Option(name: .customLong("retry-base"), help: "First retry's jitter ceiling (key retry.base).")
+    var retryBase: String?
+
+    @Option(name: .customLong("retry-cap"), help: "Largest retry jitter ceiling (key retry.cap).")
+    var retryCap: String?
+
+    @Option(name: .customLong("retry-max-attempts"), help: "Sends of one frame, the first included (key retry.max-attempts).")
+    var retryMaxAttempts: String?
+
+    @Option(name: .customLong("retry-budget-ratio"), help: "Retries allowed per first attempt (key retry.budget-ratio).")
+    var retryBudgetRatio: String?
+
+    @Option(name: .customLong("retry-budget-floor"), help: "Retries per second allowed regardless (key retry.budget-floor).")
+    var retryBudgetFloor: String?
+
+    @Option(name: .customLong("breaker-failure-rate"), help: "Failure rate that opens a breaker (key breaker.failure-rate).")
+    var breakerFailureRate: String?
+
+    @Option(name: .customLong("breaker-window"), help: "Outcomes in the breaker's sliding window (key breaker.window).")
+    var breakerWindow: String?
+
+    @Option(name: .customLong("breaker-minimum-calls"), help: "Outcomes before the failure rate counts (key breaker.minimum-calls).")
+    var breakerMinimumCalls: String?
+
+    @Option(name: .customLong("breaker-consecutive-failures"), help: "Failures in a row that open a breaker (key breaker.consecutive-failures).")
+    var breakerConsecutiveFailures: String?
+
+    @Option(name: .customLong("breaker-open-duration"), help: "First open wait (key breaker.open-duration).")
+    var breakerOpenDuration: String?
+
+    @Option(name: .customLong("breaker-open-max"), help: "Longest open wait (key breaker.open-max).")
+    var breakerOpenMax: String?
+
+    @Option(name: .customLong("breaker-half-open-probes"), help: "Probes when half-open (key breaker.half-open-probes).")
+    var breakerHalfOpenProbes: String?
+
     /// Flag values by configuration key.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
@@ -63,6 +111,22 @@ struct ConfigOptions: ParsableArguments {
             ("log.level", logLevel),
             ("log.format", logFormat),
             ("drain.timeout", drainTimeout),
+            ("forward.frame-max-bytes", frameMaxBytes),
+            ("forward.ack-timeout", ackTimeout),
+            ("forward.frame-ttl", frameTTL),
+            ("forward.window-frames", windowFrames),
+            ("retry.base", retryBase),
+            ("retry.cap", retryCap),
+            ("retry.max-attempts", retryMaxAttempts),
+            ("retry.budget-ratio", retryBudgetRatio),
+            ("retry.budget-floor", retryBudgetFloor),
+            ("breaker.failure-rate", breakerFailureRate),
+            ("breaker.window", breakerWindow),
+            ("breaker.minimum-calls", breakerMinimumCalls),
+            ("breaker.consecutive-failures", breakerConsecutiveFailures),
+            ("breaker.open-duration", breakerOpenDuration),
+            ("breaker.open-max", breakerOpenMax),
+            ("breaker.half-open-probes", breakerHalfOpenProbes),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -21,6 +21,7 @@ struct StatusDocument: Encodable {
         var dropped: Int
         var droppedByReason: [String: Int]
         var undrained: Int
+        var framesReceivedByOutcome: [String: Int]
     }
 
     var version: String
@@ -50,6 +51,7 @@ struct StatusDocument: Encodable {
             forwarded: upstreams.reduce(0) { $0 + $1.forwarded },
             dropped: totals.droppedTotal,
             droppedByReason: Dictionary(uniqueKeysWithValues: totals.dropped.map { ($0.key.description, $0.value) }),
-            undrained: relay.undrained)
+            undrained: relay.undrained,
+            framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }))
     }
 }

@@ -1,4 +1,5 @@
 import Configuration
+import NIOCore
 
 /// Reads raw values from a `ConfigReader` and turns them into typed values or
 /// a ``ConfigurationError`` that names the key.
@@ -35,6 +36,12 @@ struct ConfigValues {
         }
     }
 
+    func decimal(_ key: String, range: ClosedRange<Double>) throws -> Double? {
+        try parsed(key, allowed: "a number in \(range.lowerBound)...\(range.upperBound)") {
+            Double($0).flatMap { $0.isFinite && range.contains($0) ? $0 : nil }
+        }
+    }
+
     func byteSize(_ key: String, range: ClosedRange<Int>) throws -> Int? {
         try parsed(key, allowed: "a size in bytes in \(range.lowerBound)...\(range.upperBound) (suffixes KiB, MiB, GiB allowed)") {
             ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
@@ -42,7 +49,7 @@ struct ConfigValues {
     }
 
     func duration(_ key: String, range: ClosedRange<Duration>) throws -> Duration? {
-        try parsed(key, allowed: "a duration of 0 to 3600 seconds: a number of seconds, or with suffix ms or s") {
+        try parsed(key, allowed: "a duration from \(range.lowerBound) to \(range.upperBound): a number of seconds, or with suffix ms or s") {
             DurationParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
         }
     }
@@ -103,5 +110,18 @@ enum DurationParser {
         }
         guard let value = Double(number.trimmingWhitespace()), value.isFinite, value >= 0 else { return nil }
         return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+extension Duration {
+    init(_ amount: TimeAmount) {
+        self = .nanoseconds(amount.nanoseconds)
     }
 }

@@ -1,5 +1,6 @@
 import Configuration
 import Logging
+import NIOCore
 
 extension FerryConfiguration {
     /// Reads and validates every key from `reader`, starting from the defaults.
@@ -58,6 +59,66 @@ extension FerryConfiguration {
         if let timeout = try values.duration("drain.timeout", range: .zero ... .seconds(3600)) {
             self.drainTimeout = timeout
         }
+        if let bytes = try values.byteSize("forward.frame-max-bytes", range: 64...65_000) {
+            self.frameMaxBytes = bytes
+        }
+        if let timeout = try values.duration("forward.ack-timeout", range: .milliseconds(10) ... .seconds(60)) {
+            self.ackTimeout = timeout
+        }
+        if let ttl = try values.duration("forward.frame-ttl", range: .seconds(1) ... .seconds(3600)) {
+            self.frameTTL = ttl
+        }
+        if let frames = try values.integer("forward.window-frames", range: 1...256) {
+            self.windowFrames = frames
+        }
+        if let base = try values.duration("retry.base", range: .milliseconds(1) ... .seconds(60)) {
+            self.retryPolicy.base = TimeAmount(base)
+        }
+        if let cap = try values.duration("retry.cap", range: .milliseconds(1) ... .seconds(600)) {
+            self.retryPolicy.cap = TimeAmount(cap)
+        }
+        if let attempts = try values.integer("retry.max-attempts", range: 1...100) {
+            self.retryPolicy.maximumAttempts = attempts
+        }
+        if let ratio = try values.decimal("retry.budget-ratio", range: 0...10) {
+            self.retryBudget.ratio = ratio
+        }
+        if let floor = try values.decimal("retry.budget-floor", range: 0...10_000) {
+            self.retryBudget.floorPerSecond = floor
+        }
+        if let rate = try values.decimal("breaker.failure-rate", range: 0.01...1) {
+            self.breaker.failureRateThreshold = rate
+        }
+        if let window = try values.integer("breaker.window", range: 1...10_000) {
+            self.breaker.window = window
+        }
+        if let calls = try values.integer("breaker.minimum-calls", range: 1...10_000) {
+            self.breaker.minimumCalls = calls
+        }
+        if let failures = try values.integer("breaker.consecutive-failures", range: 1...10_000) {
+            self.breaker.consecutiveFailures = failures
+        }
+        if let wait = try values.duration("breaker.open-duration", range: .milliseconds(10) ... .seconds(3600)) {
+            self.breaker.openDuration = TimeAmount(wait)
+        }
+        if let wait = try values.duration("breaker.open-max", range: .milliseconds(10) ... .seconds(3600)) {
+            self.breaker.maximumOpenDuration = TimeAmount(wait)
+        }
+        if let probes = try values.integer("breaker.half-open-probes", range: 1...100) {
+            self.breaker.halfOpenProbes = probes
+        }
+        if retryPolicy.cap < retryPolicy.base {
+            throw ConfigurationError.conflict(
+                key: "retry.cap", value: "\(retryPolicy.cap)", reason: "must be at least retry.base (\(retryPolicy.base))")
+        }
+        if breaker.maximumOpenDuration < breaker.openDuration {
+            throw ConfigurationError.conflict(
+                key: "breaker.open-max", value: "\(breaker.maximumOpenDuration)", reason: "must be at least breaker.open-duration")
+        }
+        if frameTTL <= ackTimeout {
+            throw ConfigurationError.conflict(
+                key: "forward.frame-ttl", value: "\(frameTTL)", reason: "must be longer than forward.ack-timeout (\(ackTimeout))")
+        }
         if queueCapacityBytes < maxDatagramBytes {
             throw ConfigurationError.conflict(
                 key: "queue.capacity-bytes", value: String(queueCapacityBytes),
@@ -67,7 +128,6 @@ extension FerryConfiguration {
 
     /// The effective configuration as `key = value` lines, in the order of ``keys``.
     public var renderedLines: [String] {
-        let durationSeconds = Double(drainTimeout.components.seconds) + Double(drainTimeout.components.attoseconds) / 1e18
         let values: [String: String] = [
             "listen": listen.description,
             "http.address": httpAddress.description,
@@ -81,8 +141,29 @@ extension FerryConfiguration {
             "receive.batch": String(receiveBatch),
             "log.level": logLevel.rawValue,
             "log.format": logFormat.rawValue,
-            "drain.timeout": "\(durationSeconds)s",
+            "drain.timeout": Self.seconds(drainTimeout),
+            "forward.frame-max-bytes": String(frameMaxBytes),
+            "forward.ack-timeout": Self.seconds(ackTimeout),
+            "forward.frame-ttl": Self.seconds(frameTTL),
+            "forward.window-frames": String(windowFrames),
+            "retry.base": Self.seconds(Duration(retryPolicy.base)),
+            "retry.cap": Self.seconds(Duration(retryPolicy.cap)),
+            "retry.max-attempts": String(retryPolicy.maximumAttempts),
+            "retry.budget-ratio": String(retryBudget.ratio),
+            "retry.budget-floor": String(retryBudget.floorPerSecond),
+            "breaker.failure-rate": String(breaker.failureRateThreshold),
+            "breaker.window": String(breaker.window),
+            "breaker.minimum-calls": String(breaker.minimumCalls),
+            "breaker.consecutive-failures": String(breaker.consecutiveFailures),
+            "breaker.open-duration": Self.seconds(Duration(breaker.openDuration)),
+            "breaker.open-max": Self.seconds(Duration(breaker.maximumOpenDuration)),
+            "breaker.half-open-probes": String(breaker.halfOpenProbes),
         ]
         return Self.keys.map { "\($0.name) = \(values[$0.name] ?? "")" }
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return "\(value)s"
     }
 }

@@ -35,6 +35,23 @@ public struct FerryConfiguration: Sendable, Equatable {
     /// How long a shutdown may spend forwarding what is buffered (`drain.timeout`).
     public var drainTimeout: Duration = .seconds(5)
 
+    // MARK: Resilient forwarding
+
+    /// Largest `ferry://` frame; 1,400 fits a 1,500-byte MTU with IP and UDP headers (`forward.frame-max-bytes`).
+    public var frameMaxBytes = 1_400
+    /// How long a frame may wait for its acknowledgement before it counts as failed (`forward.ack-timeout`).
+    public var ackTimeout: Duration = .milliseconds(500)
+    /// How long a frame stays deliverable; after it, its logs may go to another upstream (`forward.frame-ttl`).
+    public var frameTTL: Duration = .seconds(10)
+    /// Frames in flight per event loop and upstream (`forward.window-frames`).
+    public var windowFrames = 64
+    /// Backoff of retransmissions (`retry.base`, `retry.cap`, `retry.max-attempts`).
+    public var retryPolicy = RetryPolicy()
+    /// Retries allowed beyond first attempts (`retry.budget-ratio`, `retry.budget-floor`).
+    public var retryBudget = RetryBudget.Configuration()
+    /// When an upstream's breaker opens and how it recovers (`breaker.*`).
+    public var breaker = CircuitBreaker.Configuration()
+
     /// Where logs go when no upstream is configured: a file a newcomer can `tail`.
     public static let embeddedDefaultUpstream = UpstreamURL.file(path: "./ferry-data/forwarded.log")
 

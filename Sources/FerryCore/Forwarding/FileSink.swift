@@ -72,6 +72,7 @@ final class FileSink: Sendable {
             case .failure(let code):
                 setHealthy(false)
                 upstream.recordError(.other, detail: String(cString: strerror(code)))
+                upstream.record(success: false)
                 let suppressed = warnings.withLock { $0.shouldLog(key: Int(code)) }
                 if let suppressed {
                     logger.error(

@@ -20,7 +20,7 @@ final class FileUpstreamLane: UpstreamLane {
         self.laneIndex = laneIndex
     }
 
-    var canAccept: Bool { sink.isHealthy }
+    var canAccept: Bool { sink.isHealthy && upstream.allowsTraffic() }
 
     func start() -> EventLoopFuture<Void> {
         upstream.setAvailable(true, lane: laneIndex)
@@ -33,6 +33,7 @@ final class FileUpstreamLane: UpstreamLane {
     }
 
     func send(_ records: [ByteBuffer], bytes: Int) {
+        _ = upstream.acquire()  // a file takes what it is given; this only tracks half-open probes
         var blob = allocator.buffer(capacity: bytes + records.count)
         for record in records {
             LineFormat.append(record, to: &blob)
@@ -44,6 +45,7 @@ final class FileUpstreamLane: UpstreamLane {
             // A batch the sink gave up on (only at shutdown, after the drain
             // deadline) keeps its reservation: it is counted as undrained.
             guard written else { return }
+            upstream.record(success: true)
             capacity.release(count: count, bytes: bytes)
             upstream.forwarded.add(count)
             upstream.forwardedBytes.add(bytes)

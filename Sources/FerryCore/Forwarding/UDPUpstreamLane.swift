@@ -19,6 +19,9 @@ final class UDPUpstreamLane: UpstreamLane {
     private var channel: (any Channel)?
     private var stopped = false
     private var reconnectDelay = TimeAmount.milliseconds(100)
+    private var lastErrorAt = NIODeadline.uptimeNanoseconds(0)
+    /// Gives records the lane could not send back to the pipeline (front of its shard).
+    var returnToBuffer: (([ByteBuffer], Int) -> Void)?
     /// Called when the lane becomes available again, so waiting batches move.
     var onAvailable: (() -> Void)?
     /// The pipeline counters of this lane's loop, for drops the lane decides.
@@ -35,7 +38,7 @@ final class UDPUpstreamLane: UpstreamLane {
     }
 
     var canAccept: Bool {
-        channel != nil && !upstream.isHeld()
+        channel != nil && upstream.allowsTraffic()
     }
 
     func start() -> EventLoopFuture<Void> {
@@ -52,10 +55,12 @@ final class UDPUpstreamLane: UpstreamLane {
 
     func send(_ records: [ByteBuffer], bytes: Int) {
         let count = records.count
-        guard let channel, count > 0 else {
-            capacity.release(count: count, bytes: bytes)
+        guard let channel, count > 0, upstream.acquire() else {
+            returnToBuffer?(records, bytes)
             return
         }
+        let probing = upstream.breakerState == .halfOpen
+        let sentAt = NIODeadline.now()
         let promise = eventLoop.makePromise(of: Void.self)
         for index in records.indices {
             channel.write(records[index], promise: index == records.count - 1 ? promise : nil)
@@ -69,10 +74,25 @@ final class UDPUpstreamLane: UpstreamLane {
             case .success:
                 upstream.forwarded.add(count)
                 upstream.forwardedBytes.add(bytes)
+                self.recordDelivery(sentAt: sentAt, probing: probing)
             case .failure(let error):
                 self.counters?.countDropped(.sendFailed, logs: count)
                 self.noteError(error, droppedLogs: count)
             }
+        }
+    }
+
+    /// UDP has no acknowledgement: a refused send is only heard of afterwards,
+    /// as an ICMP error. A write counts as a success when no error arrived
+    /// shortly after it; for a half-open probe Ferry waits for that moment.
+    private func recordDelivery(sentAt: NIODeadline, probing: Bool) {
+        let grace = TimeAmount.milliseconds(50)
+        guard probing else {
+            if lastErrorAt + grace < sentAt { upstream.record(success: true) }
+            return
+        }
+        eventLoop.assumeIsolated().scheduleTask(in: grace) {
+            self.upstream.record(success: self.lastErrorAt < sentAt)
         }
     }
 
@@ -104,6 +124,7 @@ final class UDPUpstreamLane: UpstreamLane {
     func channelClosed(_ closed: any Channel) {
         guard channel === closed else { return }
         channel = nil
+        upstream.record(success: false)
         upstream.setAvailable(false, lane: laneIndex)
         scheduleReconnect()
     }
@@ -125,15 +146,8 @@ final class UDPUpstreamLane: UpstreamLane {
     func noteError(_ error: any Error, droppedLogs: Int) {
         let reason = SendErrorReason(classifying: error)
         upstream.recordError(reason, detail: String(describing: error))
-        if reason == .refused || reason == .unreachable {
-            // The upstream is not there: hold traffic back instead of sending
-            // into the void (the circuit breaker refines this), and move the
-            // waiting batches once the hold is over.
-            let pause = upstream.holdAfterRefusal()
-            eventLoop.assumeIsolated().scheduleTask(in: pause) {
-                if self.channel != nil, !self.stopped { self.onAvailable?() }
-            }
-        }
+        lastErrorAt = .now()
+        upstream.record(success: false)
         if let suppressed = warnings.shouldLog(key: reason.rawValue) {
             logger.warning(
                 "upstream send failed",

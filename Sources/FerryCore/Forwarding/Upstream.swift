@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -11,26 +12,36 @@ public final class Upstream: Sendable {
     public let url: UpstreamURL
     /// Position in the failover order (0 is tried first).
     public let index: Int
-    /// Logs and bytes this upstream accepted (written to the file or the socket).
+    /// Logs and bytes this upstream accepted (written, sent, or acknowledged).
     let forwarded = AtomicCounter()
     let forwardedBytes = AtomicCounter()
     /// Send or write errors by reason.
     let sendErrors: [AtomicCounter] = SendErrorReason.allCases.map { _ in AtomicCounter() }
+    /// Frames sent and not yet acknowledged, over all loops (`ferry://`).
+    let inFlightFrames = AtomicCounter()
+    /// Retransmissions sent.
+    let retries = AtomicCounter()
+    /// Failovers: batches or frames moved from this upstream to the next one or back to the buffer.
+    let failovers = AtomicCounter()
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
-    private let hold = Mutex(Hold())
+    private let resilience: Mutex<Resilience>
+    private let logger: Logger
 
-    /// A pause on sending after the upstream refused traffic, growing while refusals repeat.
-    private struct Hold {
-        var until: NIODeadline = .uptimeNanoseconds(0)
-        var streak = 0
-        var lastRefusal: NIODeadline = .uptimeNanoseconds(0)
+    /// The breaker and retry budget every loop shares for this upstream.
+    private struct Resilience {
+        var breaker: CircuitBreaker
+        var budget: RetryBudget
+        var transitions: [CircuitBreaker.State: Int] = [:]
+        var lastTransitionWallClock: String?
     }
 
-    init(url: UpstreamURL, index: Int, lanes: Int) {
+    init(url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(), budget: RetryBudget.Configuration = .init(), logger: Logger) {
         self.url = url
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }
+        self.resilience = Mutex(Resilience(breaker: CircuitBreaker(configuration: breaker), budget: RetryBudget(configuration: budget)))
+        self.logger = logger
     }
 
     func setAvailable(_ available: Bool, lane: Int) {
@@ -46,37 +57,88 @@ public final class Upstream: Sendable {
         lastError.withLock { $0 = "\(reason): \(detail)" }
     }
 
-    /// Stops traffic to this upstream for a while after it refused a send: 1 s,
-    /// doubling while refusals keep coming (up to 30 s), so Ferry does not keep
-    /// sending into a port nobody listens on. Returns how long the hold lasts.
-    @discardableResult
-    func holdAfterRefusal(now: NIODeadline = .now()) -> TimeAmount {
-        hold.withLock { hold in
-            if now - hold.lastRefusal > .seconds(60) { hold.streak = 0 }
-            hold.streak += 1
-            hold.lastRefusal = now
-            let pause = TimeAmount.seconds(Int64(min(1 << min(hold.streak - 1, 5), 30)))
-            hold.until = now + pause
-            return pause
-        }
+    // MARK: - Breaker and budget (touched once per batch or frame, never per log)
+
+    /// Whether traffic may go to this upstream now (closed, or half-open with probes left).
+    func allowsTraffic(now: NIODeadline = .now()) -> Bool {
+        let (allowed, transition) = resilience.withLock { $0.breaker.allowsTraffic(now: now) }
+        if let transition { report(transition, traceID: nil) }
+        return allowed
     }
 
-    /// True while a refusal hold is in force.
-    func isHeld(now: NIODeadline = .now()) -> Bool {
-        hold.withLock { now < $0.until }
+    /// Takes permission for one batch or frame (a probe permit when half-open).
+    func acquire(now: NIODeadline = .now()) -> Bool {
+        let (allowed, transition) = resilience.withLock { $0.breaker.acquire(now: now) }
+        if let transition { report(transition, traceID: nil) }
+        return allowed
+    }
+
+    /// Records the outcome of one batch or frame.
+    func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil) {
+        let transition = resilience.withLock { $0.breaker.record(success: success, now: now) }
+        if let transition { report(transition, traceID: traceID) }
+    }
+
+    func recordFirstAttempts(_ count: Int, now: NIODeadline = .now()) {
+        resilience.withLock { $0.budget.recordFirstAttempts(count, now: now) }
+    }
+
+    /// Takes a retry token; false when the retry budget is spent.
+    func tryRetry(now: NIODeadline = .now()) -> Bool {
+        resilience.withLock { $0.budget.tryRetry(now: now) }
+    }
+
+    public var breakerState: CircuitBreaker.State {
+        resilience.withLock { $0.breaker.state }
+    }
+
+    private func report(_ transition: CircuitBreaker.Transition, traceID: TraceID?) {
+        let wallClock = LogTimestamp.now()
+        resilience.withLock {
+            $0.transitions[transition.to, default: 0] += 1
+            $0.lastTransitionWallClock = wallClock
+        }
+        var metadata: Logger.Metadata = [
+            "upstream": "\(url)",
+            "breaker.from": "\(transition.from.rawValue)",
+            "breaker.to": "\(transition.to.rawValue)",
+            "breaker.reason": "\(transition.reason)",
+        ]
+        if let traceID { metadata["trace_id"] = "\(traceID)" }
+        if transition.to == .open {
+            logger.warning("breaker transition", metadata: metadata)
+        } else {
+            logger.notice("breaker transition", metadata: metadata)
+        }
     }
 
     /// True when at least one event loop can send to this upstream now.
     public var isAvailable: Bool {
-        !isHeld() && laneAvailable.contains { $0.load }
+        breakerState != .open && laneAvailable.contains { $0.load }
     }
 
     /// A point-in-time view for `/v1/status` and `/metrics`.
     public var snapshot: UpstreamSnapshot {
-        UpstreamSnapshot(
+        let now = NIODeadline.now()
+        let (breaker, budget, transitions, lastTransition) = resilience.withLock { state in
+            (state.breaker, state.budget, state.transitions, state.lastTransitionWallClock)
+        }
+        var budgetNow = budget
+        return UpstreamSnapshot(
             url: url.description,
             index: index,
-            state: isHeld() ? "held" : (isAvailable ? "available" : "unavailable"),
+            state: isAvailable ? "available" : "unavailable",
+            breaker: .init(
+                state: breaker.state.rawValue,
+                failureRate: breaker.failureRate,
+                trips: breaker.trips,
+                transitions: Dictionary(uniqueKeysWithValues: CircuitBreaker.State.allCases.map { ($0.rawValue, transitions[$0, default: 0]) }),
+                lastTransition: lastTransition),
+            retryBudget: .init(
+                tokens: budgetNow.available(now: now), retries: budget.retries, exhausted: budget.exhausted, firstAttempts: budget.firstAttempts),
+            inFlightFrames: inFlightFrames.load,
+            retries: retries.load,
+            failovers: failovers.load,
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
@@ -86,9 +148,29 @@ public final class Upstream: Sendable {
 
 /// What `/v1/status` shows of one upstream.
 public struct UpstreamSnapshot: Sendable, Codable, Equatable {
+    public struct Breaker: Sendable, Codable, Equatable {
+        public var state: String
+        public var failureRate: Double
+        public var trips: Int
+        public var transitions: [String: Int]
+        public var lastTransition: String?
+    }
+
+    public struct Budget: Sendable, Codable, Equatable {
+        public var tokens: Double
+        public var retries: Int
+        public var exhausted: Int
+        public var firstAttempts: Int
+    }
+
     public var url: String
     public var index: Int
     public var state: String
+    public var breaker: Breaker
+    public var retryBudget: Budget
+    public var inFlightFrames: Int
+    public var retries: Int
+    public var failovers: Int
     public var forwarded: Int
     public var forwardedBytes: Int
     public var sendErrors: [String: Int]

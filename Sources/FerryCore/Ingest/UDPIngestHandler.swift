@@ -14,12 +14,22 @@ final class UDPIngestHandler: ChannelInboundHandler {
         self.pipeline = pipeline
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        pipeline.replyChannel = context.channel
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        pipeline.replyChannel = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pipeline.receive(unwrapInboundIn(data).data)
+        let envelope = unwrapInboundIn(data)
+        pipeline.receive(envelope.data, from: envelope.remoteAddress)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         pipeline.flush()
+        context.flush()  // acknowledgements of frames read in this burst
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -58,7 +58,19 @@ public final class Relay: Sendable {
 
     private static func build(configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, logger: Logger) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
-        let upstreams = configuration.upstreams.enumerated().map { Upstream(url: $1, index: $0, lanes: loopCount) }
+        let upstreams = configuration.upstreams.enumerated().map {
+            Upstream(url: $1, index: $0, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget, logger: logger)
+        }
+        // Sender ids: one random instance id, with the loop index in the low byte,
+        // so every loop has its own sequence space and receivers their own dedupe window.
+        var random = SystemRandomNumberGenerator()
+        let instanceID = random.next() & ~UInt64(0xFF)
+        let frameSettings = FerryUpstreamLane.Settings(
+            maximumFrameBytes: configuration.frameMaxBytes,
+            windowFrames: configuration.windowFrames,
+            timing: .init(
+                ackTimeout: TimeAmount(configuration.ackTimeout), ttl: TimeAmount(configuration.frameTTL),
+                policy: configuration.retryPolicy))
 
         // Resolve names and open files once, before any loop uses them.
         var targets: [UpstreamTarget] = []
@@ -66,12 +78,9 @@ public final class Relay: Sendable {
         for upstream in upstreams {
             switch upstream.url {
             case .udp(let address):
-                do {
-                    let resolved = try SocketAddress.makeAddressResolvingHost(address.host, port: address.port)
-                    targets.append(.udp(upstream, resolved))
-                } catch {
-                    throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
-                }
+                targets.append(.udp(upstream, try resolve(address, for: upstream)))
+            case .ferry(let address):
+                targets.append(.ferry(upstream, try resolve(address, for: upstream), instanceID, frameSettings))
             case .file(let path):
                 let sink = try FileSink(path: path, upstream: upstream, logger: logger)
                 fileSinks.append(sink)
@@ -126,6 +135,14 @@ public final class Relay: Sendable {
                 ])
         }
         return relay
+    }
+
+    private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> SocketAddress {
+        do {
+            return try SocketAddress.makeAddressResolvingHost(address.host, port: address.port)
+        } catch {
+            throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
+        }
     }
 
     // MARK: - Intake from the control plane
@@ -238,8 +255,11 @@ public final class Relay: Sendable {
 }
 
 /// One upstream resolved and opened, ready to get a lane on every loop.
-private enum UpstreamTarget: Sendable {
+private enum UpstreamTarget: @unchecked Sendable {
+    // @unchecked: FerryUpstreamLane.Settings holds only value types; it is
+    // built once before the loops start and only read after.
     case udp(Upstream, SocketAddress)
+    case ferry(Upstream, SocketAddress, UInt64, FerryUpstreamLane.Settings)
     case file(Upstream, FileSink)
 
     func makeLane(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) -> any UpstreamLane {
@@ -250,6 +270,14 @@ private enum UpstreamTarget: Sendable {
                 laneIndex: pipeline.index, logger: logger)
             lane.counters = pipeline.counters
             lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
+            lane.returnToBuffer = { [unowned pipeline] records, bytes in pipeline.returnToBuffer(records, bytes: bytes) }
+            return lane
+        case .ferry(let upstream, let address, let instanceID, let settings):
+            let lane = FerryUpstreamLane(
+                upstream: upstream, address: address, eventLoop: pipeline.eventLoop, capacity: capacity, counters: pipeline.counters,
+                laneIndex: pipeline.index, senderID: instanceID | UInt64(pipeline.index & 0xFF), settings: settings, logger: logger)
+            lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
+            lane.returnToBuffer = { [unowned pipeline] records, bytes in pipeline.returnToBuffer(records, bytes: bytes) }
             return lane
         case .file(let upstream, let sink):
             return FileUpstreamLane(

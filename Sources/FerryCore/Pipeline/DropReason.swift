@@ -4,6 +4,10 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case oversize
     /// The bounded buffer had no room; the newest logs are the ones dropped.
     case queueFull
+    /// A frame (`ferry://`) that failed validation: bad checksum, truncated, unknown version.
+    case malformed
+    /// A frame used all its attempts and neither another upstream nor the buffer could take it back.
+    case retriesExhausted
     /// The upstream socket failed the write (for example, it was closed by a refused send).
     case sendFailed
 
@@ -12,6 +16,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .oversize: return "oversize"
         case .queueFull: return "queue_full"
+        case .malformed: return "malformed"
+        case .retriesExhausted: return "retries_exhausted"
         case .sendFailed: return "send_failed"
         }
     }

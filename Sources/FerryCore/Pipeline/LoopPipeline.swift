@@ -46,9 +46,19 @@ final class LoopPipeline {
 
     // MARK: - Intake
 
+    /// The receive socket of this loop, which acknowledges frames.
+    var replyChannel: (any Channel)?
+    /// Dedupe windows of the `ferry://` senders this loop has heard from.
+    private var senders: [UInt64: DedupeWindow] = [:]
+    private static let maximumSenders = 4096
+
     /// Takes one received datagram; it is reserved and forwarded at ``flush()``.
     @inline(__always)
-    func receive(_ record: ByteBuffer) {
+    func receive(_ record: ByteBuffer, from sender: SocketAddress) {
+        if FrameCodec.looksLikeFrame(record) {
+            receiveFrame(record, from: sender)
+            return
+        }
         let length = record.readableBytes
         counters.countReceived(.udp, logs: 1, bytes: length)
         guard length <= maxRecordBytes else {
@@ -105,6 +115,81 @@ final class LoopPipeline {
         return .accepted(accepted.count)
     }
 
+    // MARK: - Frames from other Ferry instances
+
+    /// Validates a `ferry://` frame, delivers its logs once, and acknowledges it.
+    ///
+    /// A frame is acknowledged only once its logs hold a place in this Ferry's
+    /// buffer; when the buffer is full it is not acknowledged, so the sender
+    /// keeps it and retries (backpressure instead of loss). Retransmissions are
+    /// acknowledged again but not delivered again.
+    private func receiveFrame(_ datagram: ByteBuffer, from sender: SocketAddress) {
+        let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
+        do {
+            decoded = try FrameCodec.decodeData(datagram)
+        } catch {
+            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+            counters.countFrame(.malformed)
+            drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
+            return
+        }
+        let header = decoded.header
+        let now = WallClock.milliseconds()
+        if now > header.sentAtMilliseconds, now - header.sentAtMilliseconds > UInt64(header.ttlMilliseconds) {
+            // The sender has given up on this frame and sent its logs elsewhere.
+            counters.countFrame(.expired)
+            return
+        }
+        switch senders[header.senderID]?.check(header.sequence) ?? .new {
+        case .duplicate:
+            counters.countFrame(.duplicate)
+            acknowledge(header, to: sender)
+            return
+        case .tooOld:
+            counters.countFrame(.stale)
+            return
+        case .new:
+            break
+        }
+        var accepted = decoded.records
+        var bytes = 0
+        var oversize = 0
+        accepted.removeAll { record in
+            if record.readableBytes > maxRecordBytes {
+                oversize += 1
+                return true
+            }
+            bytes += record.readableBytes
+            return false
+        }
+        guard accepted.isEmpty || capacity.reserveAll(count: accepted.count, bytes: bytes) else {
+            counters.countFrame(.rejectedFull)
+            return
+        }
+        if senders[header.senderID] == nil, senders.count >= Self.maximumSenders {
+            senders.remove(at: senders.startIndex)
+        }
+        senders[header.senderID, default: DedupeWindow()].mark(header.sequence)
+        counters.countFrame(.accepted)
+        counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
+        if oversize > 0 { drop(.oversize, logs: oversize, detail: maxRecordBytes) }
+        if !accepted.isEmpty { dispatch(accepted, bytes: bytes) }
+        acknowledge(header, to: sender)
+        logger.debug(
+            "frame received",
+            metadata: [
+                "trace_id": "\(header.traceID)", "frame.sender": "\(String(header.senderID, radix: 16))",
+                "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
+            ])
+    }
+
+    private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
+        guard let replyChannel else { return }
+        var ack = allocator.buffer(capacity: FrameCodec.ackBytes)
+        FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &ack)
+        replyChannel.write(AddressedEnvelope(remoteAddress: sender, data: ack), promise: nil)
+    }
+
     // MARK: - Forwarding
 
     /// Sends reserved records now if nothing is waiting ahead of them and an
@@ -120,14 +205,28 @@ final class LoopPipeline {
 
     /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
     func drainShard() {
-        while let batch = shard.first {
+        // Bounded: a lane may hand part of a batch back (to the front), which
+        // is then tried on the next round rather than in a loop here.
+        var remaining = shard.count
+        while remaining > 0, let batch = shard.first {
             guard let lane = firstAvailableLane() else {
                 scheduleRetry()
                 return
             }
+            remaining -= 1
             shard.removeFirst()
             lane.send(batch.records, bytes: batch.bytes)
         }
+        if !shard.isEmpty { scheduleRetry() }
+    }
+
+    /// Takes back logs an upstream could not send or gave up on. They keep
+    /// their reservation and go to the front of this loop's shard, from where
+    /// they fail over to the next upstream that can take them, or wait.
+    func returnToBuffer(_ records: [ByteBuffer], bytes: Int) {
+        guard !records.isEmpty else { return }
+        shard.prepend(RecordBatch(copying: records, bytes: bytes, allocator: allocator))
+        scheduleRetry()
     }
 
     @inline(__always)
@@ -147,18 +246,18 @@ final class LoopPipeline {
         }
     }
 
-    private func drop(_ reason: DropReason, logs: Int, detail: Int) {
+    private func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil) {
         counters.countDropped(reason, logs: logs)
         if let suppressed = warnings.shouldLog(key: reason.rawValue) {
-            logger.warning(
-                "logs dropped",
-                metadata: [
-                    "drop.reason": "\(reason)",
-                    "drop.logs": "\(logs)",
-                    "drop.detail": "\(detail)",
-                    "loop": "\(index)",
-                    "warnings.suppressed": "\(suppressed)",
-                ])
+            var metadata: Logger.Metadata = [
+                "drop.reason": "\(reason)",
+                "drop.logs": "\(logs)",
+                "drop.detail": "\(detail)",
+                "loop": "\(index)",
+                "warnings.suppressed": "\(suppressed)",
+            ]
+            if let error { metadata["error"] = "\(error)" }
+            logger.warning("logs dropped", metadata: metadata)
         }
     }
 }

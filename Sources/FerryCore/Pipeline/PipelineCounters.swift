@@ -6,6 +6,7 @@ public final class PipelineCounters: Sendable {
     let received: [AtomicCounter] = Transport.allCases.map { _ in AtomicCounter() }
     let receivedBytes: [AtomicCounter] = Transport.allCases.map { _ in AtomicCounter() }
     let dropped: [AtomicCounter] = DropReason.allCases.map { _ in AtomicCounter() }
+    let frames: [AtomicCounter] = FrameOutcome.allCases.map { _ in AtomicCounter() }
 
     public init() {}
 
@@ -13,6 +14,10 @@ public final class PipelineCounters: Sendable {
     func countReceived(_ transport: Transport, logs: Int, bytes: Int) {
         received[transport.rawValue].add(logs)
         receivedBytes[transport.rawValue].add(bytes)
+    }
+
+    func countFrame(_ outcome: FrameOutcome) {
+        frames[outcome.rawValue].add(1)
     }
 
     @inline(__always)
@@ -26,11 +31,15 @@ public struct PipelineTotals: Sendable, Equatable {
     public var received: [Transport: Int] = [:]
     public var receivedBytes: [Transport: Int] = [:]
     public var dropped: [DropReason: Int] = [:]
+    public var frames: [FrameOutcome: Int] = [:]
 
     public init(summing counters: [PipelineCounters]) {
         for transport in Transport.allCases {
             received[transport] = counters.reduce(0) { $0 + $1.received[transport.rawValue].load }
             receivedBytes[transport] = counters.reduce(0) { $0 + $1.receivedBytes[transport.rawValue].load }
+        }
+        for outcome in FrameOutcome.allCases {
+            frames[outcome] = counters.reduce(0) { $0 + $1.frames[outcome.rawValue].load }
         }
         for reason in DropReason.allCases {
             dropped[reason] = counters.reduce(0) { $0 + $1.dropped[reason.rawValue].load }
@@ -39,4 +48,31 @@ public struct PipelineTotals: Sendable, Equatable {
 
     public var receivedTotal: Int { received.values.reduce(0, +) }
     public var droppedTotal: Int { dropped.values.reduce(0, +) }
+}
+
+/// What became of a `ferry://` frame this Ferry received.
+public enum FrameOutcome: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Valid and new: its logs were taken and it was acknowledged.
+    case accepted
+    /// A retransmission of a frame already taken: acknowledged again, not delivered again.
+    case duplicate
+    /// Older than the dedupe window: not delivered, not acknowledged.
+    case stale
+    /// Older than its time-to-live: the sender has sent its logs elsewhere.
+    case expired
+    /// No room in the buffer: not acknowledged, so the sender keeps and retries it.
+    case rejectedFull
+    /// Failed validation; counted as one log dropped `malformed`.
+    case malformed
+
+    public var description: String {
+        switch self {
+        case .accepted: return "accepted"
+        case .duplicate: return "duplicate"
+        case .stale: return "stale"
+        case .expired: return "expired"
+        case .rejectedFull: return "rejected_full"
+        case .malformed: return "malformed"
+        }
+    }
 }

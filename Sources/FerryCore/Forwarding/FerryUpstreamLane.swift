@@ -1,0 +1,317 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One event loop's acknowledged stream of frames to a `ferry://` upstream.
+///
+/// Logs are packed into frames of at most `frame-max-bytes`; each frame stays
+/// in an ``AckWindow`` until the receiving Ferry acknowledges it. Unacknowledged
+/// frames are retransmitted byte-identical (same sequence number, so the
+/// receiver delivers them once) on a jittered backoff, within the upstream's
+/// retry budget and only while its breaker lets traffic through. A frame that
+/// used its attempts is given up once its time-to-live has passed, and its logs
+/// go back to the front of the buffer, from where they fail over to the next
+/// upstream or wait.
+final class FerryUpstreamLane: UpstreamLane {
+    /// What the window keeps of a frame in flight.
+    struct InFlight {
+        let frame: ByteBuffer
+        let count: Int
+        let bytes: Int
+        let traceID: TraceID
+    }
+
+    /// Frame sizes and timings of `ferry://` upstreams.
+    struct Settings {
+        var maximumFrameBytes: Int
+        var windowFrames: Int
+        var timing: AckWindow<InFlight>.Timing
+    }
+
+    let upstream: Upstream
+    private let address: SocketAddress
+    private let eventLoop: any EventLoop
+    private let capacity: BufferCapacity
+    private let counters: PipelineCounters
+    private let laneIndex: Int
+    private let senderID: UInt64
+    private let settings: Settings
+    private let logger: Logger
+    private var window: AckWindow<InFlight>
+    private var channel: (any Channel)?
+    private var stopped = false
+    private var tickScheduled = false
+    private var reconnectDelay = TimeAmount.milliseconds(100)
+    private var warnings = WarningLimiter(interval: .seconds(10))
+    private var generator = SystemRandomNumberGenerator()
+    private let allocator = ByteBufferAllocator()
+    /// Called when the window has room again, so waiting batches move.
+    var onAvailable: (() -> Void)?
+    /// Gives logs the lane could not send (or gave up on) back to the front of the pipeline's buffer.
+    var returnToBuffer: (([ByteBuffer], Int) -> Void)?
+
+    init(
+        upstream: Upstream, address: SocketAddress, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters,
+        laneIndex: Int, senderID: UInt64, settings: Settings, logger: Logger
+    ) {
+        self.upstream = upstream
+        self.address = address
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.counters = counters
+        self.laneIndex = laneIndex
+        self.senderID = senderID
+        self.settings = settings
+        self.logger = logger
+        var seed = SystemRandomNumberGenerator()
+        self.window = AckWindow(capacity: settings.windowFrames, timing: settings.timing, firstSequence: UInt32.random(in: 0...UInt32.max, using: &seed))
+    }
+
+    var canAccept: Bool {
+        channel != nil && window.hasRoom && upstream.allowsTraffic()
+    }
+
+    func start() -> EventLoopFuture<Void> {
+        connect().map { _ in }
+    }
+
+    func stop() -> EventLoopFuture<Void> {
+        stopped = true
+        upstream.setAvailable(false, lane: laneIndex)
+        // Frames still unacknowledged keep their buffer reservation: they are
+        // counted as undrained, never as forwarded.
+        let left = window.removeAll()
+        upstream.inFlightFrames.add(-left.count)
+        guard let channel else { return eventLoop.makeSucceededVoidFuture() }
+        self.channel = nil
+        return channel.close().recover { _ in }
+    }
+
+    func send(_ records: [ByteBuffer], bytes: Int) {
+        let now = NIODeadline.now()
+        let sentAt = WallClock.milliseconds()
+        var index = 0
+        var framesSent = 0
+        while index < records.count {
+            let length = records[index].readableBytes
+            if !FrameCodec.fitsAlone(length) {
+                // Cannot travel in any frame: counted, never sent cut.
+                capacity.release(count: 1, bytes: length)
+                counters.countDropped(.oversize, logs: 1)
+                index += 1
+                continue
+            }
+            guard let channel, window.hasRoom, upstream.acquire(now: now) else { break }
+            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes)
+            let traceID = TraceID.random()
+            let header = FrameCodec.DataHeader(
+                senderID: senderID, sequence: window.nextSequence,
+                ttlMilliseconds: UInt32(clamping: settings.timing.ttl.nanoseconds / 1_000_000),
+                sentAtMilliseconds: sentAt, traceID: traceID)
+            var frame = allocator.buffer(
+                capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
+            FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
+            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID), now: now)
+            upstream.inFlightFrames.add(1)
+            channel.write(frame, promise: nil)
+            logger.debug(
+                "frame sent",
+                metadata: ["trace_id": "\(traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)", "frame.records": "\(count)"])
+            framesSent += 1
+            index += count
+        }
+        if framesSent > 0 {
+            channel?.flush()
+            upstream.recordFirstAttempts(framesSent, now: now)
+            scheduleTick()
+        }
+        if index < records.count {
+            let rest = Array(records[index...])
+            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes })
+        }
+    }
+
+    // MARK: - Acknowledgements and timeouts
+
+    /// An ack arrived on the upstream socket.
+    func received(_ datagram: ByteBuffer) {
+        let ack: FrameCodec.Ack
+        do {
+            ack = try FrameCodec.decodeAck(datagram)
+        } catch {
+            upstream.recordError(.other, detail: "invalid ack: \(error)")
+            return
+        }
+        guard ack.senderID == senderID else { return }  // an ack for an earlier instance or loop
+        let hadRoom = window.hasRoom
+        guard let entry = window.acknowledge(ack.sequence) else { return }  // a repeated ack
+        let frame = entry.payload
+        upstream.inFlightFrames.add(-1)
+        capacity.release(count: frame.count, bytes: frame.bytes)
+        upstream.forwarded.add(frame.count)
+        upstream.forwardedBytes.add(frame.bytes)
+        upstream.record(success: true, traceID: frame.traceID)
+        if entry.attempts > 1 {
+            logger.info(
+                "frame acknowledged after retry",
+                metadata: [
+                    "trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
+                    "frame.attempts": "\(entry.attempts)",
+                ])
+        } else {
+            logger.debug(
+                "frame acknowledged",
+                metadata: ["trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)"])
+        }
+        if !hadRoom { onAvailable?() }
+    }
+
+    private func scheduleTick() {
+        guard !tickScheduled, !window.isEmpty else { return }
+        tickScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) {
+            self.tickScheduled = false
+            self.tick()
+        }
+    }
+
+    private func tick() {
+        guard !stopped else { return }
+        let now = NIODeadline.now()
+        let upstream = self.upstream
+        let advance = window.advance(now: now, generator: &generator) {
+            upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
+        }
+        for sequence in advance.timeouts {
+            let traceID = window.entry(sequence)?.payload.traceID
+            upstream.record(success: false, now: now, traceID: traceID)
+        }
+        if !advance.retransmit.isEmpty, let channel {
+            for sequence in advance.retransmit {
+                guard let entry = window.entry(sequence) else { continue }
+                channel.write(entry.payload.frame, promise: nil)
+                upstream.retries.add(1)
+                logger.info(
+                    "frame retried",
+                    metadata: [
+                        "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)",
+                        "frame.attempt": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
+                    ])
+            }
+            channel.flush()
+        }
+        if advance.retriesRefused > 0, let suppressed = warnings.shouldLog(key: 1) {
+            logger.warning(
+                "retry budget exhausted",
+                metadata: ["upstream": "\(upstream.url)", "retries.refused": "\(advance.retriesRefused)", "warnings.suppressed": "\(suppressed)"])
+        }
+        for entry in advance.givenUp {
+            upstream.inFlightFrames.add(-1)
+            upstream.failovers.add(1)
+            logger.warning(
+                "frame failed over",
+                metadata: [
+                    "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
+                    "frame.attempts": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
+                    "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
+                ])
+            guard let records = try? FrameCodec.decodeData(entry.payload.frame).records else { continue }
+            giveBack(records, bytes: entry.payload.bytes)
+        }
+        if !advance.givenUp.isEmpty { onAvailable?() }
+        scheduleTick()
+    }
+
+    /// Hands logs back to the pipeline with their reservation; only if there is
+    /// no pipeline to take them (it has stopped) are they dropped, counted.
+    private func giveBack(_ records: [ByteBuffer], bytes: Int) {
+        guard let returnToBuffer, !stopped else {
+            capacity.release(count: records.count, bytes: bytes)
+            counters.countDropped(.retriesExhausted, logs: records.count)
+            return
+        }
+        returnToBuffer(records, bytes)
+    }
+
+    // MARK: - Connection management
+
+    private func connect() -> EventLoopFuture<any Channel> {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        return DatagramBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FerryUpstreamChannelHandler(lane: bound.value))
+                }
+            }
+            .connect(to: address)
+            .assumeIsolated()
+            .map { channel in
+                self.channel = channel
+                self.reconnectDelay = .milliseconds(100)
+                self.upstream.setAvailable(true, lane: self.laneIndex)
+                self.onAvailable?()
+                return channel
+            }
+            .nonisolated()
+    }
+
+    func channelClosed(_ closed: any Channel) {
+        guard channel === closed else { return }
+        channel = nil
+        upstream.setAvailable(false, lane: laneIndex)
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        guard !stopped else { return }
+        let delay = reconnectDelay
+        reconnectDelay = min(reconnectDelay * 2, .seconds(5))
+        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard !self.stopped, self.channel == nil else { return }
+            self.connect().assumeIsolated().whenFailure { error in
+                self.noteError(error)
+                self.scheduleReconnect()
+            }
+        }
+    }
+
+    /// A socket error, such as ICMP port unreachable: the receiving Ferry is not there.
+    func noteError(_ error: any Error) {
+        let reason = SendErrorReason(classifying: error)
+        upstream.recordError(reason, detail: String(describing: error))
+        upstream.record(success: false)
+        if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
+            logger.warning(
+                "upstream send failed",
+                metadata: [
+                    "upstream": "\(upstream.url)", "error.reason": "\(reason)", "error.detail": "\(error)",
+                    "warnings.suppressed": "\(suppressed)",
+                ])
+        }
+    }
+}
+
+/// Receives acks on a `ferry://` upstream socket and watches it for errors.
+private final class FerryUpstreamChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private weak var lane: FerryUpstreamLane?
+
+    init(lane: FerryUpstreamLane) {
+        self.lane = lane
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lane?.received(unwrapInboundIn(data).data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        lane?.noteError(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lane?.channelClosed(context.channel)
+        context.fireChannelInactive()
+    }
+}
