@@ -76,21 +76,32 @@ struct RelayEndToEndTests {
         var configuration = TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: closedPort))], sockets: 1)
         configuration.queueCapacityLogs = 10
         configuration.drainTimeout = .milliseconds(200)
+        configuration.breaker.openDuration = .seconds(30)
         let (relay, port) = try await TestRelay.start(configuration)
         let sender = try UDPTestSocket()
-        // The first send is refused by ICMP, which holds the upstream back.
-        sender.send([1], to: port)
-        #expect(await TestRelay.eventually { relay.upstreams[0].snapshot.sendErrors["refused", default: 0] > 0 })
+        // Sends are refused by ICMP until the breaker opens and holds traffic back.
+        let probes = await Self.sendUntilBreakerOpens(relay, sender: sender, port: port)
         #expect(!relay.upstreams[0].isAvailable)
-        #expect(relay.upstreams[0].snapshot.state == "held")
+        #expect(relay.upstreams[0].snapshot.breaker.state == "open")
         for index in 0..<50 { sender.send(Array("log \(index)".utf8), to: port) }
-        #expect(await TestRelay.eventually { relay.totals.received[.udp] == 51 })
+        #expect(await TestRelay.eventually { relay.totals.received[.udp] == probes + 50 })
         #expect(relay.capacity.usedLogs == 10)
         #expect(relay.totals.dropped[.queueFull] == 40)
         let undrained = await relay.shutdown()
         // Every log is accounted for: forwarded + dropped + undrained = received.
         let forwarded = relay.upstreams[0].forwarded.load
-        #expect(forwarded + relay.totals.droppedTotal + undrained == 51)
+        #expect(forwarded + relay.totals.droppedTotal + undrained == probes + 50)
+    }
+
+    /// Sends one datagram at a time to a relay whose only upstream refuses, until its breaker opens.
+    static func sendUntilBreakerOpens(_ relay: Relay, sender: UDPTestSocket, port: Int) async -> Int {
+        var sent = 0
+        while relay.upstreams[0].breakerState != .open, sent < 100 {
+            sender.send(Array("probe \(sent)".utf8), to: port)
+            sent += 1
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return sent
     }
 
     @Test func failsOverToTheNextUpstreamWhenTheFirstCannotTakeTraffic() async throws {
@@ -103,8 +114,9 @@ struct RelayEndToEndTests {
                     .udp(HostAndPort(host: "127.0.0.1", port: second.port)),
                 ], sockets: 1))
         let sender = try UDPTestSocket()
-        sender.send(Array("probe".utf8), to: port)
-        #expect(await TestRelay.eventually { relay.upstreams[0].snapshot.sendErrors["refused", default: 0] > 0 })
+        _ = await Self.sendUntilBreakerOpens(relay, sender: sender, port: port)
+        #expect(relay.upstreams[0].snapshot.sendErrors["refused", default: 0] >= 5)
+        while second.receive(timeoutMilliseconds: 100) != nil {}  // probes sent while the breaker was still closed
         sender.send(Array("after failover".utf8), to: port)
         #expect(second.receive() == Array("after failover".utf8))
         await relay.shutdown()

@@ -1,0 +1,68 @@
+import NIOCore
+import Testing
+
+@testable import FerryCore
+
+struct FrameCodecTests {
+    private let header = FrameCodec.DataHeader(
+        senderID: 0xABCD_EF01_2345_6700, sequence: 0xFFFF_FFFE, ttlMilliseconds: 10_000,
+        sentAtMilliseconds: 1_790_000_000_000, traceID: TraceID(high: 0x0102_0304_0506_0708, low: 0x090A_0B0C_0D0E_0F10))
+
+    private func encode(_ records: [ByteBuffer]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        FrameCodec.encodeData(header: header, records: records[...], into: &buffer)
+        return buffer
+    }
+
+    @Test func roundTripsHeaderAndRecordsIncludingEmptyOnes() throws {
+        let records = [ByteBuffer(string: "first"), ByteBuffer(), ByteBuffer(bytes: [0, 10, 255, 254])]
+        let frame = encode(records)
+        #expect(FrameCodec.looksLikeFrame(frame))
+        #expect(frame.readableBytes == FrameCodec.dataHeaderBytes + 3 * FrameCodec.recordOverhead + 9 + FrameCodec.trailerBytes)
+        let decoded = try FrameCodec.decodeData(frame)
+        #expect(decoded.header == header)
+        #expect(decoded.records == records)
+        #expect(header.traceID.description == "0102030405060708090a0b0c0d0e0f10")
+    }
+
+    @Test func everyTruncationAndEveryFlippedBitIsRejected() {
+        let frame = encode([ByteBuffer(string: "hello"), ByteBuffer(string: "world")])
+        for length in 0..<frame.readableBytes {
+            #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeData(frame.getSlice(at: 0, length: length)!) }
+        }
+        for byte in 0..<frame.readableBytes {
+            for bit in 0..<8 {
+                var corrupted = frame
+                let value = corrupted.getInteger(at: byte, as: UInt8.self)!
+                corrupted.setInteger(value ^ (1 << bit), at: byte)
+                #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeData(corrupted) }
+            }
+        }
+    }
+
+    @Test func anotherVersionIsRefusedByName() {
+        var frame = encode([ByteBuffer(string: "x")])
+        frame.setInteger(UInt8(2), at: 4)
+        #expect(throws: FrameCodec.DecodeError.unsupportedVersion(2)) { try FrameCodec.decodeData(frame) }
+    }
+
+    @Test func recordsAreGroupedUpToTheFrameSize() {
+        let records = (0..<10).map { _ in ByteBuffer(repeating: 65, count: 200) }
+        let fit = FrameCodec.recordsFitting(records, from: 0, maximumBytes: 1_400)
+        // 56 bytes of header and trailer + n × 202 ≤ 1,400 → 6 records
+        #expect(fit.count == 6 && fit.bytes == 1_200)
+        let big = [ByteBuffer(repeating: 66, count: 5_000)]
+        #expect(FrameCodec.recordsFitting(big, from: 0, maximumBytes: 1_400).count == 1)  // travels alone
+        #expect(FrameCodec.fitsAlone(65_507 - 58))
+        #expect(!FrameCodec.fitsAlone(65_507 - 57))
+    }
+
+    @Test func acksRoundTrip() throws {
+        var buffer = ByteBuffer()
+        let ack = FrameCodec.Ack(senderID: 42, sequence: 7, traceID: header.traceID)
+        FrameCodec.encodeAck(ack, into: &buffer)
+        #expect(buffer.readableBytes == FrameCodec.ackBytes)
+        #expect(try FrameCodec.decodeAck(buffer) == ack)
+        #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeData(buffer) }
+    }
+}
