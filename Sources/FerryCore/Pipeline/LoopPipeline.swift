@@ -229,12 +229,32 @@ final class LoopPipeline {
         scheduleRetry()
     }
 
+    /// Index of the upstream this loop sent to last, to log changes once.
+    private var currentUpstream = 0
+
     @inline(__always)
     private func firstAvailableLane() -> (any UpstreamLane)? {
-        for lane in lanes where lane.canAccept {
+        for (position, lane) in lanes.enumerated() where lane.canAccept {
+            if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
             return lane
         }
         return nil
+    }
+
+    /// Logs a move of this loop's traffic to another upstream (one line per change).
+    private func noteFailover(from old: Int, to new: Int) {
+        let previous = lanes[old].upstream
+        let next = lanes[new].upstream
+        currentUpstream = new
+        if new > old { previous.failovers.add(1) }
+        logger.notice(
+            new > old ? "upstream failover" : "upstream failback",
+            metadata: [
+                "upstream.from": "\(previous.url)",
+                "upstream.to": "\(next.url)",
+                "reason": "\(new > old ? "\(previous.url) cannot take traffic (breaker \(previous.breakerState.rawValue))" : "\(next.url) can take traffic again")",
+                "loop": "\(index)",
+            ])
     }
 
     private func scheduleRetry() {
