@@ -48,6 +48,21 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("drain-timeout"), help: "Drain time on shutdown (key drain.timeout).")
     var drainTimeout: String?
 
+    @Option(name: .customLong("log-file"), help: "Log to this file, rotated by size, instead of stderr (key log.file).")
+    var logFile: String?
+
+    @Option(name: .customLong("log-max-bytes"), help: "Size at which the log file rotates (key log.max-bytes).")
+    var logMaxBytes: String?
+
+    @Option(name: .customLong("log-keep"), help: "Rotated log files kept (key log.keep).")
+    var logKeep: String?
+
+    @Option(name: .customLong("instance"), help: "Name of this Ferry in its log lines (key instance).")
+    var instance: String?
+
+    @Option(name: .customLong("trace-sample-rate"), help: "Fraction of received logs logged as 'log sampled' (key trace.sample-rate).")
+    var traceSampleRate: String?
+
     @Option(name: .customLong("frame-max-bytes"), help: "Largest ferry:// frame (key forward.frame-max-bytes).")
     var frameMaxBytes: String?
 
@@ -111,6 +126,11 @@ struct ConfigOptions: ParsableArguments {
             ("log.level", logLevel),
             ("log.format", logFormat),
             ("drain.timeout", drainTimeout),
+            ("log.file", logFile),
+            ("log.max-bytes", logMaxBytes),
+            ("log.keep", logKeep),
+            ("instance", instance),
+            ("trace.sample-rate", traceSampleRate),
             ("forward.frame-max-bytes", frameMaxBytes),
             ("forward.ack-timeout", ackTimeout),
             ("forward.frame-ttl", frameTTL),

@@ -2,6 +2,8 @@ import ArgumentParser
 import FerryControl
 import FerryCore
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `ferry serve`: receive logs over UDP and HTTP and forward them upstream.
@@ -21,18 +23,30 @@ struct Serve: AsyncParsableCommand {
             print(configuration.renderedLines.joined(separator: "\n"))
             return
         }
-        let writer = LogWriter()
+        let writer: LogWriter
+        if let path = configuration.logFile {
+            do {
+                writer = try LogWriter(path: path, maxBytes: configuration.logMaxBytes, keep: configuration.logKeep)
+            } catch {
+                throw ConfigurationError.invalidValue(key: "log.file", value: path, allowed: "a writable file path (\(error))")
+            }
+        } else {
+            writer = LogWriter()
+        }
         defer { writer.close() }
         let logger = Self.bootstrapLogging(configuration: configuration, writer: writer)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let relay: Relay
         do {
-            relay = try await Relay.start(configuration: configuration, logger: logger)
+            relay = try await Relay.start(configuration: configuration, logger: logger, registry: registry)
         } catch {
             logger.critical("start-up failed", metadata: ["error": "\(error)"])
             throw RuntimeFailure(description: String(describing: error))
         }
-        let http = ControlPlane.makeApplication(relay: relay, logger: logger) { channel in
+        let metrics = RelayMetrics(relay: relay, registry: registry, logLinesDropped: writer.droppedLines)
+        let http = ControlPlane.makeApplication(relay: relay, metrics: metrics, logger: logger) { channel in
             logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])
         }
         let group = ServiceGroup(
@@ -57,9 +71,14 @@ struct Serve: AsyncParsableCommand {
 extension Serve {
     /// Installs Ferry's log handler process-wide and returns the root logger.
     static func bootstrapLogging(configuration: FerryConfiguration, writer: LogWriter) -> Logger {
-        LoggingSystem.bootstrap { label in
-            JSONLogHandler(label: label, level: configuration.logLevel, format: configuration.logFormat, writer: writer)
-        }
+        LoggingSystem.bootstrap(
+            { label, provider in
+                var handler = JSONLogHandler(
+                    label: label, level: configuration.logLevel, format: configuration.logFormat, writer: writer, metadataProvider: provider)
+                handler.metadata["instance"] = .string(configuration.instance)
+                return handler
+            },
+            metadataProvider: .ferryTrace)
         return Logger(label: "ferry")
     }
 }

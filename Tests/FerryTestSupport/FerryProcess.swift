@@ -57,9 +57,16 @@ public final class FerryProcess {
 
     public var logText: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// A `--log-file` given to the process, whose lines are read too.
+    var logFile: String? {
+        guard let index = process.arguments?.firstIndex(of: "--log-file"), let path = process.arguments?[index + 1] else { return nil }
+        return path.hasPrefix("/") ? path : directory + "/" + path
+    }
+
     /// Every JSON log line written so far.
     public var logLines: [[String: Any]] {
-        logText.split(separator: "\n").compactMap {
+        let fileText = logFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
+        return (logText + fileText).split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
     }

@@ -7,8 +7,17 @@ import NIOCore
 /// Hummingbird in the same process as the data plane.
 public enum ControlPlane {
     /// Builds the router for `relay`; exposed separately so tests can drive it.
-    public static func makeRouter(relay: Relay) -> Router<BasicRequestContext> {
+    public static func makeRouter(relay: Relay, metrics: RelayMetrics) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(registry: metrics.registry))
+        router.add(middleware: TraceContextMiddleware())
+        router.add(middleware: RequestLogMiddleware())
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
         HealthRoutes(relay: relay).register(on: router)
         StatusRoutes(relay: relay).register(on: router)
         LogIntakeRoutes(relay: relay).register(on: router)
@@ -20,12 +29,13 @@ public enum ControlPlane {
     /// - Parameter onServerRunning: called with the bound channel (tests read the port from it).
     public static func makeApplication(
         relay: Relay,
+        metrics: RelayMetrics,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let address = relay.configuration.httpAddress
         return Application(
-            router: makeRouter(relay: relay),
+            router: makeRouter(relay: relay, metrics: metrics),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferry"),
             onServerRunning: onServerRunning,
             logger: logger)

@@ -56,6 +56,23 @@ extension FerryConfiguration {
         if let format = try values.parsed("log.format", allowed: "json, text", { LogFormat(rawValue: $0.lowercased()) }) {
             self.logFormat = format
         }
+        if let file = try values.parsed("log.file", allowed: "a file path", { $0.isEmpty ? nil : $0 }) {
+            self.logFile = file
+        }
+        if let bytes = try values.byteSize("log.max-bytes", range: 4096...(1 << 40)) {
+            self.logMaxBytes = bytes
+        }
+        if let keep = try values.integer("log.keep", range: 0...100) {
+            self.logKeep = keep
+        }
+        if let instance = try values.parsed("instance", allowed: "a name of 1 to 128 characters without spaces", {
+            (1...128).contains($0.count) && !$0.contains(" ") ? $0 : nil
+        }) {
+            self.instance = instance
+        }
+        if let rate = try values.decimal("trace.sample-rate", range: 0...1) {
+            self.traceSampleRate = rate
+        }
         if let timeout = try values.duration("drain.timeout", range: .zero ... .seconds(3600)) {
             self.drainTimeout = timeout
         }
@@ -141,6 +158,11 @@ extension FerryConfiguration {
             "receive.batch": String(receiveBatch),
             "log.level": logLevel.rawValue,
             "log.format": logFormat.rawValue,
+            "log.file": logFile ?? "(stderr)",
+            "log.max-bytes": String(logMaxBytes),
+            "log.keep": String(logKeep),
+            "instance": instance,
+            "trace.sample-rate": String(traceSampleRate),
             "drain.timeout": Self.seconds(drainTimeout),
             "forward.frame-max-bytes": String(frameMaxBytes),
             "forward.ack-timeout": Self.seconds(ackTimeout),

@@ -1,6 +1,10 @@
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything `ferry serve` needs to run, as plain values.
 ///
 /// Built from defaults, a YAML or JSON file, `FERRY_…` environment variables and
@@ -32,6 +36,16 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// Format of Ferry's own log lines (`log.format`).
     public var logFormat: LogFormat = .json
+    /// File for Ferry's own log lines instead of standard error (`log.file`).
+    public var logFile: String?
+    /// Size at which the log file is rotated (`log.max-bytes`).
+    public var logMaxBytes = 10 << 20
+    /// Rotated log files kept (`log.keep`).
+    public var logKeep = 5
+    /// Name of this Ferry in its log lines, so `ferry trace` can tell hops apart (`instance`).
+    public var instance: String = System.hostname
+    /// Fraction of received logs that get a `log sampled` line (`trace.sample-rate`, 0 = off).
+    public var traceSampleRate = 0.0
     /// How long a shutdown may spend forwarding what is buffered (`drain.timeout`).
     public var drainTimeout: Duration = .seconds(5)
 
@@ -66,5 +80,14 @@ public struct FerryConfiguration: Sendable, Equatable {
     /// The number of receive sockets after resolving 0 to the number of cores.
     public var effectiveReceiveSockets: Int {
         receiveSockets > 0 ? receiveSockets : System.coreCount
+    }
+}
+
+extension System {
+    /// This machine's host name (`gethostname`), for log lines.
+    static var hostname: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "ferry" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

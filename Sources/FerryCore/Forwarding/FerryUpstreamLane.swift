@@ -19,6 +19,7 @@ final class FerryUpstreamLane: UpstreamLane {
         let count: Int
         let bytes: Int
         let traceID: TraceID
+        let receivedAt: NIODeadline
     }
 
     /// Frame sizes and timings of `ferry://` upstreams.
@@ -48,7 +49,7 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Called when the window has room again, so waiting batches move.
     var onAvailable: (() -> Void)?
     /// Gives logs the lane could not send (or gave up on) back to the front of the pipeline's buffer.
-    var returnToBuffer: (([ByteBuffer], Int) -> Void)?
+    var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
 
     init(
         upstream: Upstream, address: SocketAddress, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters,
@@ -87,7 +88,7 @@ final class FerryUpstreamLane: UpstreamLane {
         return channel.close().recover { _ in }
     }
 
-    func send(_ records: [ByteBuffer], bytes: Int) {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         let now = NIODeadline.now()
         let sentAt = WallClock.milliseconds()
         var index = 0
@@ -111,7 +112,7 @@ final class FerryUpstreamLane: UpstreamLane {
             var frame = allocator.buffer(
                 capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
             FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
-            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID), now: now)
+            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt), now: now)
             upstream.inFlightFrames.add(1)
             channel.write(frame, promise: nil)
             logger.debug(
@@ -127,7 +128,7 @@ final class FerryUpstreamLane: UpstreamLane {
         }
         if index < records.count {
             let rest = Array(records[index...])
-            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes })
+            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt)
         }
     }
 
@@ -151,6 +152,7 @@ final class FerryUpstreamLane: UpstreamLane {
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
         upstream.record(success: true, traceID: frame.traceID)
+        upstream.observeLatency(since: frame.receivedAt)
         if entry.attempts > 1 {
             logger.info(
                 "frame acknowledged after retry",
@@ -216,7 +218,7 @@ final class FerryUpstreamLane: UpstreamLane {
                     "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
                 ])
             guard let records = try? FrameCodec.decodeData(entry.payload.frame).records else { continue }
-            giveBack(records, bytes: entry.payload.bytes)
+            giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt)
         }
         if !advance.givenUp.isEmpty { onAvailable?() }
         scheduleTick()
@@ -224,13 +226,13 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// Hands logs back to the pipeline with their reservation; only if there is
     /// no pipeline to take them (it has stopped) are they dropped, counted.
-    private func giveBack(_ records: [ByteBuffer], bytes: Int) {
+    private func giveBack(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         guard let returnToBuffer, !stopped else {
             capacity.release(count: records.count, bytes: bytes)
             counters.countDropped(.retriesExhausted, logs: records.count)
             return
         }
-        returnToBuffer(records, bytes)
+        returnToBuffer(records, bytes, receivedAt)
     }
 
     // MARK: - Connection management

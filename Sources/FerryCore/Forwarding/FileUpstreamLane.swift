@@ -32,7 +32,7 @@ final class FileUpstreamLane: UpstreamLane {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    func send(_ records: [ByteBuffer], bytes: Int) {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         _ = upstream.acquire()  // a file takes what it is given; this only tracks half-open probes
         var blob = allocator.buffer(capacity: bytes + records.count)
         for record in records {
@@ -46,6 +46,7 @@ final class FileUpstreamLane: UpstreamLane {
             // deadline) keeps its reservation: it is counted as undrained.
             guard written else { return }
             upstream.record(success: true)
+            upstream.observeLatency(since: receivedAt)
             capacity.release(count: count, bytes: bytes)
             upstream.forwarded.add(count)
             upstream.forwardedBytes.add(bytes)

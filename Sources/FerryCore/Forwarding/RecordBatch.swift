@@ -9,8 +9,11 @@ struct RecordBatch {
     private(set) var storage: ByteBuffer
     private(set) var lengths: [Int]
     private(set) var bytes: Int
+    /// When the oldest of these records was received (for the latency histogram).
+    let receivedAt: NIODeadline
 
-    init(copying records: [ByteBuffer], bytes: Int, allocator: ByteBufferAllocator) {
+    init(copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, allocator: ByteBufferAllocator) {
+        self.receivedAt = receivedAt
         var storage = allocator.buffer(capacity: bytes)
         var lengths: [Int] = []
         lengths.reserveCapacity(records.count)

@@ -21,7 +21,7 @@ final class UDPUpstreamLane: UpstreamLane {
     private var reconnectDelay = TimeAmount.milliseconds(100)
     private var lastErrorAt = NIODeadline.uptimeNanoseconds(0)
     /// Gives records the lane could not send back to the pipeline (front of its shard).
-    var returnToBuffer: (([ByteBuffer], Int) -> Void)?
+    var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
     /// Called when the lane becomes available again, so waiting batches move.
     var onAvailable: (() -> Void)?
     /// The pipeline counters of this lane's loop, for drops the lane decides.
@@ -53,10 +53,10 @@ final class UDPUpstreamLane: UpstreamLane {
         return channel.close().recover { _ in }
     }
 
-    func send(_ records: [ByteBuffer], bytes: Int) {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         let count = records.count
         guard let channel, count > 0, upstream.acquire() else {
-            returnToBuffer?(records, bytes)
+            returnToBuffer?(records, bytes, receivedAt)
             return
         }
         let probing = upstream.breakerState == .halfOpen
@@ -74,6 +74,7 @@ final class UDPUpstreamLane: UpstreamLane {
             case .success:
                 upstream.forwarded.add(count)
                 upstream.forwardedBytes.add(bytes)
+                upstream.observeLatency(since: receivedAt)
                 self.recordDelivery(sentAt: sentAt, probing: probing)
             case .failure(let error):
                 self.counters?.countDropped(.sendFailed, logs: count)

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// One configured upstream as the whole process sees it: its URL, its place in
@@ -23,6 +24,11 @@ public final class Upstream: Sendable {
     let retries = AtomicCounter()
     /// Failovers: batches or frames moved from this upstream to the next one or back to the buffer.
     let failovers = AtomicCounter()
+    /// Outcomes of forward attempts (batches or frames), as the breaker saw them.
+    let attemptsSucceeded = AtomicCounter()
+    let attemptsFailed = AtomicCounter()
+    /// Time from receipt to acknowledgement or write, one observation per batch or frame.
+    private let latency: DurationHistogram?
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
     private let resilience: Mutex<Resilience>
@@ -36,7 +42,11 @@ public final class Upstream: Sendable {
         var lastTransitionWallClock: String?
     }
 
-    init(url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(), budget: RetryBudget.Configuration = .init(), logger: Logger) {
+    init(
+        url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(),
+        budget: RetryBudget.Configuration = .init(), latency: DurationHistogram? = nil, logger: Logger
+    ) {
+        self.latency = latency
         self.url = url
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }
@@ -75,8 +85,14 @@ public final class Upstream: Sendable {
 
     /// Records the outcome of one batch or frame.
     func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil) {
+        (success ? attemptsSucceeded : attemptsFailed).add(1)
         let transition = resilience.withLock { $0.breaker.record(success: success, now: now) }
         if let transition { report(transition, traceID: traceID) }
+    }
+
+    /// Records how long a batch or frame took from receipt to acknowledgement or write.
+    func observeLatency(since receivedAt: NIODeadline, now: NIODeadline = .now()) {
+        latency?.recordNanoseconds((now - receivedAt).nanoseconds)
     }
 
     func recordFirstAttempts(_ count: Int, now: NIODeadline = .now()) {

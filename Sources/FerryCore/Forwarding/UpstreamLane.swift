@@ -10,8 +10,8 @@ protocol UpstreamLane: AnyObject {
     var upstream: Upstream { get }
     /// Whether a batch handed over now has a chance of being delivered.
     var canAccept: Bool { get }
-    /// Sends `records` (whose reservation totals `bytes`).
-    func send(_ records: [ByteBuffer], bytes: Int)
+    /// Sends `records` (whose reservation totals `bytes`), received at `receivedAt`.
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline)
     /// Opens sockets or files; called once on the lane's loop.
     func start() -> EventLoopFuture<Void>
     /// Closes what ``start()`` opened.

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import Synchronization
 
 /// The running data plane: receive sockets, per-loop pipelines, upstream lanes
@@ -45,21 +46,42 @@ public final class Relay: Sendable {
 
     /// Resolves upstreams, opens file sinks, connects upstream sockets and binds
     /// the receive sockets.
-    public static func start(configuration: FerryConfiguration, logger: Logger) async throws -> Relay {
+    ///
+    /// - Parameter registry: where the forward latency histograms are registered (``RelayMetrics`` adds the rest).
+    public static func start(
+        configuration: FerryConfiguration, logger: Logger, registry: PrometheusCollectorRegistry = .init()
+    ) async throws -> Relay {
         let loopCount = configuration.effectiveReceiveSockets
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
         do {
-            return try await build(configuration: configuration, group: group, loopCount: loopCount, logger: logger)
+            return try await build(configuration: configuration, group: group, loopCount: loopCount, registry: registry, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    private static func build(configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, logger: Logger) async throws -> Relay {
+    /// Buckets of the forward latency histogram: 100 µs to 10 s.
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    private static func build(
+        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, registry: PrometheusCollectorRegistry,
+        logger: Logger
+    ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
-        let upstreams = configuration.upstreams.enumerated().map {
-            Upstream(url: $1, index: $0, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget, logger: logger)
+        let upstreams = configuration.upstreams.enumerated().map { index, url in
+            let latency = registry.makeDurationHistogram(
+                descriptor: .ferry(
+                    "forward_latency", unit: "seconds",
+                    help: "Time from receipt to acknowledgement (ferry://), send (udp://) or write (file:), one observation per batch or frame."),
+                labels: [("upstream", url.description)], buckets: latencyBuckets)
+            return Upstream(
+                url: url, index: index, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget,
+                latency: latency, logger: logger)
         }
         // Sender ids: one random instance id, with the loop index in the low byte,
         // so every loop has its own sequence space and receivers their own dedupe window.
@@ -95,7 +117,7 @@ public final class Relay: Sendable {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    receiveBatch: configuration.receiveBatch, logger: logger)
+                    receiveBatch: configuration.receiveBatch, sampleRate: configuration.traceSampleRate, logger: logger)
                 pipeline.setLanes(lanesToBuild.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, pipeline: NIOLoopBound(pipeline, eventLoop: loop))
@@ -270,14 +292,18 @@ private enum UpstreamTarget: @unchecked Sendable {
                 laneIndex: pipeline.index, logger: logger)
             lane.counters = pipeline.counters
             lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
-            lane.returnToBuffer = { [unowned pipeline] records, bytes in pipeline.returnToBuffer(records, bytes: bytes) }
+            lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
+                pipeline.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
+            }
             return lane
         case .ferry(let upstream, let address, let instanceID, let settings):
             let lane = FerryUpstreamLane(
                 upstream: upstream, address: address, eventLoop: pipeline.eventLoop, capacity: capacity, counters: pipeline.counters,
                 laneIndex: pipeline.index, senderID: instanceID | UInt64(pipeline.index & 0xFF), settings: settings, logger: logger)
             lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
-            lane.returnToBuffer = { [unowned pipeline] records, bytes in pipeline.returnToBuffer(records, bytes: bytes) }
+            lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
+                pipeline.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
+            }
             return lane
         case .file(let upstream, let sink):
             return FileUpstreamLane(

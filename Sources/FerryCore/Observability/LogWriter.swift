@@ -22,13 +22,23 @@ public final class LogWriter: Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let maxQueuedLines: Int
-    private let descriptor: CInt
+    private let output: Mutex<LogOutput>
     /// Lines that did not fit in the queue.
     public let droppedLines = AtomicCounter()
 
-    /// Writes to `descriptor` (standard error by default).
-    public init(descriptor: CInt = STDERR_FILENO, maxQueuedLines: Int = 10_000) {
-        self.descriptor = descriptor
+    /// Writes to standard error.
+    public convenience init(maxQueuedLines: Int = 10_000) {
+        self.init(output: LogOutput(descriptor: STDERR_FILENO), maxQueuedLines: maxQueuedLines)
+    }
+
+    /// Writes to `path`, rotating it when it reaches `maxBytes` and keeping `keep` old files
+    /// (`PATH.1` newest … `PATH.keep` oldest).
+    public convenience init(path: String, maxBytes: Int, keep: Int, maxQueuedLines: Int = 10_000) throws {
+        self.init(output: try LogOutput(path: path, maxBytes: maxBytes, keep: keep), maxQueuedLines: maxQueuedLines)
+    }
+
+    private init(output: LogOutput, maxQueuedLines: Int) {
+        self.output = Mutex(output)
         self.maxQueuedLines = maxQueuedLines
         let thread = WriterThread(writer: self)
         thread.start()
@@ -67,19 +77,21 @@ public final class LogWriter: Sendable {
                 defer { queue.lines.removeAll(keepingCapacity: true) }
                 return (Array(queue.lines), queue.closed)
             }
-            batch.removeAll(keepingCapacity: true)
-            for line in lines { batch.append(contentsOf: line) }
-            batch.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        break  // nowhere left to report it; the line is lost with the descriptor
+            output.withLock { output in
+                for line in lines {
+                    batch.append(contentsOf: line)
+                    if output.wouldRotate(adding: batch.count) {
+                        // Whole lines only: a line never straddles two files.
+                        batch.removeLast(line.count)
+                        output.write(batch)
+                        output.rotate()
+                        batch.removeAll(keepingCapacity: true)
+                        batch.append(contentsOf: line)
                     }
-                    offset += written
                 }
+                output.write(batch)
             }
+            batch.removeAll(keepingCapacity: true)
             if closed {
                 finished.signal()
                 return
@@ -100,5 +112,79 @@ private final class WriterThread: Sendable {
         let writer = self.writer
         let thread = Thread { writer.runLoop() }
         thread.start()
+    }
+}
+
+/// Where log lines go: a descriptor, or a file rotated by size.
+struct LogOutput {
+    private var descriptor: CInt
+    private let path: String?
+    private let maxBytes: Int
+    private let keep: Int
+    private var size = 0
+
+    init(descriptor: CInt) {
+        self.descriptor = descriptor
+        self.path = nil
+        self.maxBytes = .max
+        self.keep = 0
+    }
+
+    init(path: String, maxBytes: Int, keep: Int) throws {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.keep = keep
+        self.descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw LogOutputError.cannotOpen(path: path, errno: errno) }
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+    }
+
+    func wouldRotate(adding bytes: Int) -> Bool {
+        path != nil && size > 0 && size + bytes > maxBytes
+    }
+
+    mutating func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // nowhere left to report it
+                }
+                offset += written
+            }
+        }
+        size += bytes.count
+    }
+
+    /// PATH → PATH.1 → … → PATH.keep (the oldest is removed), then a new PATH.
+    mutating func rotate() {
+        guard let path else { return }
+        _ = Glibc.close(descriptor)
+        if keep > 0 {
+            unlink("\(path).\(keep)")
+            for index in stride(from: keep - 1, through: 1, by: -1) {
+                rename("\(path).\(index)", "\(path).\(index + 1)")
+            }
+            rename(path, "\(path).1")
+        } else {
+            unlink(path)
+        }
+        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        size = 0
+    }
+}
+
+/// Why the log file could not be opened.
+public enum LogOutputError: Error, CustomStringConvertible {
+    case cannotOpen(path: String, errno: CInt)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let code):
+            return "cannot open log file '\(path)': \(String(cString: strerror(code)))"
+        }
     }
 }

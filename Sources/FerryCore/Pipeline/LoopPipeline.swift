@@ -27,7 +27,15 @@ final class LoopPipeline {
     private var retryScheduled = false
     private let allocator = ByteBufferAllocator()
 
-    init(index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int, logger: Logger) {
+    /// Fraction of received logs that get a `log sampled` line, as a threshold on a 64-bit random draw.
+    private let sampleThreshold: UInt64
+    private var sampler = SystemRandomNumberGenerator()
+
+    init(
+        index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int,
+        sampleRate: Double = 0, logger: Logger
+    ) {
+        self.sampleThreshold = sampleRate >= 1 ? .max : UInt64(sampleRate * Double(UInt64.max))
         self.index = index
         self.eventLoop = eventLoop
         self.capacity = capacity
@@ -61,6 +69,7 @@ final class LoopPipeline {
         }
         let length = record.readableBytes
         counters.countReceived(.udp, logs: 1, bytes: length)
+        if sampleThreshold > 0, sampler.next() <= sampleThreshold { sample(record, transport: .udp) }
         guard length <= maxRecordBytes else {
             drop(.oversize, logs: 1, detail: length)
             return
@@ -78,7 +87,7 @@ final class LoopPipeline {
             burst.removeLast(burst.count - count)
         }
         if count > 0 {
-            dispatch(burst, bytes: bytes)
+            dispatch(burst, bytes: bytes, receivedAt: .now())
         }
         burst.removeAll(keepingCapacity: true)
     }
@@ -98,6 +107,7 @@ final class LoopPipeline {
         var oversize = 0
         for record in records {
             counters.countReceived(transport, logs: 1, bytes: record.readableBytes)
+            if sampleThreshold > 0, sampler.next() <= sampleThreshold { sample(record, transport: transport) }
             if record.readableBytes > maxRecordBytes {
                 oversize += 1
             } else {
@@ -111,7 +121,7 @@ final class LoopPipeline {
             drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
-        dispatch(accepted, bytes: bytes)
+        dispatch(accepted, bytes: bytes, receivedAt: .now())
         return .accepted(accepted.count)
     }
 
@@ -144,6 +154,9 @@ final class LoopPipeline {
         case .duplicate:
             counters.countFrame(.duplicate)
             acknowledge(header, to: sender)
+            logger.debug(
+                "frame duplicate acknowledged",
+                metadata: ["trace_id": "\(header.traceID)", "frame.sequence": "\(header.sequence)"])
             return
         case .tooOld:
             counters.countFrame(.stale)
@@ -173,7 +186,7 @@ final class LoopPipeline {
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
         if oversize > 0 { drop(.oversize, logs: oversize, detail: maxRecordBytes) }
-        if !accepted.isEmpty { dispatch(accepted, bytes: bytes) }
+        if !accepted.isEmpty { dispatch(accepted, bytes: bytes, receivedAt: .now()) }
         acknowledge(header, to: sender)
         logger.debug(
             "frame received",
@@ -194,12 +207,12 @@ final class LoopPipeline {
 
     /// Sends reserved records now if nothing is waiting ahead of them and an
     /// upstream can take them; otherwise queues a copy behind the waiting ones.
-    private func dispatch(_ records: [ByteBuffer], bytes: Int) {
+    private func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         if shard.isEmpty, let lane = firstAvailableLane() {
-            lane.send(records, bytes: bytes)
+            lane.send(records, bytes: bytes, receivedAt: receivedAt)
             return
         }
-        shard.append(RecordBatch(copying: records, bytes: bytes, allocator: allocator))
+        shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, allocator: allocator))
         drainShard()
     }
 
@@ -215,7 +228,7 @@ final class LoopPipeline {
             }
             remaining -= 1
             shard.removeFirst()
-            lane.send(batch.records, bytes: batch.bytes)
+            lane.send(batch.records, bytes: batch.bytes, receivedAt: batch.receivedAt)
         }
         if !shard.isEmpty { scheduleRetry() }
     }
@@ -223,9 +236,9 @@ final class LoopPipeline {
     /// Takes back logs an upstream could not send or gave up on. They keep
     /// their reservation and go to the front of this loop's shard, from where
     /// they fail over to the next upstream that can take them, or wait.
-    func returnToBuffer(_ records: [ByteBuffer], bytes: Int) {
+    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         guard !records.isEmpty else { return }
-        shard.prepend(RecordBatch(copying: records, bytes: bytes, allocator: allocator))
+        shard.prepend(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, allocator: allocator))
         scheduleRetry()
     }
 
@@ -264,6 +277,15 @@ final class LoopPipeline {
             self.retryScheduled = false
             self.drainShard()
         }
+    }
+
+    /// Logs one received log (sampled), with the trace id the log carries itself, if any.
+    private func sample(_ record: ByteBuffer, transport: Transport) {
+        var metadata: Logger.Metadata = [
+            "record.bytes": "\(record.readableBytes)", "record.transport": "\(transport)", "loop": "\(index)",
+        ]
+        if let traceID = RecordTraceID.extract(from: record) { metadata["record.trace_id"] = "\(traceID)" }
+        logger.info("log sampled", metadata: metadata)
     }
 
     private func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil) {

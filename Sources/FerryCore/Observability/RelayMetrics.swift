@@ -1,0 +1,176 @@
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// Ferry's Prometheus metrics: built once per relay, brought up to date from
+/// the relay's counters each time `/metrics` is scraped.
+///
+/// The data path only touches relaxed atomics; everything here runs at
+/// scrape time, on the control plane. Every family and its help text are
+/// listed in the README.
+public final class RelayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let relay: Relay
+    private let state: Mutex<State>
+    private let process: ProcessMetrics
+
+    private struct UpstreamFamilies {
+        var forwarded: TotalCounter
+        var forwardedBytes: TotalCounter
+        var attemptsSucceeded: TotalCounter
+        var attemptsFailed: TotalCounter
+        var retries: TotalCounter
+        var budgetExhausted: TotalCounter
+        var failovers: TotalCounter
+        var transitions: [CircuitBreaker.State: TotalCounter]
+        var sendErrors: [SendErrorReason: TotalCounter]
+        var breakerState: [CircuitBreaker.State: Gauge]
+        var inFlight: Gauge
+        var failureRate: Gauge
+        var budgetTokens: Gauge
+    }
+
+    private struct State {
+        var received: [Transport: TotalCounter]
+        var receivedBytes: [Transport: TotalCounter]
+        var dropped: [DropReason: TotalCounter]
+        var frames: [FrameOutcome: TotalCounter]
+        var upstreams: [UpstreamFamilies]
+        var logLinesDropped: TotalCounter
+        var undrained: Gauge
+    }
+
+    private let bufferLogs: Gauge
+    private let bufferBytes: Gauge
+    private let capacityLogs: Gauge
+    private let capacityBytes: Gauge
+    private let ready: Gauge
+    private let logLinesDroppedSource: AtomicCounter?
+
+    public init(relay: Relay, registry: PrometheusCollectorRegistry, logLinesDropped: AtomicCounter? = nil) {
+        self.relay = relay
+        self.registry = registry
+        self.logLinesDroppedSource = logLinesDropped
+        self.process = ProcessMetrics(registry: registry)
+
+        _ = registry.ferryGauge("build_info", "Ferry's version; always 1.", [("version", FerryVersion.current)]).set(Int64(1))
+        bufferLogs = registry.ferryGauge("buffer_logs", "Logs held in the bounded buffer (waiting or in flight).")
+        bufferBytes = registry.ferryGauge("buffer", unit: "bytes", "Payload bytes held in the bounded buffer.")
+        capacityLogs = registry.ferryGauge("buffer_capacity_logs", "Capacity of the bounded buffer in logs.")
+        capacityBytes = registry.ferryGauge("buffer_capacity", unit: "bytes", "Capacity of the bounded buffer in payload bytes.")
+        ready = registry.ferryGauge("ready", "1 when /readyz answers 200, else 0.")
+        for listener in relay.listeners {
+            registry.ferryGauge(
+                "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.",
+                [("listener", "\(listener.address)#\(listener.loop)")]
+            ).set(Int64(listener.receiveBufferBytes))
+        }
+
+        var received: [Transport: TotalCounter] = [:]
+        var receivedBytes: [Transport: TotalCounter] = [:]
+        for transport in Transport.allCases {
+            received[transport] = TotalCounter(
+                registry.ferryCounter("logs_received", "Logs received, by transport (udp, http, ferry).", [("transport", "\(transport)")]))
+            receivedBytes[transport] = TotalCounter(
+                registry.makeCounter(
+                    descriptor: .ferry("received_bytes", unit: "total", help: "Payload bytes of logs received, by transport."),
+                    labels: [("transport", "\(transport)")]))
+        }
+        var dropped: [DropReason: TotalCounter] = [:]
+        for reason in DropReason.allCases {
+            dropped[reason] = TotalCounter(registry.ferryCounter("logs_dropped", "Logs dropped, by reason.", [("reason", "\(reason)")]))
+        }
+        var frames: [FrameOutcome: TotalCounter] = [:]
+        for outcome in FrameOutcome.allCases {
+            frames[outcome] = TotalCounter(
+                registry.ferryCounter("frames_received", "ferry:// frames received from other Ferry instances, by outcome.", [("outcome", "\(outcome)")]))
+        }
+        let upstreams = relay.upstreams.map { upstream -> UpstreamFamilies in
+            let label = ("upstream", upstream.url.description)
+            var transitions: [CircuitBreaker.State: TotalCounter] = [:]
+            var states: [CircuitBreaker.State: Gauge] = [:]
+            for state in CircuitBreaker.State.allCases {
+                transitions[state] = TotalCounter(
+                    registry.ferryCounter("breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
+                states[state] = registry.ferryGauge(
+                    "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.", [label, ("state", state.rawValue)])
+            }
+            var sendErrors: [SendErrorReason: TotalCounter] = [:]
+            for reason in SendErrorReason.allCases {
+                sendErrors[reason] = TotalCounter(
+                    registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
+            }
+            return UpstreamFamilies(
+                forwarded: TotalCounter(registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
+                forwardedBytes: TotalCounter(
+                    registry.makeCounter(descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
+                attemptsSucceeded: TotalCounter(
+                    registry.ferryCounter("forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
+                attemptsFailed: TotalCounter(
+                    registry.ferryCounter("forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
+                retries: TotalCounter(registry.ferryCounter("retries", "Frames retransmitted, by upstream.", [label])),
+                budgetExhausted: TotalCounter(
+                    registry.ferryCounter("retry_budget_exhausted", "Retries refused because the upstream's retry budget was spent.", [label])),
+                failovers: TotalCounter(
+                    registry.ferryCounter("failovers", "Moves of traffic or given-up frames away from an upstream.", [label])),
+                transitions: transitions,
+                sendErrors: sendErrors,
+                breakerState: states,
+                inFlight: registry.ferryGauge("inflight_frames", "ferry:// frames sent and not yet acknowledged, by upstream.", [label]),
+                failureRate: registry.ferryGauge("breaker_failure_ratio", "Failure ratio over the breaker's sliding window, by upstream.", [label]),
+                budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]))
+        }
+        state = Mutex(
+            State(
+                received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
+                logLinesDropped: TotalCounter(registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
+                undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed.")))
+    }
+
+    /// Brings every family up to date and returns the exposition text.
+    public func render() -> String {
+        collect()
+        return registry.emitToString()
+    }
+
+    /// Brings every family up to date from the relay's counters.
+    public func collect() {
+        let totals = relay.totals
+        let snapshots = relay.upstreams.map(\.snapshot)
+        let isReady = relay.upstreams.contains(where: \.isAvailable) && relay.phase == .running
+        bufferLogs.set(Int64(relay.capacity.usedLogs))
+        bufferBytes.set(Int64(relay.capacity.usedBytes))
+        capacityLogs.set(Int64(relay.capacity.capacityLogs))
+        capacityBytes.set(Int64(relay.capacity.capacityBytes))
+        ready.set(Int64(isReady ? 1 : 0))
+        process.collect()
+        state.withLock { state in
+            for (transport, count) in totals.received { state.received[transport]?.update(to: count) }
+            for (transport, count) in totals.receivedBytes { state.receivedBytes[transport]?.update(to: count) }
+            for (reason, count) in totals.dropped { state.dropped[reason]?.update(to: count) }
+            for (outcome, count) in totals.frames { state.frames[outcome]?.update(to: count) }
+            state.logLinesDropped.update(to: logLinesDroppedSource?.load ?? 0)
+            state.undrained.set(Int64(relay.undrained))
+            for (index, snapshot) in snapshots.enumerated() {
+                let upstream = relay.upstreams[index]
+                state.upstreams[index].forwarded.update(to: snapshot.forwarded)
+                state.upstreams[index].forwardedBytes.update(to: snapshot.forwardedBytes)
+                state.upstreams[index].attemptsSucceeded.update(to: upstream.attemptsSucceeded.load)
+                state.upstreams[index].attemptsFailed.update(to: upstream.attemptsFailed.load)
+                state.upstreams[index].retries.update(to: snapshot.retries)
+                state.upstreams[index].budgetExhausted.update(to: snapshot.retryBudget.exhausted)
+                state.upstreams[index].failovers.update(to: snapshot.failovers)
+                for breakerState in CircuitBreaker.State.allCases {
+                    state.upstreams[index].transitions[breakerState]?.update(to: snapshot.breaker.transitions[breakerState.rawValue] ?? 0)
+                    state.upstreams[index].breakerState[breakerState]?.set(Int64(snapshot.breaker.state == breakerState.rawValue ? 1 : 0))
+                }
+                for reason in SendErrorReason.allCases {
+                    state.upstreams[index].sendErrors[reason]?.update(to: snapshot.sendErrors[reason.description] ?? 0)
+                }
+                state.upstreams[index].inFlight.set(Int64(snapshot.inFlightFrames))
+                state.upstreams[index].failureRate.set(snapshot.breaker.failureRate)
+                state.upstreams[index].budgetTokens.set(snapshot.retryBudget.tokens)
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// A program from the machine (promtool, prometheus) that some tests need.
+/// `.ci/run` installs them; on a developer's machine without them those tests
+/// are skipped, and in CI (`CI` set) they run and fail if the tool is missing.
+public enum ExternalTool {
+    public static func path(_ name: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Whether tests needing `name` should run here.
+    public static func shouldRun(_ name: String) -> Bool {
+        path(name) != nil || ProcessInfo.processInfo.environment["CI"] != nil
+    }
+
+    /// Runs `name` with `arguments` and `input` on standard input; returns its exit status and output.
+    public static func run(_ name: String, _ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
+        guard let executable = path(name) else { throw ExternalToolError.missing(name) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
+
+public enum ExternalToolError: Error, CustomStringConvertible {
+    case missing(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let name): return "'\(name)' is not installed (.ci/run installs it with apt-get)"
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+public func freeTCPPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
