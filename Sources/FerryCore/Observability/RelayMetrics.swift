@@ -62,7 +62,7 @@ public final class RelayMetrics: Sendable {
         for listener in relay.listeners {
             registry.ferryGauge(
                 "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.",
-                [("listener", "\(listener.address)#\(listener.loop)")]
+                [("listener", listener.address), ("socket", String(listener.loop))]
             ).set(Int64(listener.receiveBufferBytes))
         }
 
