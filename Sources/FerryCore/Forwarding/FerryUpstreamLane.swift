@@ -44,7 +44,7 @@ final class FerryUpstreamLane: UpstreamLane {
     private var tickScheduled = false
     private var reconnectDelay = TimeAmount.milliseconds(100)
     private var warnings = WarningLimiter(interval: .seconds(10))
-    private var generator = SystemRandomNumberGenerator()
+    private var generator = FastRandom()
     private let allocator = ByteBufferAllocator()
     /// Called when the window has room again, so waiting batches move.
     var onAvailable: (() -> Void)?
@@ -104,7 +104,7 @@ final class FerryUpstreamLane: UpstreamLane {
             }
             guard let channel, window.hasRoom, upstream.acquire(now: now) else { break }
             let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes)
-            let traceID = TraceID.random()
+            let traceID = TraceID.random(using: &generator)
             let header = FrameCodec.DataHeader(
                 senderID: senderID, sequence: window.nextSequence,
                 ttlMilliseconds: UInt32(clamping: settings.timing.ttl.nanoseconds / 1_000_000),

@@ -20,6 +20,7 @@ final class UDPUpstreamLane: UpstreamLane {
     private var stopped = false
     private var reconnectDelay = TimeAmount.milliseconds(100)
     private var lastErrorAt = NIODeadline.uptimeNanoseconds(0)
+    private var random = FastRandom()
     /// Gives records the lane could not send back to the pipeline (front of its shard).
     var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
     /// Called when the lane becomes available again, so waiting batches move.
@@ -78,7 +79,7 @@ final class UDPUpstreamLane: UpstreamLane {
                 self.recordDelivery(sentAt: sentAt, probing: probing)
             case .failure(let error):
                 self.counters?.countDropped(.sendFailed, logs: count)
-                self.noteError(error, droppedLogs: count)
+                self.noteError(error, droppedLogs: count, traceID: TraceID.random(using: &self.random))
             }
         }
     }
@@ -144,21 +145,22 @@ final class UDPUpstreamLane: UpstreamLane {
     }
 
     /// An error reported by the socket, such as ICMP port unreachable for an earlier send.
-    func noteError(_ error: any Error, droppedLogs: Int) {
+    /// `traceID` names the batch that was lost, when one was.
+    func noteError(_ error: any Error, droppedLogs: Int, traceID: TraceID? = nil) {
         let reason = SendErrorReason(classifying: error)
         upstream.recordError(reason, detail: String(describing: error))
         lastErrorAt = .now()
         upstream.record(success: false)
         if let suppressed = warnings.shouldLog(key: reason.rawValue) {
-            logger.warning(
-                "upstream send failed",
-                metadata: [
-                    "upstream": "\(upstream.url)",
-                    "error.reason": "\(reason)",
-                    "error.detail": "\(error)",
-                    "logs.dropped": "\(droppedLogs)",
-                    "warnings.suppressed": "\(suppressed)",
-                ])
+            var metadata: Logger.Metadata = [
+                "upstream": "\(upstream.url)",
+                "error.reason": "\(reason)",
+                "error.detail": "\(error)",
+                "logs.dropped": "\(droppedLogs)",
+                "warnings.suppressed": "\(suppressed)",
+            ]
+            if let traceID { metadata["trace_id"] = "\(traceID)" }
+            logger.warning("upstream send failed", metadata: metadata)
         }
     }
 }

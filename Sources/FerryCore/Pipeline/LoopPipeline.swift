@@ -29,7 +29,8 @@ final class LoopPipeline {
 
     /// Fraction of received logs that get a `log sampled` line, as a threshold on a 64-bit random draw.
     private let sampleThreshold: UInt64
-    private var sampler = SystemRandomNumberGenerator()
+    private var sampler = FastRandom()
+    private var traceRandom = FastRandom()
 
     init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int,
@@ -299,6 +300,8 @@ final class LoopPipeline {
                 "warnings.suppressed": "\(suppressed)",
             ]
             if let error { metadata["error"] = "\(error)" }
+            // The dropped batch's own trace id, so its line can be followed like a frame's.
+            metadata["trace_id"] = "\(TraceID.random(using: &traceRandom))"
             logger.warning("logs dropped", metadata: metadata)
         }
     }

@@ -11,7 +11,12 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
     /// A random, non-zero trace id.
     public static func random() -> TraceID {
         var generator = SystemRandomNumberGenerator()
-        return TraceID(high: generator.next(), low: generator.next() | 1)
+        return random(using: &generator)
+    }
+
+    /// A random, non-zero trace id from `generator` (a fast per-loop one on the data path).
+    public static func random(using generator: inout some RandomNumberGenerator) -> TraceID {
+        TraceID(high: generator.next(), low: generator.next() | 1)
     }
 
     /// 32 lowercase hex digits, as in a W3C `traceparent`.
@@ -22,5 +27,24 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
     private static func hex(_ value: UInt64) -> String {
         let text = String(value, radix: 16)
         return String(repeating: "0", count: 16 - text.count) + text
+    }
+}
+
+/// A fast pseudo-random generator (SplitMix64) seeded from the system, for
+/// trace ids on the data path, where a system call per frame would cost too much.
+struct FastRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
