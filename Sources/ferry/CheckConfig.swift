@@ -14,5 +14,13 @@ struct CheckConfig: AsyncParsableCommand {
         let configuration = try await options.load()
         print("configuration OK")
         print(configuration.renderedLines.joined(separator: "\n"))
+        if let granted = ReceiveBufferProbe.granted(requested: configuration.receiveBufferBytes),
+            granted < configuration.receiveBufferBytes
+        {
+            print(
+                "warning: receive.buffer-bytes asks for \(configuration.receiveBufferBytes) bytes but the kernel grants \(granted);"
+                    + " raise the sysctl net.core.rmem_max to at least \(configuration.receiveBufferBytes)"
+                    + " (sysctl -w net.core.rmem_max=\(configuration.receiveBufferBytes)) or run ferry with CAP_NET_ADMIN")
+        }
     }
 }

@@ -57,6 +57,12 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("log-keep"), help: "Rotated log files kept (key log.keep).")
     var logKeep: String?
 
+    @Option(name: .customLong("resolve-interval"), help: "Seconds between re-resolutions of upstream names; 0 = never (key resolve.interval).")
+    var resolveInterval: String?
+
+    @Option(name: .customLong("kernel-check-interval"), help: "How often kernel receive drops are checked (key kernel.check-interval).")
+    var kernelCheckInterval: String?
+
     @Option(name: .customLong("instance"), help: "Name of this Ferry in its log lines (key instance).")
     var instance: String?
 
@@ -130,6 +136,8 @@ struct ConfigOptions: ParsableArguments {
             ("log.max-bytes", logMaxBytes),
             ("log.keep", logKeep),
             ("instance", instance),
+            ("kernel.check-interval", kernelCheckInterval),
+            ("resolve.interval", resolveInterval),
             ("trace.sample-rate", traceSampleRate),
             ("forward.frame-max-bytes", frameMaxBytes),
             ("forward.ack-timeout", ackTimeout),

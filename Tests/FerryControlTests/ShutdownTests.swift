@@ -14,14 +14,14 @@ struct ShutdownTests {
             let payload = [UInt8](repeating: 120, count: 200)
             for _ in 0..<total { sender.send(payload, to: udpPort) }
         }
-        let counting = Task.detached { upstream.receive(count: total, idleMilliseconds: 1500).count }
+        async let counting = upstream.collect(count: total, idleMilliseconds: 1500).count
         try await Task.sleep(for: .milliseconds(300))
         let signalled = ContinuousClock.now
         ferry.signal(SIGTERM)
         let exit = await ferry.waitForExit(timeout: 10)
         let elapsed = ContinuousClock.now - signalled
         try await sending.value
-        let arrived = await counting.value
+        let arrived = await counting
 
         #expect(exit == 0)
         #expect(elapsed < .seconds(3))  // drain deadline plus one second

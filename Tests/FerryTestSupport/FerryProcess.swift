@@ -20,13 +20,20 @@ public final class FerryProcess {
         return me.deletingLastPathComponent().appendingPathComponent("ferry")
     }
 
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Runs `ferry ARGUMENTS`, or `WRAPPER… ferry ARGUMENTS` when `wrapper` is given
+    /// (for example `unshare --mount sh -c '…; exec "$0" "$@"'`).
+    public init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-proc-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         logPath = directory + "/ferry.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = Self.binary
-        process.arguments = arguments
+        if wrapper.isEmpty {
+            process.executableURL = Self.binary
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: wrapper[0])
+            process.arguments = Array(wrapper.dropFirst()) + [Self.binary.path] + arguments
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FERRY_") }
         env.merge(environment) { _, new in new }
@@ -41,8 +48,11 @@ public final class FerryProcess {
     }
 
     /// Starts `ferry serve` on ephemeral ports and waits until both planes listen.
-    public static func serve(_ extra: [String], environment: [String: String] = [:]) async throws -> (FerryProcess, udpPort: Int, httpPort: Int) {
-        let ferry = try FerryProcess(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + extra, environment: environment)
+    public static func serve(
+        _ extra: [String], environment: [String: String] = [:], wrapper: [String] = [], listen: String = "127.0.0.1:0"
+    ) async throws -> (FerryProcess, udpPort: Int, httpPort: Int) {
+        let ferry = try FerryProcess(
+            ["serve", "--listen", listen, "--http", "127.0.0.1:0"] + extra, environment: environment, wrapper: wrapper)
         guard let udp = await ferry.waitForLine(message: "listening"), let http = await ferry.waitForLine(message: "http listening"),
             let udpPort = port(of: udp["udp.address"]), let httpPort = port(of: http["http.address"])
         else {

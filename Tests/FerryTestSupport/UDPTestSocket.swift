@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,19 +11,31 @@ public final class UDPTestSocket: @unchecked Sendable {
     public let fd: CInt
     public let port: Int
 
-    public init(receiveBuffer: Int = 16 << 20) throws {
+    /// Two sockets bound to the same port on two loopback addresses.
+    public static func pair(first: String, second: String) throws -> (UDPTestSocket, UDPTestSocket) {
+        for _ in 0..<20 {
+            let one = try UDPTestSocket(host: first)
+            if let two = try? UDPTestSocket(host: second, port: one.port) { return (one, two) }
+        }
+        throw TestSocketError.system("bind pair", EADDRINUSE)
+    }
+
+    public init(receiveBuffer: Int = 16 << 20, host: String = "127.0.0.1", port: Int = 0) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw TestSocketError.system("socket", errno) }
         var size = CInt(receiveBuffer)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr(host)
+        address.sin_port = UInt16(port).bigEndian
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw TestSocketError.system("bind", errno) }
+        guard bound == 0 else {
+            close(fd)
+            throw TestSocketError.system("bind", errno)
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
@@ -69,6 +83,19 @@ public final class UDPTestSocket: @unchecked Sendable {
     }
 }
 
-public enum TestSocketError: Error {
+public extension UDPTestSocket {
+    /// Receives like ``receive(count:idleMilliseconds:)`` on a thread of its own,
+    /// so a blocking wait never holds one of Swift concurrency's few threads.
+    public func collect(count: Int, idleMilliseconds: Int32 = 2000) async -> [[UInt8]] {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: self.receive(count: count, idleMilliseconds: idleMilliseconds))
+            }
+            thread.start()
+        }
+    }
+}
+
+enum TestSocketError: Error {
     case system(String, CInt)
 }

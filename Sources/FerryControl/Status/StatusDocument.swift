@@ -31,6 +31,8 @@ struct StatusDocument: Encodable {
     var upstreams: [UpstreamSnapshot]
     var queue: Queue
     var counters: Counters
+    /// Host-wide UDP error counters (/proc/net/snmp and snmp6), beside Ferry's own.
+    var hostUDP: [String: KernelUDPStats.HostCounters]
 
     init(relay: Relay) {
         let totals = relay.totals
@@ -40,6 +42,8 @@ struct StatusDocument: Encodable {
         phase = relay.phase.rawValue
         uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
         listeners = relay.listeners
+        let host = KernelUDPStats.hostCounters()
+        hostUDP = ["udp": host.udp, "udp6": host.udp6]
         self.upstreams = upstreams
         queue = Queue(
             depthLogs: relay.capacity.usedLogs, depthBytes: relay.capacity.usedBytes,

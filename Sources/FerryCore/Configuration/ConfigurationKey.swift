@@ -36,6 +36,8 @@ extension FerryConfiguration {
         .init(name: "log.keep", flag: "log-keep", help: "rotated log files kept (0...100)"),
         .init(name: "instance", flag: "instance", help: "name of this Ferry in its log lines (default: the host name)"),
         .init(name: "trace.sample-rate", flag: "trace-sample-rate", help: "fraction of received logs that get a 'log sampled' line (0...1; 0 = off)"),
+        .init(name: "resolve.interval", flag: "resolve-interval", help: "seconds between re-resolutions of upstream host names (0 = never)"),
+        .init(name: "kernel.check-interval", flag: "kernel-check-interval", help: "how often kernel receive drops are checked for the warning"),
         .init(name: "drain.timeout", flag: "drain-timeout", help: "time allowed to forward buffered logs on shutdown (seconds, or with ms/s suffix)"),
         .init(name: "forward.frame-max-bytes", flag: "frame-max-bytes", help: "largest ferry:// frame (64...65000)"),
         .init(name: "forward.ack-timeout", flag: "ack-timeout", help: "wait for a frame's acknowledgement before it counts as failed"),

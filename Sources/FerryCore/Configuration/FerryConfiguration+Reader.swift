@@ -73,6 +73,12 @@ extension FerryConfiguration {
         if let rate = try values.decimal("trace.sample-rate", range: 0...1) {
             self.traceSampleRate = rate
         }
+        if let interval = try values.duration("resolve.interval", range: .zero ... .seconds(86_400)) {
+            self.resolveInterval = interval
+        }
+        if let interval = try values.duration("kernel.check-interval", range: .milliseconds(100) ... .seconds(3600)) {
+            self.kernelCheckInterval = interval
+        }
         if let timeout = try values.duration("drain.timeout", range: .zero ... .seconds(3600)) {
             self.drainTimeout = timeout
         }
@@ -163,6 +169,8 @@ extension FerryConfiguration {
             "log.keep": String(logKeep),
             "instance": instance,
             "trace.sample-rate": String(traceSampleRate),
+            "resolve.interval": Self.seconds(resolveInterval),
+            "kernel.check-interval": Self.seconds(kernelCheckInterval),
             "drain.timeout": Self.seconds(drainTimeout),
             "forward.frame-max-bytes": String(frameMaxBytes),
             "forward.ack-timeout": Self.seconds(ackTimeout),

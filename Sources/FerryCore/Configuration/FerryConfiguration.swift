@@ -46,6 +46,10 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var instance: String = System.hostname
     /// Fraction of received logs that get a `log sampled` line (`trace.sample-rate`, 0 = off).
     public var traceSampleRate = 0.0
+    /// How often upstream host names are resolved again; zero means never (`resolve.interval`).
+    public var resolveInterval: Duration = .seconds(30)
+    /// How often the kernel's drop counters are checked for the warning (`kernel.check-interval`).
+    public var kernelCheckInterval: Duration = .seconds(10)
     /// How long a shutdown may spend forwarding what is buffered (`drain.timeout`).
     public var drainTimeout: Duration = .seconds(5)
 

@@ -41,3 +41,13 @@ public enum UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension UpstreamURL {
+    /// The host and port of a network upstream (nil for `file:`).
+    var networkAddress: HostAndPort? {
+        switch self {
+        case .udp(let address), .ferry(let address): return address
+        case .file: return nil
+        }
+    }
+}

@@ -20,6 +20,9 @@ final class FerryUpstreamLane: UpstreamLane {
         let bytes: Int
         let traceID: TraceID
         let receivedAt: NIODeadline
+        /// The socket (and so the address) the frame went out on; retransmissions use the same one,
+        /// so a frame is never delivered by two different receivers.
+        let channel: any Channel
     }
 
     /// Frame sizes and timings of `ferry://` upstreams.
@@ -30,7 +33,9 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     let upstream: Upstream
-    private let address: SocketAddress
+    private var address: SocketAddress
+    /// Sockets to earlier addresses, kept open for the acks and retransmissions of frames sent through them.
+    private var retiring: [any Channel] = []
     private let eventLoop: any EventLoop
     private let capacity: BufferCapacity
     private let counters: PipelineCounters
@@ -83,6 +88,9 @@ final class FerryUpstreamLane: UpstreamLane {
         // counted as undrained, never as forwarded.
         let left = window.removeAll()
         upstream.inFlightFrames.add(-left.count)
+        let closing = retiring
+        retiring.removeAll()
+        for old in closing { old.close(promise: nil) }
         guard let channel else { return eventLoop.makeSucceededVoidFuture() }
         self.channel = nil
         return channel.close().recover { _ in }
@@ -93,6 +101,8 @@ final class FerryUpstreamLane: UpstreamLane {
         let sentAt = WallClock.milliseconds()
         var index = 0
         var framesSent = 0
+        var lastWritten: (any Channel)?
+        var outgoing: [ByteBuffer] = []
         while index < records.count {
             let length = records[index].readableBytes
             if !FrameCodec.fitsAlone(length) {
@@ -112,17 +122,18 @@ final class FerryUpstreamLane: UpstreamLane {
             var frame = allocator.buffer(
                 capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
             FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
-            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt), now: now)
+            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel), now: now)
             upstream.inFlightFrames.add(1)
-            channel.write(frame, promise: nil)
+            outgoing.append(frame)
+            lastWritten = channel
             logger.debug(
                 "frame sent",
                 metadata: ["trace_id": "\(traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)", "frame.records": "\(count)"])
             framesSent += 1
             index += count
         }
-        if framesSent > 0 {
-            channel?.flush()
+        if framesSent > 0, let lastWritten {
+            write(outgoing, to: lastWritten)
             upstream.recordFirstAttempts(framesSent, now: now)
             scheduleTick()
         }
@@ -188,10 +199,12 @@ final class FerryUpstreamLane: UpstreamLane {
             let traceID = window.entry(sequence)?.payload.traceID
             upstream.record(success: false, now: now, traceID: traceID)
         }
-        if !advance.retransmit.isEmpty, let channel {
+        if !advance.retransmit.isEmpty {
+            var outgoing: [ObjectIdentifier: (channel: any Channel, frames: [ByteBuffer])] = [:]
             for sequence in advance.retransmit {
                 guard let entry = window.entry(sequence) else { continue }
-                channel.write(entry.payload.frame, promise: nil)
+                let channel = entry.payload.channel
+                outgoing[ObjectIdentifier(channel), default: (channel, [])].frames.append(entry.payload.frame)
                 upstream.retries.add(1)
                 logger.info(
                     "frame retried",
@@ -200,7 +213,7 @@ final class FerryUpstreamLane: UpstreamLane {
                         "frame.attempt": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
                     ])
             }
-            channel.flush()
+            for (channel, frames) in outgoing.values { write(frames, to: channel) }
         }
         if advance.retriesRefused > 0, let suppressed = warnings.shouldLog(key: 1) {
             logger.warning(
@@ -221,7 +234,48 @@ final class FerryUpstreamLane: UpstreamLane {
             giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt)
         }
         if !advance.givenUp.isEmpty { onAvailable?() }
+        closeIdleRetiringChannels()
         scheduleTick()
+    }
+
+    /// Writes `frames` and flushes once, with one promise on the last write, so
+    /// a failed `sendmmsg` is counted by reason instead of vanishing (the frames
+    /// stay in the window and are retransmitted).
+    private func write(_ frames: [ByteBuffer], to channel: any Channel) {
+        guard !frames.isEmpty else { return }
+        let promise = eventLoop.makePromise(of: Void.self)
+        for (index, frame) in frames.enumerated() {
+            channel.write(frame, promise: index == frames.count - 1 ? promise : nil)
+        }
+        channel.flush()
+        promise.futureResult.assumeIsolated().whenFailure { error in
+            self.noteError(error)
+        }
+    }
+
+    /// Moves new frames to `newAddress`. Frames already in flight stay with the
+    /// socket they were sent on until acknowledged or given up, so nothing is
+    /// delivered twice by the old and the new receiver.
+    func repoint(to newAddress: SocketAddress) {
+        guard newAddress != address, !stopped else { return }
+        address = newAddress
+        if let old = channel {
+            retiring.append(old)
+            channel = nil
+        }
+        connect().assumeIsolated().whenFailure { error in
+            self.noteError(error)
+            self.scheduleReconnect()
+        }
+        closeIdleRetiringChannels()
+    }
+
+    private func closeIdleRetiringChannels() {
+        guard !retiring.isEmpty else { return }
+        let idle = retiring.filter { old in !window.contains(where: { $0.payload.channel === old }) }
+        retiring.removeAll { old in idle.contains { $0 === old } }
+        // Closed only after `retiring` is updated: closing calls back into channelClosed.
+        for old in idle { old.close(promise: nil) }
     }
 
     /// Hands logs back to the pipeline with their reservation; only if there is
@@ -253,13 +307,16 @@ final class FerryUpstreamLane: UpstreamLane {
                 self.channel = channel
                 self.reconnectDelay = .milliseconds(100)
                 self.upstream.setAvailable(true, lane: self.laneIndex)
-                self.onAvailable?()
+                // Not from inside connect's own call stack: the new channel is
+                // still finishing its registration and must not be written to yet.
+                self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
                 return channel
             }
             .nonisolated()
     }
 
     func channelClosed(_ closed: any Channel) {
+        retiring.removeAll { $0 === closed }
         guard channel === closed else { return }
         channel = nil
         upstream.setAvailable(false, lane: laneIndex)

@@ -32,6 +32,8 @@ final class FileUpstreamLane: UpstreamLane {
         return eventLoop.makeSucceededVoidFuture()
     }
 
+    func repoint(to address: SocketAddress) {}
+
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         _ = upstream.acquire()  // a file takes what it is given; this only tracks half-open probes
         var blob = allocator.buffer(capacity: bytes + records.count)

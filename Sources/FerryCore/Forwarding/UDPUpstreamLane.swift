@@ -10,7 +10,7 @@ import NIOPosix
 /// failed batch, reports itself unavailable, and reconnects with backoff.
 final class UDPUpstreamLane: UpstreamLane {
     let upstream: Upstream
-    private let address: SocketAddress
+    private var address: SocketAddress
     private let eventLoop: any EventLoop
     private let capacity: BufferCapacity
     private let laneIndex: Int
@@ -100,6 +100,21 @@ final class UDPUpstreamLane: UpstreamLane {
 
     // MARK: - Connection management
 
+    /// Connects to `newAddress` and moves traffic there once connected; the old
+    /// socket is closed after what was written to it has gone out.
+    func repoint(to newAddress: SocketAddress) {
+        guard newAddress != address, !stopped else { return }
+        address = newAddress
+        let old = channel
+        connect().assumeIsolated().whenComplete { result in
+            if case .failure(let error) = result {
+                self.noteError(error, droppedLogs: 0)
+                self.scheduleReconnect()
+            }
+            old?.close(promise: nil)
+        }
+    }
+
     private func connect() -> EventLoopFuture<any Channel> {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         return DatagramBootstrap(group: eventLoop)
@@ -115,7 +130,9 @@ final class UDPUpstreamLane: UpstreamLane {
                 self.channel = channel
                 self.reconnectDelay = .milliseconds(100)
                 self.upstream.setAvailable(true, lane: self.laneIndex)
-                self.onAvailable?()
+                // Not from inside connect's own call stack: the new channel is
+                // still finishing its registration and must not be written to yet.
+                self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
                 return channel
             }
             .nonisolated()

@@ -32,7 +32,24 @@ public final class Upstream: Sendable {
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
     private let resilience: Mutex<Resilience>
+    private let endpoint: Mutex<Endpoint>
+    /// Carries a change of address to every loop's lane (set by the relay).
+    private let repointLanes = Mutex<(@Sendable (SocketAddress) -> Void)?>(nil)
     private let logger: Logger
+
+    /// Where a `udp://` or `ferry://` upstream sends, and what its name resolved to.
+    private struct Endpoint {
+        var host: String?
+        var port = 0
+        var addresses: [SocketAddress] = []
+        var current: SocketAddress?
+        /// Addresses tried since the upstream last worked (breaker closed after probes).
+        var rotations = 0
+        var lastResolved = NIODeadline.uptimeNanoseconds(0)
+        var resolveRequested = false
+        var resolutionFailing = false
+        var note: String?
+    }
 
     /// The breaker and retry budget every loop shares for this upstream.
     private struct Resilience {
@@ -51,6 +68,15 @@ public final class Upstream: Sendable {
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }
         self.resilience = Mutex(Resilience(breaker: CircuitBreaker(configuration: breaker), budget: RetryBudget(configuration: budget)))
+        var endpoint = Endpoint()
+        switch url {
+        case .udp(let address), .ferry(let address):
+            endpoint.host = NameResolver.isLiteral(address.host) ? nil : address.host
+            endpoint.port = address.port
+        case .file:
+            break
+        }
+        self.endpoint = Mutex(endpoint)
         self.logger = logger
     }
 
@@ -108,6 +134,105 @@ public final class Upstream: Sendable {
         resilience.withLock { $0.breaker.state }
     }
 
+    // MARK: - Addresses
+
+    /// The address lanes send to now (nil for `file:`).
+    public var currentAddress: SocketAddress? { endpoint.withLock { $0.current } }
+
+    /// The host name to re-resolve, or nil for an IP literal or a file.
+    var hostName: String? { endpoint.withLock { $0.host } }
+
+    func setRepointHandler(_ handler: @escaping @Sendable (SocketAddress) -> Void) {
+        repointLanes.withLock { $0 = handler }
+    }
+
+    /// Records the first resolution, made before any lane exists.
+    func setInitialAddresses(_ addresses: [SocketAddress]) {
+        endpoint.withLock {
+            $0.addresses = addresses
+            $0.current = addresses.first
+            $0.lastResolved = .now()
+        }
+    }
+
+    /// Whether the name is due for resolution (interval passed, or the breaker opened).
+    func needsResolution(interval: TimeAmount, now: NIODeadline = .now()) -> Bool {
+        endpoint.withLock { $0.host != nil && ($0.resolveRequested || now - $0.lastResolved >= interval) }
+    }
+
+    /// Takes a fresh resolution of the name. A changed address is logged once
+    /// and every lane moves to it; a name that stopped resolving keeps its last
+    /// good address, and says so.
+    func applyResolution(_ result: Result<[SocketAddress], any Error>, now: NIODeadline = .now()) {
+        enum Outcome { case none, changed(SocketAddress?, SocketAddress), failing(String, SocketAddress?), recovered }
+        let outcome: Outcome = endpoint.withLock { endpoint in
+            endpoint.lastResolved = now
+            endpoint.resolveRequested = false
+            switch result {
+            case .failure(let error):
+                endpoint.note = "name did not resolve (\(error)); keeping the last good address"
+                defer { endpoint.resolutionFailing = true }
+                return endpoint.resolutionFailing ? .none : .failing("\(error)", endpoint.current)
+            case .success(let addresses):
+                let wasFailing = endpoint.resolutionFailing
+                endpoint.resolutionFailing = false
+                endpoint.note = nil
+                endpoint.addresses = addresses
+                if let current = endpoint.current, addresses.contains(current) {
+                    return wasFailing ? .recovered : .none
+                }
+                let old = endpoint.current
+                endpoint.current = addresses[0]
+                endpoint.rotations = 0
+                return .changed(old, addresses[0])
+            }
+        }
+        switch outcome {
+        case .none:
+            break
+        case .recovered:
+            logger.notice("upstream name resolves again", metadata: ["upstream": "\(url)"])
+        case .failing(let error, let kept):
+            logger.warning(
+                "upstream name did not resolve, keeping the last good address",
+                metadata: ["upstream": "\(url)", "error": "\(error)", "upstream.address": "\(kept?.hostAndPort ?? "none")"])
+        case .changed(let old, let new):
+            logger.notice(
+                "upstream address changed",
+                metadata: [
+                    "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")",
+                    "upstream.address.new": "\(new.hostAndPort)", "reason": "the name resolves to other addresses now",
+                ])
+            repointLanes.withLock { $0 }?(new)
+        }
+    }
+
+    /// After the breaker opened: ask for a fresh resolution, and if the name has
+    /// other addresses not yet tried, move to the next one with a closed breaker
+    /// before traffic fails over to the next upstream.
+    private func breakerOpened(now: NIODeadline) {
+        let next: (SocketAddress?, SocketAddress)? = endpoint.withLock { endpoint in
+            endpoint.resolveRequested = endpoint.host != nil
+            guard endpoint.addresses.count > 1, endpoint.rotations < endpoint.addresses.count - 1,
+                let current = endpoint.current, let index = endpoint.addresses.firstIndex(of: current)
+            else { return nil }
+            endpoint.rotations += 1
+            let next = endpoint.addresses[(index + 1) % endpoint.addresses.count]
+            endpoint.current = next
+            return (current, next)
+        }
+        guard let (old, new) = next else { return }
+        logger.notice(
+            "upstream address changed",
+            metadata: [
+                "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
+                "reason": "breaker opened; trying the name's next address before the next upstream",
+            ])
+        repointLanes.withLock { $0 }?(new)
+        let transition = resilience.withLock { $0.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now) }
+        if let transition { report(transition, traceID: nil) }
+    }
+
     private func report(_ transition: CircuitBreaker.Transition, traceID: TraceID?) {
         let wallClock = LogTimestamp.now()
         resilience.withLock {
@@ -123,8 +248,12 @@ public final class Upstream: Sendable {
         if let traceID { metadata["trace_id"] = "\(traceID)" }
         if transition.to == .open {
             logger.warning("breaker transition", metadata: metadata)
+            breakerOpened(now: .now())
         } else {
             logger.notice("breaker transition", metadata: metadata)
+            if transition.from == .halfOpen, transition.to == .closed {
+                endpoint.withLock { $0.rotations = 0 }
+            }
         }
     }
 
@@ -158,7 +287,10 @@ public final class Upstream: Sendable {
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
-            lastError: lastError.withLock { $0 })
+            lastError: lastError.withLock { $0 },
+            address: currentAddress?.hostAndPort,
+            addresses: endpoint.withLock { $0.addresses.map(\.hostAndPort) },
+            resolution: endpoint.withLock { $0.note })
     }
 }
 
@@ -191,6 +323,12 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
     public var forwardedBytes: Int
     public var sendErrors: [String: Int]
     public var lastError: String?
+    /// The address traffic goes to now (`udp://`, `ferry://`).
+    public var address: String?
+    /// Every address the upstream's name resolved to last time.
+    public var addresses: [String]
+    /// Set while the name does not resolve (the last good address is kept).
+    public var resolution: String?
 }
 
 /// Why a send to an upstream failed, as counted per upstream.

@@ -16,4 +16,6 @@ protocol UpstreamLane: AnyObject {
     func start() -> EventLoopFuture<Void>
     /// Closes what ``start()`` opened.
     func stop() -> EventLoopFuture<Void>
+    /// Moves the lane to a new address of its upstream (its name was re-resolved).
+    func repoint(to address: SocketAddress)
 }

@@ -14,6 +14,8 @@ struct UDPListener {
         let channel: any Channel
         let loopIndex: Int
         let receiveBufferBytes: Int
+        /// The socket's inode, to find its line in /proc/net/udp (nil if it could not be told apart).
+        let inode: UInt64?
     }
 
     let configuration: FerryConfiguration
@@ -24,12 +26,20 @@ struct UDPListener {
         var port = configuration.listen.port
         do {
             for handle in handles {
+                let before = KernelUDPStats.ownSocketInodes()
                 let channel = try await bindOne(handle: handle, port: port)
                 if port == 0, let bound = channel.localAddress?.port {
                     port = bound  // the others join the port the kernel picked
                 }
                 let granted = try await grantReceiveBuffer(channel)
-                sockets.append(Socket(channel: channel, loopIndex: handle.index, receiveBufferBytes: granted))
+                // The one new socket of this process on the listen port is this channel's.
+                let new = KernelUDPStats.ownSocketInodes().subtracting(before)
+                let table = KernelUDPStats.sockets()
+                let candidates = new.filter { table[$0]?.localPort == port }
+                sockets.append(
+                    Socket(
+                        channel: channel, loopIndex: handle.index, receiveBufferBytes: granted,
+                        inode: candidates.count == 1 ? candidates.first : nil))
             }
         } catch {
             for socket in sockets { try? await socket.channel.close() }

@@ -100,9 +100,11 @@ public final class Relay: Sendable {
         for upstream in upstreams {
             switch upstream.url {
             case .udp(let address):
-                targets.append(.udp(upstream, try resolve(address, for: upstream)))
+                upstream.setInitialAddresses(try resolve(address, for: upstream))
+                targets.append(.udp(upstream, upstream.currentAddress!))
             case .ferry(let address):
-                targets.append(.ferry(upstream, try resolve(address, for: upstream), instanceID, frameSettings))
+                upstream.setInitialAddresses(try resolve(address, for: upstream))
+                targets.append(.ferry(upstream, upstream.currentAddress!, instanceID, frameSettings))
             case .file(let path):
                 let sink = try FileSink(path: path, upstream: upstream, logger: logger)
                 fileSinks.append(sink)
@@ -131,6 +133,14 @@ public final class Relay: Sendable {
         let relay = Relay(
             configuration: configuration, capacity: capacity, upstreams: upstreams, handles: handles,
             group: group, fileSinks: fileSinks, logger: logger)
+        for upstream in upstreams {
+            let handlesToRepoint = handles
+            upstream.setRepointHandler { address in
+                for handle in handlesToRepoint {
+                    handle.eventLoop.execute { handle.pipeline.value.lanes[upstream.index].repoint(to: address) }
+                }
+            }
+        }
         let listener = UDPListener(configuration: configuration, logger: logger)
         let sockets = try await listener.bind(handles: handles)
         relay.state.withLock {
@@ -159,9 +169,9 @@ public final class Relay: Sendable {
         return relay
     }
 
-    private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> SocketAddress {
+    private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> [SocketAddress] {
         do {
-            return try SocketAddress.makeAddressResolvingHost(address.host, port: address.port)
+            return try NameResolver.resolveAll(host: address.host, port: address.port)
         } catch {
             throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
         }
@@ -259,15 +269,77 @@ public final class Relay: Sendable {
     /// Logs that were still buffered when the drain deadline passed.
     public var undrained: Int { state.withLock { $0.undrained } }
 
-    /// The bound receive sockets' addresses and granted buffers.
+    /// The bound receive sockets: addresses, granted buffers, and what the
+    /// kernel says of them (drops before Ferry could read, bytes waiting).
     public var listeners: [ListenerSnapshot] {
-        state.withLock { state in
-            state.sockets.map {
-                ListenerSnapshot(
-                    address: $0.channel.localAddress?.hostAndPort ?? "closed",
-                    port: $0.channel.localAddress?.port ?? 0,
-                    loop: $0.loopIndex,
-                    receiveBufferBytes: $0.receiveBufferBytes)
+        let sockets = state.withLock { $0.sockets }
+        let kernel = KernelUDPStats.sockets()
+        return sockets.map { socket in
+            let line = socket.inode.flatMap { kernel[$0] }
+            return ListenerSnapshot(
+                address: socket.channel.localAddress?.hostAndPort ?? "closed",
+                port: socket.channel.localAddress?.port ?? 0,
+                loop: socket.loopIndex,
+                receiveBufferBytes: socket.receiveBufferBytes,
+                kernelReceiveDrops: line?.drops,
+                receiveQueueBytes: line?.receiveQueueBytes)
+        }
+    }
+
+    /// Re-resolves upstream host names every `resolve.interval` (and soon after
+    /// a breaker opens) until cancelled; a changed address moves every lane.
+    public func monitorResolution() async {
+        guard configuration.resolveInterval > .zero else { return }
+        let interval = TimeAmount(configuration.resolveInterval)
+        while !Task.isCancelled {
+            for upstream in upstreams {
+                guard upstream.needsResolution(interval: interval), let host = upstream.hostName,
+                    let address = upstream.url.networkAddress
+                else { continue }
+                let result: Result<[SocketAddress], any Error>
+                do {
+                    let port = address.port
+                    result = .success(try await NIOThreadPool.singleton.runIfActive { try NameResolver.resolveAll(host: host, port: port) })
+                } catch {
+                    result = .failure(error)
+                }
+                upstream.applyResolution(result)
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(250))
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Watches the kernel's drop counter of every receive socket until cancelled,
+    /// and logs one warning per listener and interval in which it grew, saying what to do.
+    public func monitorKernelDrops() async {
+        var previous: [Int: Int] = [:]
+        for listener in listeners { previous[listener.loop] = listener.kernelReceiveDrops ?? 0 }
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.kernelCheckInterval)
+            } catch {
+                return
+            }
+            for listener in listeners {
+                guard let drops = listener.kernelReceiveDrops else { continue }
+                let grown = drops - previous[listener.loop, default: drops]
+                previous[listener.loop] = drops
+                guard grown > 0 else { continue }
+                logger.warning(
+                    "kernel dropped datagrams before Ferry could read them",
+                    metadata: [
+                        "listener": "\(listener.address)",
+                        "socket": "\(listener.loop)",
+                        "kernel.drops.interval": "\(grown)",
+                        "kernel.drops.total": "\(drops)",
+                        "interval": "\(configuration.kernelCheckInterval)",
+                        "udp.receive_buffer.granted_bytes": "\(listener.receiveBufferBytes)",
+                        "fix": "raise the sysctl net.core.rmem_max and receive.buffer-bytes (FERRY_RECEIVE_BUFFER_BYTES), or add receive sockets (receive.sockets) so more cores read",
+                    ])
             }
         }
     }
@@ -334,4 +406,8 @@ public struct ListenerSnapshot: Sendable, Codable, Equatable {
     public var port: Int
     public var loop: Int
     public var receiveBufferBytes: Int
+    /// Datagrams the kernel dropped on this socket because its receive queue was full.
+    public var kernelReceiveDrops: Int?
+    /// Bytes waiting in the socket's receive queue.
+    public var receiveQueueBytes: Int?
 }

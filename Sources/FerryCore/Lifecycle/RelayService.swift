@@ -11,7 +11,12 @@ public struct RelayService: Service {
     }
 
     public func run() async throws {
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await relay.monitorKernelDrops() }
+            group.addTask { await relay.monitorResolution() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await relay.shutdown()
     }
 }

@@ -38,6 +38,9 @@ public final class RelayMetrics: Sendable {
         var upstreams: [UpstreamFamilies]
         var logLinesDropped: TotalCounter
         var undrained: Gauge
+        var kernelDrops: [Int: TotalCounter]
+        var receiveQueue: [Int: Gauge]
+        var host: [String: [String: TotalCounter]]
     }
 
     private let bufferLogs: Gauge
@@ -59,11 +62,41 @@ public final class RelayMetrics: Sendable {
         capacityLogs = registry.ferryGauge("buffer_capacity_logs", "Capacity of the bounded buffer in logs.")
         capacityBytes = registry.ferryGauge("buffer_capacity", unit: "bytes", "Capacity of the bounded buffer in payload bytes.")
         ready = registry.ferryGauge("ready", "1 when /readyz answers 200, else 0.")
+        var kernelDrops: [Int: TotalCounter] = [:]
+        var receiveQueue: [Int: Gauge] = [:]
         for listener in relay.listeners {
+            let labels = [("listener", listener.address), ("socket", String(listener.loop))]
             registry.ferryGauge(
-                "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.",
-                [("listener", listener.address), ("socket", String(listener.loop))]
+                "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels
             ).set(Int64(listener.receiveBufferBytes))
+            kernelDrops[listener.loop] = TotalCounter(
+                registry.ferryCounter(
+                    "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
+                    labels))
+            receiveQueue[listener.loop] = registry.ferryGauge(
+                "udp_receive_queue", unit: "bytes", "Bytes waiting in a receive socket's queue (/proc/net/udp).", labels)
+        }
+        var host: [String: [String: TotalCounter]] = [:]
+        for proto in ["udp", "udp6"] {
+            let label = [("proto", proto)]
+            host[proto] = [
+                "rcvbuf": TotalCounter(registry.makeCounter(
+                    descriptor: .init(namespace: "ferry_host", metricName: "udp_rcvbuf_errors", unitName: "total",
+                        helpText: "Host-wide UDP datagrams dropped for a full receive buffer (RcvbufErrors of /proc/net/snmp, snmp6)."),
+                    labels: label)),
+                "sndbuf": TotalCounter(registry.makeCounter(
+                    descriptor: .init(namespace: "ferry_host", metricName: "udp_sndbuf_errors", unitName: "total",
+                        helpText: "Host-wide UDP sends failed for a full send buffer (SndbufErrors)."),
+                    labels: label)),
+                "inerrors": TotalCounter(registry.makeCounter(
+                    descriptor: .init(namespace: "ferry_host", metricName: "udp_in_errors", unitName: "total",
+                        helpText: "Host-wide UDP receive errors (InErrors)."),
+                    labels: label)),
+                "noports": TotalCounter(registry.makeCounter(
+                    descriptor: .init(namespace: "ferry_host", metricName: "udp_no_ports", unitName: "total",
+                        helpText: "Host-wide UDP datagrams to a port nobody listens on (NoPorts)."),
+                    labels: label)),
+            ]
         }
 
         var received: [Transport: TotalCounter] = [:]
@@ -124,7 +157,8 @@ public final class RelayMetrics: Sendable {
             State(
                 received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
                 logLinesDropped: TotalCounter(registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
-                undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed.")))
+                undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed."),
+                kernelDrops: kernelDrops, receiveQueue: receiveQueue, host: host))
     }
 
     /// Brings every family up to date and returns the exposition text.
@@ -144,7 +178,19 @@ public final class RelayMetrics: Sendable {
         capacityBytes.set(Int64(relay.capacity.capacityBytes))
         ready.set(Int64(isReady ? 1 : 0))
         process.collect()
+        let listeners = relay.listeners
+        let hostCounters = KernelUDPStats.hostCounters()
         state.withLock { state in
+            for listener in listeners {
+                if let drops = listener.kernelReceiveDrops { state.kernelDrops[listener.loop]?.update(to: drops) }
+                if let queue = listener.receiveQueueBytes { state.receiveQueue[listener.loop]?.set(Int64(queue)) }
+            }
+            for (proto, counters) in [("udp", hostCounters.udp), ("udp6", hostCounters.udp6)] {
+                state.host[proto]?["rcvbuf"]?.update(to: counters.receiveBufferErrors)
+                state.host[proto]?["sndbuf"]?.update(to: counters.sendBufferErrors)
+                state.host[proto]?["inerrors"]?.update(to: counters.inErrors)
+                state.host[proto]?["noports"]?.update(to: counters.noPorts)
+            }
             for (transport, count) in totals.received { state.received[transport]?.update(to: count) }
             for (transport, count) in totals.receivedBytes { state.receivedBytes[transport]?.update(to: count) }
             for (reason, count) in totals.dropped { state.dropped[reason]?.update(to: count) }

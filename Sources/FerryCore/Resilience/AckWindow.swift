@@ -82,6 +82,11 @@ public struct AckWindow<Payload> {
 
     public func entry(_ sequence: UInt32) -> Entry? { entries[sequence] }
 
+    /// Whether any frame in the window matches `predicate`.
+    public func contains(where predicate: (Entry) -> Bool) -> Bool {
+        entries.values.contains(where: predicate)
+    }
+
     /// Opens a frame sent now; returns its sequence number.
     public mutating func open(_ payload: Payload, now: NIODeadline) -> UInt32 {
         let sequence = nextSequence

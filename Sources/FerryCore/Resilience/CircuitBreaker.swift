@@ -95,6 +95,13 @@ public struct CircuitBreaker: Sendable {
         return (allowed, transition)
     }
 
+    /// Closes the breaker at once, for a reason outside its own rules (the
+    /// upstream moved to another address, which deserves a fresh start).
+    public mutating func reset(reason: String, now: NIODeadline) -> Transition? {
+        guard state != .closed else { return nil }
+        return move(to: .closed, reason: reason, now: now)
+    }
+
     /// Records the outcome of one call.
     public mutating func record(success: Bool, now: NIODeadline) -> Transition? {
         switch state {

@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the kernel knows about UDP that Ferry's own counters cannot see:
+/// datagrams dropped before Ferry could read them. Read from /proc at scrape
+/// time and on a slow timer, never on the data path.
+public enum KernelUDPStats {
+    /// One UDP socket's line of /proc/net/udp or /proc/net/udp6.
+    public struct SocketLine: Sendable, Equatable {
+        public var localPort: Int
+        public var receiveQueueBytes: Int
+        public var drops: Int
+        public var inode: UInt64
+    }
+
+    /// Every UDP socket of the host, IPv4 and IPv6, by inode.
+    public static func sockets(files: [String] = ["/proc/net/udp", "/proc/net/udp6"]) -> [UInt64: SocketLine] {
+        var result: [UInt64: SocketLine] = [:]
+        for file in files {
+            guard let text = readFile(file) else { continue }
+            for line in parseSocketTable(text) { result[line.inode] = line }
+        }
+        return result
+    }
+
+    /// Parses the table format of /proc/net/udp:
+    /// `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops`.
+    public static func parseSocketTable(_ text: String) -> [SocketLine] {
+        text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 13,
+                let portText = fields[1].split(separator: ":").last, let port = Int(portText, radix: 16),
+                let queueText = fields[4].split(separator: ":").last, let queue = Int(queueText, radix: 16),
+                let inode = UInt64(fields[9]), let drops = Int(fields[12])
+            else { return nil }
+            return SocketLine(localPort: port, receiveQueueBytes: queue, drops: drops, inode: inode)
+        }
+    }
+
+    /// Inodes of the sockets this process has open (from /proc/self/fd).
+    public static func ownSocketInodes() -> Set<UInt64> {
+        var inodes: Set<UInt64> = []
+        guard let directory = opendir("/proc/self/fd") else { return inodes }
+        defer { closedir(directory) }
+        var target = [CChar](repeating: 0, count: 128)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.first?.isNumber == true else { continue }
+            let count = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+            guard count > 0 else { continue }
+            let link = String(decoding: target.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("socket:["), let inode = UInt64(link.dropFirst(8).dropLast()) {
+                inodes.insert(inode)
+            }
+        }
+        return inodes
+    }
+
+    /// The host-wide UDP error counters of /proc/net/snmp (`Udp:`) and /proc/net/snmp6 (`Udp6…`).
+    public struct HostCounters: Sendable, Equatable, Codable {
+        public var receiveBufferErrors = 0
+        public var sendBufferErrors = 0
+        public var inErrors = 0
+        public var noPorts = 0
+    }
+
+    /// Reads the `Udp:` counters (IPv4) and the `Udp6` counters (IPv6).
+    public static func hostCounters(snmp: String = "/proc/net/snmp", snmp6: String = "/proc/net/snmp6") -> (udp: HostCounters, udp6: HostCounters) {
+        (parseSNMP(readFile(snmp) ?? ""), parseSNMP6(readFile(snmp6) ?? ""))
+    }
+
+    /// `Udp: InDatagrams NoPorts InErrors …` followed by `Udp: 1 2 3 …`.
+    public static func parseSNMP(_ text: String) -> HostCounters {
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("Udp: ") }
+        guard lines.count >= 2 else { return HostCounters() }
+        let names = lines[0].split(separator: " ").dropFirst().map(String.init)
+        let values = lines[1].split(separator: " ").dropFirst().map { Int($0) ?? 0 }
+        let table = Dictionary(zip(names, values), uniquingKeysWith: { first, _ in first })
+        return HostCounters(
+            receiveBufferErrors: table["RcvbufErrors"] ?? 0, sendBufferErrors: table["SndbufErrors"] ?? 0,
+            inErrors: table["InErrors"] ?? 0, noPorts: table["NoPorts"] ?? 0)
+    }
+
+    /// `Udp6RcvbufErrors 0` lines.
+    public static func parseSNMP6(_ text: String) -> HostCounters {
+        var table: [Substring: Int] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("Udp6") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count == 2 { table[fields[0]] = Int(fields[1]) ?? 0 }
+        }
+        return HostCounters(
+            receiveBufferErrors: table["Udp6RcvbufErrors"] ?? 0, sendBufferErrors: table["Udp6SndbufErrors"] ?? 0,
+            inErrors: table["Udp6InErrors"] ?? 0, noPorts: table["Udp6NoPorts"] ?? 0)
+    }
+
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk.prefix(count)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Asks the kernel for a receive buffer the way the listener does, without
+/// binding anything, so `ferry check-config` can warn before start-up.
+public enum ReceiveBufferProbe {
+    /// The usable receive buffer the kernel grants for `requested` bytes.
+    public static func granted(requested: Int) -> Int? {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var size = CInt(clamping: requested)
+        let length = socklen_t(MemoryLayout<CInt>.size)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, length) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, length)
+        }
+        var reported: CInt = 0
+        var reportedLength = length
+        guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &reported, &reportedLength) == 0 else { return nil }
+        return Int(reported) / 2  // Linux reports twice the usable size
+    }
+}

@@ -1,0 +1,157 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// What the kernel hides, made visible: receive drops per socket, host UDP
+/// counters, the receive-buffer warning, and upstream names re-resolved.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct KernelVisibilityTests {
+    @Test func receivedPlusKernelDropsEqualsSentExactly() async throws {
+        let (ferry, udpPort, httpPort) = try await FerryProcess.serve([
+            "--upstream", "file:out.log", "--receive-sockets", "1", "--receive-buffer-bytes", "64KiB", "--kernel-check-interval", "300ms",
+        ])
+        let status = StatusReader(port: httpPort)
+        ferry.signal(SIGSTOP)
+        let sent = 4_000
+        let sender = try UDPTestSocket()
+        for index in 0..<sent { sender.send(Array(PacedSender.line("k", index).utf8) + [UInt8](repeating: 120, count: 190), to: udpPort) }
+        ferry.signal(SIGCONT)
+
+        func listener() -> [String: Any] { (status.status()?["listeners"] as? [[String: Any]])?.first ?? [:] }
+        let settled = await eventually(seconds: 10) {
+            let drops = listener()["kernel_receive_drops"] as? Int ?? 0
+            let received = status.counters()["received"] as? Int ?? 0
+            return drops > 0 && received + drops == sent
+        }
+        let drops = listener()["kernel_receive_drops"] as? Int ?? -1
+        let received = status.counters()["received"] as? Int ?? -1
+        #expect(settled, "received \(received) + kernel drops \(drops) != sent \(sent)")
+        #expect(received > 0 && drops > 0)
+        #expect(listener()["receive_buffer_bytes"] as? Int == 65_536)
+
+        let metrics = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics").body
+        #expect(metrics.contains("ferry_udp_kernel_receive_drops_total{listener=\"127.0.0.1:\(udpPort)\",socket=\"0\"} \(drops)"))
+        let warning = await ferry.waitForLine(message: "kernel dropped datagrams before Ferry could read them")
+        #expect(warning?["kernel.drops.total"] as? String == String(drops))
+        #expect((warning?["fix"] as? String)?.contains("net.core.rmem_max") == true)
+        ferry.signal(SIGTERM)
+        #expect(await ferry.waitForExit(timeout: 10) == 0)
+    }
+
+    @Test func hostCountersMatchProcNetSnmp() async throws {
+        let (ferry, _, httpPort) = try await FerryProcess.serve(["--upstream", "file:out.log"])
+        func snmp() -> [String: Int] {
+            let lines = fileLines("/proc/net/snmp").filter { $0.hasPrefix("Udp: ") }
+            let names = lines[0].split(separator: " ").dropFirst().map(String.init)
+            let values = lines[1].split(separator: " ").dropFirst().map { Int($0)! }
+            return Dictionary(uniqueKeysWithValues: zip(names, values))
+        }
+        let before = snmp()
+        let metrics = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics").body.split(separator: "\n")
+        let after = snmp()
+        func value(_ name: String) -> Int? {
+            metrics.first { $0.hasPrefix("\(name){proto=\"udp\"} ") }.flatMap { Double($0.split(separator: " ").last!) }.map { Int($0) }
+        }
+        for (metric, field) in [
+            ("ferry_host_udp_rcvbuf_errors_total", "RcvbufErrors"), ("ferry_host_udp_sndbuf_errors_total", "SndbufErrors"),
+            ("ferry_host_udp_in_errors_total", "InErrors"), ("ferry_host_udp_no_ports_total", "NoPorts"),
+        ] {
+            let exported = try #require(value(metric), "\(metric) missing")
+            #expect((before[field]!...after[field]!).contains(exported), "\(metric) = \(exported), /proc/net/snmp \(field) \(before[field]!)…\(after[field]!)")
+        }
+        ferry.signal(SIGTERM)
+        _ = await ferry.waitForExit(timeout: 10)
+    }
+
+    @Test(.enabled(if: ExternalTool.path("setpriv") != nil))
+    func checkConfigWarnsWhenTheKernelGrantsLessThanAsked() async throws {
+        // Without CAP_NET_ADMIN, SO_RCVBUF is capped at net.core.rmem_max.
+        let check = try ExternalTool.run(
+            "setpriv", ["--inh-caps=-net_admin", "--bounding-set=-net_admin", FerryProcess.binary.path, "check-config", "--receive-buffer-bytes", "1GiB"])
+        #expect(check.status == 0)
+        #expect(check.output.contains("warning: receive.buffer-bytes asks for 1073741824"), "\(check.output)")
+        #expect(check.output.contains("net.core.rmem_max"))
+    }
+
+    /// A name re-pointed (hosts file bind-mounted over /etc/hosts in a private
+    /// mount namespace, rewritten in place) while logs flow: every log arrives
+    /// once, before the change at the old address, after it at the new one.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil))
+    func udpUpstreamFollowsAChangedName() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let hosts = dir + "/hosts"
+        try "127.0.0.2 logs.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let (old, new) = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3")
+        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
+            ["--upstream", "udp://logs.test:\(old.port)", "--resolve-interval", "1"], wrapper: wrapper)
+        let total = 3_000
+        async let oldSide = old.collect(count: total, idleMilliseconds: 3_000)
+        async let newSide = new.collect(count: total, idleMilliseconds: 6_000)
+        let sending = Task { try await PacedSender.send(prefix: "n", count: total, rate: 1_000, to: udpPort) }
+        try await Task.sleep(for: .milliseconds(1_200))
+        try rewrite(hosts, "127.0.0.3 logs.test\n")
+        try await Task.sleep(for: .milliseconds(1_200))
+        try rewrite(hosts, "")  // the name stops resolving: the last good address is kept
+        try await sending.value
+        let atOld = await oldSide.map { String(decoding: $0, as: UTF8.self) }
+        let atNew = await newSide.map { String(decoding: $0, as: UTF8.self) }
+
+        let numbers = { (lines: [String]) in lines.compactMap { Int($0.dropFirst(2)) } }
+        let tally = PacedSender.tally(prefix: "n", count: total, in: (atOld + atNew).map { Substring($0) })
+        #expect(tally.missing == 0 && tally.duplicated == 0)
+        #expect(!atOld.isEmpty && !atNew.isEmpty)
+        #expect((numbers(atOld).max() ?? 0) < (numbers(atNew).min() ?? 0))  // before the change old, after it new
+        let upstream = StatusReader(port: httpPort).upstream(0)
+        #expect(upstream["address"] as? String == "127.0.0.3:\(new.port)")
+        #expect((upstream["resolution"] as? String)?.contains("keeping the last good address") == true)
+        #expect(ferry.logLines.contains { $0["message"] as? String == "upstream address changed" && $0["upstream.address.new"] as? String == "127.0.0.3:\(new.port)" })
+        #expect(ferry.logLines.contains { $0["message"] as? String == "upstream name did not resolve, keeping the last good address" })
+        ferry.signal(SIGTERM)
+        _ = await ferry.waitForExit(timeout: 10)
+    }
+
+    /// The same with `ferry://` aggregators: frames in flight stay with the old
+    /// aggregator until acknowledged; across both files every log appears once.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil))
+    func ferryUpstreamFollowsAChangedNameWithoutDuplicates() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let hosts = dir + "/hosts"
+        try "127.0.0.2 agg.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let port = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3").0.port  // free on both, released
+        let (aggregatorA, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/a.log"], listen: "127.0.0.2:\(port)")
+        let (aggregatorB, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/b.log"], listen: "127.0.0.3:\(port)")
+        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(
+            ["--upstream", "ferry://agg.test:\(port)", "--resolve-interval", "1"], wrapper: wrapper)
+        let total = 5_000
+        let sending = Task { try await PacedSender.send(prefix: "f", count: total, rate: 2_000, to: edgePort) }
+        try await Task.sleep(for: .milliseconds(1_000))
+        try rewrite(hosts, "127.0.0.3 agg.test\n")
+        try await sending.value
+        let status = StatusReader(port: edgeHTTP)
+        let delivered = await eventually(seconds: 15) { (status.counters()["forwarded"] as? Int) == total && status.queueDepth() == 0 }
+        #expect(delivered, "edge: \(status.counters()) \(status.upstream(0)) \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(5))")
+        try await Task.sleep(for: .milliseconds(500))
+        let atA = fileLines(dir + "/a.log")
+        let atB = fileLines(dir + "/b.log")
+        let tally = PacedSender.tally(prefix: "f", count: total, in: atA + atB)
+        #expect(tally.missing == 0 && tally.duplicated == 0)
+        #expect(!atA.isEmpty && !atB.isEmpty)
+        #expect(atA.contains("f-000000") && atB.contains("f-00\(total - 1)"))
+        for process in [aggregatorA, aggregatorB, edge] {
+            process.signal(SIGTERM)
+            _ = await process.waitForExit(timeout: 10)
+        }
+    }
+
+    /// Rewrites a file in place (same inode), as a bind mount requires.
+    private func rewrite(_ path: String, _ contents: String) throws {
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(contents.utf8))
+        try handle.close()
+    }
+}
