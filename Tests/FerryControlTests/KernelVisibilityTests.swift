@@ -147,6 +147,41 @@ struct KernelVisibilityTests {
         }
     }
 
+    /// A name with two addresses: when the first stops answering, the breaker
+    /// opens and Ferry moves to the second address before failing over to the
+    /// next upstream.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil))
+    func otherAddressesOfANameAreTriedBeforeTheNextUpstream() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let hosts = dir + "/hosts"
+        try "127.0.0.2 multi.test\n127.0.0.3 multi.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let port = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3").0.port
+        // Only the second address has a receiver; the first is refused.
+        let (aggregator, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/second-address.log"], listen: "127.0.0.3:\(port)")
+        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(
+            ["--upstream", "ferry://multi.test:\(port)", "--upstream", "file:\(dir)/next-upstream.log"], wrapper: wrapper)
+        let total = 500
+        try await PacedSender.send(prefix: "m", count: total, rate: 500, to: edgePort)
+        let status = StatusReader(port: edgeHTTP)
+        #expect(await eventually(seconds: 20) { (status.counters()["forwarded"] as? Int) == total && status.queueDepth() == 0 })
+        try await Task.sleep(for: .milliseconds(300))
+        let atSecondAddress = fileLines(dir + "/second-address.log")
+        let atNextUpstream = fileLines(dir + "/next-upstream.log")
+        let tally = PacedSender.tally(prefix: "m", count: total, in: atSecondAddress + atNextUpstream)
+        #expect(tally.missing == 0 && tally.duplicated == 0)
+        #expect(atSecondAddress.count == total, "\(atNextUpstream.count) went to the next upstream instead")
+        #expect(status.upstream(0)["address"] as? String == "127.0.0.3:\(port)")
+        #expect(edge.logLines.contains {
+            $0["message"] as? String == "upstream address changed" && ($0["reason"] as? String)?.contains("next address") == true
+        })
+        for process in [aggregator, edge] {
+            process.signal(SIGTERM)
+            _ = await process.waitForExit(timeout: 10)
+        }
+    }
+
     /// Rewrites a file in place (same inode), as a bind mount requires.
     private func rewrite(_ path: String, _ contents: String) throws {
         let handle = try #require(FileHandle(forWritingAtPath: path))

@@ -23,6 +23,8 @@ final class FerryUpstreamLane: UpstreamLane {
         /// The socket (and so the address) the frame went out on; retransmissions use the same one,
         /// so a frame is never delivered by two different receivers.
         let channel: any Channel
+        /// The address it was sent to; after a reconnect to the same address the new socket retransmits it.
+        let address: SocketAddress
     }
 
     /// Frame sizes and timings of `ferry://` upstreams.
@@ -122,7 +124,7 @@ final class FerryUpstreamLane: UpstreamLane {
             var frame = allocator.buffer(
                 capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
             FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
-            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel), now: now)
+            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel, address: address), now: now)
             upstream.inFlightFrames.add(1)
             outgoing.append(frame)
             lastWritten = channel
@@ -162,7 +164,7 @@ final class FerryUpstreamLane: UpstreamLane {
         capacity.release(count: frame.count, bytes: frame.bytes)
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
-        upstream.record(success: true, traceID: frame.traceID)
+        upstream.record(success: true, traceID: frame.traceID, fromCurrentAddress: frame.address == address)
         upstream.observeLatency(since: frame.receivedAt)
         if entry.attempts > 1 {
             logger.info(
@@ -196,14 +198,15 @@ final class FerryUpstreamLane: UpstreamLane {
             upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
         }
         for sequence in advance.timeouts {
-            let traceID = window.entry(sequence)?.payload.traceID
-            upstream.record(success: false, now: now, traceID: traceID)
+            let entry = window.entry(sequence)
+            upstream.record(
+                success: false, now: now, traceID: entry?.payload.traceID, fromCurrentAddress: entry?.payload.address == address)
         }
         if !advance.retransmit.isEmpty {
             var outgoing: [ObjectIdentifier: (channel: any Channel, frames: [ByteBuffer])] = [:]
             for sequence in advance.retransmit {
                 guard let entry = window.entry(sequence) else { continue }
-                let channel = entry.payload.channel
+                guard let channel = retransmitChannel(for: entry.payload) else { continue }
                 outgoing[ObjectIdentifier(channel), default: (channel, [])].frames.append(entry.payload.frame)
                 upstream.retries.add(1)
                 logger.info(
@@ -238,6 +241,14 @@ final class FerryUpstreamLane: UpstreamLane {
         scheduleTick()
     }
 
+    /// The socket that retransmits a frame: the one it went out on while that is
+    /// open, or the current one if it was reconnected to the same address.
+    private func retransmitChannel(for frame: InFlight) -> (any Channel)? {
+        if frame.channel.isActive { return frame.channel }
+        if frame.address == address { return channel }
+        return nil  // its address was left behind: it waits to be given up, never sent to another receiver
+    }
+
     /// Writes `frames` and flushes once, with one promise on the last write, so
     /// a failed `sendmmsg` is counted by reason instead of vanishing (the frames
     /// stay in the window and are retransmitted).
@@ -249,7 +260,7 @@ final class FerryUpstreamLane: UpstreamLane {
         }
         channel.flush()
         promise.futureResult.assumeIsolated().whenFailure { error in
-            self.noteError(error)
+            self.noteError(error, source: channel)
         }
     }
 
@@ -337,10 +348,11 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     /// A socket error, such as ICMP port unreachable: the receiving Ferry is not there.
-    func noteError(_ error: any Error) {
+    /// `source` is the socket that reported it (an old address's socket does not count against the new one).
+    func noteError(_ error: any Error, source: (any Channel)? = nil) {
         let reason = SendErrorReason(classifying: error)
         upstream.recordError(reason, detail: String(describing: error))
-        upstream.record(success: false)
+        upstream.record(success: false, fromCurrentAddress: source == nil || source === channel)
         if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
             logger.warning(
                 "upstream send failed",
@@ -366,7 +378,7 @@ private final class FerryUpstreamChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        lane?.noteError(error)
+        lane?.noteError(error, source: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -163,11 +163,13 @@ final class UDPUpstreamLane: UpstreamLane {
 
     /// An error reported by the socket, such as ICMP port unreachable for an earlier send.
     /// `traceID` names the batch that was lost, when one was.
-    func noteError(_ error: any Error, droppedLogs: Int, traceID: TraceID? = nil) {
+    /// `source` is the socket that reported it (an old address's socket does not count against the new one).
+    func noteError(_ error: any Error, droppedLogs: Int, traceID: TraceID? = nil, source: (any Channel)? = nil) {
         let reason = SendErrorReason(classifying: error)
         upstream.recordError(reason, detail: String(describing: error))
-        lastErrorAt = .now()
-        upstream.record(success: false)
+        let current = source == nil || source === channel
+        if current { lastErrorAt = .now() }
+        upstream.record(success: false, fromCurrentAddress: current)
         if let suppressed = warnings.shouldLog(key: reason.rawValue) {
             var metadata: Logger.Metadata = [
                 "upstream": "\(upstream.url)",
@@ -196,7 +198,7 @@ private final class UpstreamChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        lane?.noteError(error, droppedLogs: 0)
+        lane?.noteError(error, droppedLogs: 0, source: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -110,10 +110,46 @@ public final class Upstream: Sendable {
     }
 
     /// Records the outcome of one batch or frame.
-    func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil) {
+    ///
+    /// An outcome from an address the upstream has already moved away from
+    /// (a late timeout of a frame sent there) is counted but not held against
+    /// the breaker of the new address.
+    func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil, fromCurrentAddress: Bool = true) {
         (success ? attemptsSucceeded : attemptsFailed).add(1)
-        let transition = resilience.withLock { $0.breaker.record(success: success, now: now) }
+        guard fromCurrentAddress else { return }
+        if success { endpoint.withLock { $0.rotations = 0 } }
+        // A trip and the move to the name's next address happen in one step,
+        // so no batch sees the breaker open while another address is untried.
+        let (transition, moved) = resilience.withLock { state -> (CircuitBreaker.Transition?, (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)?) in
+            guard let transition = state.breaker.record(success: success, now: now) else { return (nil, nil) }
+            guard transition.to == .open, let (old, new) = nextAddress() else { return (transition, nil) }
+            let reset = state.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now)
+            return (transition, (old, new, reset))
+        }
         if let transition { report(transition, traceID: traceID) }
+        if let (old, new, reset) = moved {
+            logger.notice(
+                "upstream address changed",
+                metadata: [
+                    "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
+                    "reason": "breaker opened; trying the name's next address before the next upstream",
+                ])
+            repointLanes.withLock { $0 }?(new)
+            if let reset { report(reset, traceID: nil) }
+        }
+    }
+
+    /// Moves to the name's next untried address, if there is one.
+    private func nextAddress() -> (SocketAddress?, SocketAddress)? {
+        endpoint.withLock { endpoint in
+            guard endpoint.addresses.count > 1, endpoint.rotations < endpoint.addresses.count - 1,
+                let current = endpoint.current, let index = endpoint.addresses.firstIndex(of: current)
+            else { return nil }
+            endpoint.rotations += 1
+            let next = endpoint.addresses[(index + 1) % endpoint.addresses.count]
+            endpoint.current = next
+            return (current, next)
+        }
     }
 
     /// Records how long a batch or frame took from receipt to acknowledgement or write.
@@ -207,30 +243,9 @@ public final class Upstream: Sendable {
         }
     }
 
-    /// After the breaker opened: ask for a fresh resolution, and if the name has
-    /// other addresses not yet tried, move to the next one with a closed breaker
-    /// before traffic fails over to the next upstream.
-    private func breakerOpened(now: NIODeadline) {
-        let next: (SocketAddress?, SocketAddress)? = endpoint.withLock { endpoint in
-            endpoint.resolveRequested = endpoint.host != nil
-            guard endpoint.addresses.count > 1, endpoint.rotations < endpoint.addresses.count - 1,
-                let current = endpoint.current, let index = endpoint.addresses.firstIndex(of: current)
-            else { return nil }
-            endpoint.rotations += 1
-            let next = endpoint.addresses[(index + 1) % endpoint.addresses.count]
-            endpoint.current = next
-            return (current, next)
-        }
-        guard let (old, new) = next else { return }
-        logger.notice(
-            "upstream address changed",
-            metadata: [
-                "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
-                "reason": "breaker opened; trying the name's next address before the next upstream",
-            ])
-        repointLanes.withLock { $0 }?(new)
-        let transition = resilience.withLock { $0.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now) }
-        if let transition { report(transition, traceID: nil) }
+    /// After the breaker opened: ask for a fresh resolution of the name.
+    private func breakerOpened() {
+        endpoint.withLock { $0.resolveRequested = $0.host != nil }
     }
 
     private func report(_ transition: CircuitBreaker.Transition, traceID: TraceID?) {
@@ -248,12 +263,10 @@ public final class Upstream: Sendable {
         if let traceID { metadata["trace_id"] = "\(traceID)" }
         if transition.to == .open {
             logger.warning("breaker transition", metadata: metadata)
-            breakerOpened(now: .now())
+            breakerOpened()
         } else {
             logger.notice("breaker transition", metadata: metadata)
-            if transition.from == .halfOpen, transition.to == .closed {
-                endpoint.withLock { $0.rotations = 0 }
-            }
+
         }
     }
 
