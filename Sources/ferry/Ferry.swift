@@ -15,7 +15,7 @@ struct Ferry: AsyncParsableCommand {
         abstract: "An observability-first UDP log relay.",
         discussion: "Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.",
         version: FerryVersion.current,
-        subcommands: [Serve.self, CheckConfig.self, TraceCommand.self])
+        subcommands: [Serve.self, CheckConfig.self, TraceCommand.self, BenchCommand.self])
 
     static func main() async {
         do {
