@@ -12,6 +12,7 @@ struct CheckConfig: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try await options.load()
+        for warning in options.environmentWarnings { print(warning) }
         print("configuration OK")
         print(configuration.renderedLines.joined(separator: "\n"))
         if let granted = ReceiveBufferProbe.granted(requested: configuration.receiveBufferBytes),

@@ -161,9 +161,19 @@ struct ConfigOptions: ParsableArguments {
 
     /// Reads defaults < file < environment < flags into a validated configuration.
     func load() async throws -> FerryConfiguration {
-        let loader = ConfigurationLoader(
+        try await loader.load()
+    }
+
+    var loader: ConfigurationLoader {
+        ConfigurationLoader(
             flags: flagValues, upstreamFlags: upstreams,
             environment: ProcessInfo.processInfo.environment, filePath: config)
-        return try await loader.load()
+    }
+
+    /// Warnings for `FERRY_…` variables that name no key.
+    var environmentWarnings: [String] {
+        loader.unknownEnvironmentVariables.map {
+            "warning: environment variable \($0) names no configuration key and is ignored (see 'ferry check-config' for the keys)"
+        }
     }
 }

@@ -35,6 +35,9 @@ struct Serve: AsyncParsableCommand {
         }
         defer { writer.close() }
         let logger = Self.bootstrapLogging(configuration: configuration, writer: writer)
+        for name in options.loader.unknownEnvironmentVariables {
+            logger.warning("environment variable names no configuration key and is ignored", metadata: ["variable": "\(name)"])
+        }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 

@@ -87,16 +87,16 @@ struct KernelVisibilityTests {
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
             ["--upstream", "udp://logs.test:\(old.port)", "--resolve-interval", "1"], wrapper: wrapper)
         let total = 3_000
-        async let oldSide = old.collect(count: total, idleMilliseconds: 3_000)
-        async let newSide = new.collect(count: total, idleMilliseconds: 6_000)
+        let oldSide = old.startReceiving(count: total, idleMilliseconds: 3_000)
+        let newSide = new.startReceiving(count: total, idleMilliseconds: 6_000)
         let sending = Task { try await PacedSender.send(prefix: "n", count: total, rate: 1_000, to: udpPort) }
         try await Task.sleep(for: .milliseconds(1_200))
         try rewrite(hosts, "127.0.0.3 logs.test\n")
         try await Task.sleep(for: .milliseconds(1_200))
         try rewrite(hosts, "")  // the name stops resolving: the last good address is kept
         try await sending.value
-        let atOld = await oldSide.map { String(decoding: $0, as: UTF8.self) }
-        let atNew = await newSide.map { String(decoding: $0, as: UTF8.self) }
+        let atOld = await oldSide.value.map { String(decoding: $0, as: UTF8.self) }
+        let atNew = await newSide.value.map { String(decoding: $0, as: UTF8.self) }
 
         let numbers = { (lines: [String]) in lines.compactMap { Int($0.dropFirst(2)) } }
         let tally = PacedSender.tally(prefix: "n", count: total, in: (atOld + atNew).map { Substring($0) })

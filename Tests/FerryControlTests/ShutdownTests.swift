@@ -6,22 +6,22 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct ShutdownTests {
     @Test func sigtermMidStreamDrainsAndAccountsForEveryDatagram() async throws {
-        let upstream = try UDPTestSocket()
+        let upstream = try UDPTestSocket(receiveBuffer: 64 << 20)
         let (ferry, udpPort, _) = try await FerryProcess.serve(["--upstream", "udp://127.0.0.1:\(upstream.port)", "--drain-timeout", "2s"])
         let total = 200_000
+        let counting = upstream.startReceiving(count: total, idleMilliseconds: 1500)
         let sending = Task.detached {
             let sender = try UDPTestSocket()
             let payload = [UInt8](repeating: 120, count: 200)
             for _ in 0..<total { sender.send(payload, to: udpPort) }
         }
-        async let counting = upstream.collect(count: total, idleMilliseconds: 1500).count
         try await Task.sleep(for: .milliseconds(300))
         let signalled = ContinuousClock.now
         ferry.signal(SIGTERM)
         let exit = await ferry.waitForExit(timeout: 10)
         let elapsed = ContinuousClock.now - signalled
         try await sending.value
-        let arrived = await counting
+        let arrived = await counting.value.count
 
         #expect(exit == 0)
         #expect(elapsed < .seconds(3))  // drain deadline plus one second

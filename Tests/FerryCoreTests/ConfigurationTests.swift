@@ -129,6 +129,22 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func anUnknownKeyInAFileIsRejectedWithASuggestion() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(file: ("ferry.yaml", "http:\n  adress: \"0.0.0.0:9514\"\n"))
+        }
+        #expect(error?.description.contains("unknown key 'http.adress'") == true)
+        #expect(error?.description.contains("did you mean 'http.address'") == true)
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await load(file: ("ferry.json", #"{"queue": {"capacity": 5}}"#))
+        }
+    }
+
+    @Test func unknownFerryEnvironmentVariablesAreReported() {
+        let loader = ConfigurationLoader(environment: ["FERRY_QUEUE_CAPACITY_LOG": "5", "FERRY_LISTEN": "127.0.0.1:1", "HOME": "/root"])
+        #expect(loader.unknownEnvironmentVariables == ["FERRY_QUEUE_CAPACITY_LOG"])
+    }
+
     @Test func environmentVariableNamesFollowTheKeys() {
         let names = FerryConfiguration.keys.map(\.environmentVariable)
         #expect(names.contains("FERRY_QUEUE_CAPACITY_LOGS"))

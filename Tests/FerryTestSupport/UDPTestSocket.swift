@@ -84,14 +84,46 @@ public final class UDPTestSocket: @unchecked Sendable {
 }
 
 public extension UDPTestSocket {
-    /// Receives like ``receive(count:idleMilliseconds:)`` on a thread of its own,
-    /// so a blocking wait never holds one of Swift concurrency's few threads.
+    /// Starts receiving at once on a thread of its own (so a blocking wait never
+    /// holds one of Swift concurrency's few threads, and nothing piles up in the
+    /// socket before the receiver runs); `value` waits for the result.
+    public func startReceiving(count: Int, idleMilliseconds: Int32 = 2000) -> BackgroundReceive {
+        let result = BackgroundReceive()
+        let thread = Thread {
+            result.finish(self.receive(count: count, idleMilliseconds: idleMilliseconds))
+        }
+        thread.start()
+        return result
+    }
+
+    /// Receives like ``receive(count:idleMilliseconds:)`` on a thread of its own.
     public func collect(count: Int, idleMilliseconds: Int32 = 2000) async -> [[UInt8]] {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: self.receive(count: count, idleMilliseconds: idleMilliseconds))
+        await startReceiving(count: count, idleMilliseconds: idleMilliseconds).value
+    }
+}
+
+/// The datagrams a background receiver got, once it is done.
+public final class BackgroundReceive: @unchecked Sendable {
+    // @unchecked Sendable: `datagrams` is written once under the lock and read after `done`.
+    private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
+    private var datagrams: [[UInt8]] = []
+
+    func finish(_ received: [[UInt8]]) {
+        lock.withLock { datagrams = received }
+        done.signal()
+    }
+
+    public var value: [[UInt8]] {
+        get async {
+            await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    self.done.wait()
+                    self.done.signal()
+                    continuation.resume(returning: self.lock.withLock { self.datagrams })
+                }
+                thread.start()
             }
-            thread.start()
         }
     }
 }

@@ -9,6 +9,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable, Senda
     case unreadableFile(path: String, reason: String)
     /// Two settings that are valid alone but not together.
     case conflict(key: String, value: String, reason: String)
+    /// A key in a configuration file that Ferry does not know (a typo would otherwise be ignored silently).
+    case unknownKey(key: String, path: String, suggestion: String?)
 
     public var description: String {
         switch self {
@@ -18,6 +20,9 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable, Senda
             return "invalid configuration: cannot read config file '\(path)': \(reason)"
         case .conflict(let key, let value, let reason):
             return "invalid configuration: key '\(key)' has value '\(value)': \(reason)"
+        case .unknownKey(let key, let path, let suggestion):
+            let hint = suggestion.map { "did you mean '\($0)'? " } ?? ""
+            return "invalid configuration: unknown key '\(key)' in '\(path)'; \(hint)allowed keys are listed by 'ferry check-config' and in the README"
         }
     }
 }

@@ -1,5 +1,7 @@
 import Configuration
+import Foundation
 import SystemPackage
+import Yams
 
 /// Builds a ``FerryConfiguration`` from its four sources, in rising precedence:
 /// built-in defaults < configuration file < `FERRY_…` environment < flags.
@@ -39,8 +41,58 @@ public struct ConfigurationLoader: Sendable {
 
         if let filePath {
             providers.append(try await Self.fileProvider(path: filePath))
+            try Self.rejectUnknownKeys(inFile: filePath)
         }
         return try FerryConfiguration(reader: ConfigReader(providers: providers))
+    }
+
+    /// `FERRY_…` variables that name no key (typos, or settings of another tool).
+    public var unknownEnvironmentVariables: [String] {
+        let known = Set(FerryConfiguration.keys.map(\.environmentVariable))
+        return environment.keys.filter { $0.hasPrefix("FERRY_") && !known.contains($0) }.sorted()
+    }
+
+    /// Fails on a key the file sets that Ferry does not read, naming the closest known key.
+    static func rejectUnknownKeys(inFile path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let root: Any?
+        if path.lowercased().hasSuffix(".json") {
+            root = try? JSONSerialization.jsonObject(with: Data(text.utf8))
+        } else {
+            root = try? Yams.load(yaml: text)
+        }
+        guard let dictionary = root as? [String: Any] else { return }
+        let known = Set(FerryConfiguration.keys.map(\.name))
+        for key in flattenedKeys(dictionary).sorted() where !known.contains(key) {
+            throw ConfigurationError.unknownKey(key: key, path: path, suggestion: closest(to: key, in: known))
+        }
+    }
+
+    private static func flattenedKeys(_ dictionary: [String: Any], prefix: String = "") -> [String] {
+        dictionary.flatMap { key, value -> [String] in
+            let full = prefix.isEmpty ? key : "\(prefix).\(key)"
+            if let nested = value as? [String: Any] { return flattenedKeys(nested, prefix: full) }
+            return [full]
+        }
+    }
+
+    private static func closest(to key: String, in known: Set<String>) -> String? {
+        func distance(_ a: String, _ b: String) -> Int {
+            let a = Array(a), b = Array(b)
+            var row = Array(0...b.count)
+            for i in 1...max(a.count, 1) where !a.isEmpty {
+                var previous = row[0]
+                row[0] = i
+                for j in 1...max(b.count, 1) where !b.isEmpty {
+                    let current = row[j]
+                    row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    previous = current
+                }
+            }
+            return row[b.count]
+        }
+        let best = known.map { ($0, distance(key, $0)) }.min { $0.1 < $1.1 }
+        return best.flatMap { $0.1 <= max(3, key.count / 3) ? $0.0 : nil }
     }
 
     static func fileProvider(path: String) async throws -> any ConfigProvider {

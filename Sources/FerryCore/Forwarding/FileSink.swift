@@ -84,8 +84,13 @@ final class FileSink: Sendable {
                             "warnings.suppressed": "\(suppressed)",
                         ])
                 }
-                if stopping.load(ordering: .relaxed) { return false }
-                usleep(UInt32(delayMilliseconds * 1000))
+                // Back off, but wake at once when shutdown gives up on the file.
+                var waited = 0
+                while waited < delayMilliseconds {
+                    if stopping.load(ordering: .relaxed) { return false }
+                    usleep(10_000)
+                    waited += 10
+                }
                 delayMilliseconds = min(delayMilliseconds * 2, 2000)
             }
         }

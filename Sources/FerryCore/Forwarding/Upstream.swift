@@ -270,9 +270,11 @@ public final class Upstream: Sendable {
         }
     }
 
-    /// True when at least one event loop can send to this upstream now.
+    /// True when the upstream is known to work: its breaker is closed (not
+    /// merely probing) and at least one event loop has a socket or file for it.
+    /// Readiness uses this, so a half-open probe does not make /readyz flap.
     public var isAvailable: Bool {
-        breakerState != .open && laneAvailable.contains { $0.load }
+        breakerState == .closed && laneAvailable.contains { $0.load }
     }
 
     /// A point-in-time view for `/v1/status` and `/metrics`.
