@@ -53,6 +53,21 @@ struct RelayEndToEndTests {
         #expect(lines == expected)
     }
 
+    @Test func aFileMovedAwayByLogrotateIsReopened() async throws {
+        let path = TestRelay.temporaryFile("rotated.log")
+        let (relay, port) = try await TestRelay.start(TestRelay.configuration(upstreams: [.file(path: path)], sockets: 1))
+        let sender = try UDPTestSocket()
+        for index in 0..<3 { sender.send(Array("before \(index)".utf8), to: port) }
+        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == 3 })
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")  // what logrotate does
+        try await Task.sleep(for: .milliseconds(1_100))
+        for index in 0..<3 { sender.send(Array("after \(index)".utf8), to: port) }
+        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == 6 })
+        await relay.shutdown()
+        #expect(try String(contentsOfFile: path + ".1", encoding: .utf8) == "before 0\nbefore 1\nbefore 2\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "after 0\nafter 1\nafter 2\n")
+    }
+
     @Test func oversizeDatagramsAreDroppedAndCountedNeverForwardedCut() async throws {
         let upstream = try UDPTestSocket()
         var configuration = TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))], sockets: 1)

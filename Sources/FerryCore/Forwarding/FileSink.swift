@@ -15,10 +15,14 @@ import Glibc
 /// the sink reports itself unhealthy, so new traffic fails over to the next
 /// upstream; batches already handed over keep their buffer reservation until
 /// written, which keeps memory bounded.
+///
+/// Rotation-friendly: about once a second the sink checks that `path` is still
+/// the file it writes to, and reopens it when logrotate (or anyone) moved or
+/// removed it, so no logs go on into a renamed file.
 final class FileSink: Sendable {
     let path: String
     private let upstream: Upstream
-    private let descriptor: CInt
+    private let file: Mutex<OpenFile>
     private let pool: NIOThreadPool
     private let logger: Logger
     private let healthy = Atomic<Bool>(true)
@@ -31,11 +35,7 @@ final class FileSink: Sendable {
         self.upstream = upstream
         self.logger = logger
         try Self.createParentDirectories(of: path)
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw ForwardingError.cannotOpenFile(path: path, errno: errno)
-        }
-        self.descriptor = fd
+        self.file = Mutex(try OpenFile(path: path))
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
     }
@@ -58,12 +58,14 @@ final class FileSink: Sendable {
     func close() async {
         stopping.store(true, ordering: .relaxed)
         try? await pool.shutdownGracefully()
-        _ = Glibc.close(descriptor)
+        file.withLock { $0.close() }
     }
 
     private func writeRetrying(_ blob: ByteBuffer) -> Bool {
         var delayMilliseconds = 100
         while true {
+            reopenIfMoved()
+            let descriptor = file.withLock { $0.descriptor }
             let result = blob.withUnsafeReadableBytes { bytes in Self.writeAll(descriptor, bytes) }
             switch result {
             case .success:
@@ -93,6 +95,35 @@ final class FileSink: Sendable {
                 }
                 delayMilliseconds = min(delayMilliseconds * 2, 2000)
             }
+        }
+    }
+
+    /// Reopens `path` if the file written so far is no longer there (rotated or deleted).
+    private func reopenIfMoved() {
+        let reopened: Result<Bool, ForwardingError> = file.withLock { file in
+            guard file.isDueForCheck() else { return .success(false) }
+            guard file.pathStillNamesThisFile() else {
+                do {
+                    try Self.createParentDirectories(of: path)
+                    let new = try OpenFile(path: path)
+                    file.close()
+                    file = new
+                    return .success(true)
+                } catch let error as ForwardingError {
+                    return .failure(error)
+                } catch {
+                    return .success(false)
+                }
+            }
+            return .success(false)
+        }
+        switch reopened {
+        case .success(true):
+            logger.notice("file upstream reopened", metadata: ["upstream": "file:\(path)", "reason": "the file was moved or removed (rotation)"])
+        case .success(false):
+            break
+        case .failure(let error):
+            logger.error("file upstream could not be reopened", metadata: ["upstream": "file:\(path)", "error": "\(error)"])
         }
     }
 
@@ -128,5 +159,44 @@ final class FileSink: Sendable {
                 throw ForwardingError.cannotOpenFile(path: path, errno: errno)
             }
         }
+    }
+}
+
+/// The descriptor a ``FileSink`` appends to, with the identity of the file it
+/// opened, to notice when the path comes to name another file or none.
+struct OpenFile {
+    let path: String
+    private(set) var descriptor: CInt
+    private let device: UInt64
+    private let inode: UInt64
+    private var lastCheck = NIODeadline.now()
+
+    init(path: String) throws {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ForwardingError.cannotOpenFile(path: path, errno: errno) }
+        var info = stat()
+        _ = fstat(fd, &info)
+        self.path = path
+        descriptor = fd
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+
+    mutating func isDueForCheck(now: NIODeadline = .now()) -> Bool {
+        guard now - lastCheck >= .seconds(1) else { return false }
+        lastCheck = now
+        return true
+    }
+
+    /// False when `path` is gone or is now another file.
+    func pathStillNamesThisFile() -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }
+
+    mutating func close() {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        descriptor = -1
     }
 }
