@@ -182,6 +182,33 @@ struct KernelVisibilityTests {
         }
     }
 
+    /// A name that does not resolve at start (the peer starts later) does not
+    /// stop Ferry: logs wait in the buffer and are delivered once it resolves.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil))
+    func aNameThatResolvesOnlyLaterIsWaitedFor() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let hosts = dir + "/hosts"
+        try "".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let sink = try UDPTestSocket(host: "127.0.0.2")
+        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
+            ["--upstream", "udp://late.test:\(sink.port)", "--resolve-interval", "0"], wrapper: wrapper)
+        let ready = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
+        #expect(ready.status == 503)
+        #expect((StatusReader(port: httpPort).upstream(0)["resolution"] as? String)?.contains("no address yet") == true)
+        let received = sink.startReceiving(count: 10, idleMilliseconds: 5_000)
+        let sender = try UDPTestSocket()
+        for index in 0..<10 { sender.send(Array(PacedSender.line("late", index).utf8), to: udpPort) }
+        try await Task.sleep(for: .milliseconds(300))
+        try rewrite(hosts, "127.0.0.2 late.test\n")
+        let lines = await received.value.map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines == (0..<10).map { PacedSender.line("late", $0) })
+        #expect(await eventually(seconds: 5) { (try? HTTPTestClient.request("GET", port: httpPort, path: "/readyz"))?.status == 200 })
+        ferry.signal(SIGTERM)
+        #expect(await ferry.waitForExit(timeout: 10) == 0)
+    }
+
     /// Rewrites a file in place (same inode), as a bind mount requires.
     private func rewrite(_ path: String, _ contents: String) throws {
         let handle = try #require(FileHandle(forWritingAtPath: path))

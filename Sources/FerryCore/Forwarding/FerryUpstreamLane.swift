@@ -35,7 +35,8 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     let upstream: Upstream
-    private var address: SocketAddress
+    /// Nil until the upstream's name resolves for the first time.
+    private var address: SocketAddress?
     /// Sockets to earlier addresses, kept open for the acks and retransmissions of frames sent through them.
     private var retiring: [any Channel] = []
     private let eventLoop: any EventLoop
@@ -59,7 +60,7 @@ final class FerryUpstreamLane: UpstreamLane {
     var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
 
     init(
-        upstream: Upstream, address: SocketAddress, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters,
+        upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters,
         laneIndex: Int, senderID: UInt64, settings: Settings, logger: Logger
     ) {
         self.upstream = upstream
@@ -80,7 +81,10 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     func start() -> EventLoopFuture<Void> {
-        connect().map { _ in }
+        // An upstream whose name did not resolve yet starts without a socket;
+        // the resolver repoints the lane once it does.
+        guard address != nil else { return eventLoop.makeSucceededVoidFuture() }
+        return connect().map { _ in }
     }
 
     func stop() -> EventLoopFuture<Void> {
@@ -124,7 +128,7 @@ final class FerryUpstreamLane: UpstreamLane {
             var frame = allocator.buffer(
                 capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
             FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
-            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel, address: address), now: now)
+            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel, address: address!), now: now)
             upstream.inFlightFrames.add(1)
             outgoing.append(frame)
             lastWritten = channel
@@ -245,7 +249,7 @@ final class FerryUpstreamLane: UpstreamLane {
     /// open, or the current one if it was reconnected to the same address.
     private func retransmitChannel(for frame: InFlight) -> (any Channel)? {
         if frame.channel.isActive { return frame.channel }
-        if frame.address == address { return channel }
+        if frame.address == address { return channel }  // reconnected to the same address
         return nil  // its address was left behind: it waits to be given up, never sent to another receiver
     }
 
@@ -312,7 +316,7 @@ final class FerryUpstreamLane: UpstreamLane {
                     try channel.pipeline.syncOperations.addHandler(FerryUpstreamChannelHandler(lane: bound.value))
                 }
             }
-            .connect(to: address)
+            .connect(to: address!)
             .assumeIsolated()
             .map { channel in
                 self.channel = channel

@@ -10,7 +10,8 @@ import NIOPosix
 /// failed batch, reports itself unavailable, and reconnects with backoff.
 final class UDPUpstreamLane: UpstreamLane {
     let upstream: Upstream
-    private var address: SocketAddress
+    /// Nil until the upstream's name resolves for the first time.
+    private var address: SocketAddress?
     private let eventLoop: any EventLoop
     private let capacity: BufferCapacity
     private let laneIndex: Int
@@ -28,7 +29,7 @@ final class UDPUpstreamLane: UpstreamLane {
     /// The pipeline counters of this lane's loop, for drops the lane decides.
     var counters: PipelineCounters?
 
-    init(upstream: Upstream, address: SocketAddress, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int, logger: Logger) {
+    init(upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int, logger: Logger) {
         self.upstream = upstream
         self.address = address
         self.eventLoop = eventLoop
@@ -43,7 +44,10 @@ final class UDPUpstreamLane: UpstreamLane {
     }
 
     func start() -> EventLoopFuture<Void> {
-        connect().map { _ in }
+        // An upstream whose name did not resolve yet starts without a socket;
+        // the resolver repoints the lane once it does.
+        guard address != nil else { return eventLoop.makeSucceededVoidFuture() }
+        return connect().map { _ in }
     }
 
     func stop() -> EventLoopFuture<Void> {
@@ -124,7 +128,7 @@ final class UDPUpstreamLane: UpstreamLane {
                     try channel.pipeline.syncOperations.addHandler(UpstreamChannelHandler(lane: bound.value))
                 }
             }
-            .connect(to: address)
+            .connect(to: address!)
             .assumeIsolated()
             .map { channel in
                 self.channel = channel

@@ -193,7 +193,11 @@ public final class Upstream: Sendable {
 
     /// Whether the name is due for resolution (interval passed, or the breaker opened).
     func needsResolution(interval: TimeAmount, now: NIODeadline = .now()) -> Bool {
-        endpoint.withLock { $0.host != nil && ($0.resolveRequested || now - $0.lastResolved >= interval) }
+        endpoint.withLock { endpoint in
+            guard endpoint.host != nil else { return false }
+            let unresolved = endpoint.current == nil && now - endpoint.lastResolved >= .seconds(1)
+            return endpoint.resolveRequested || unresolved || now - endpoint.lastResolved >= interval
+        }
     }
 
     /// Takes a fresh resolution of the name. A changed address is logged once
@@ -206,7 +210,9 @@ public final class Upstream: Sendable {
             endpoint.resolveRequested = false
             switch result {
             case .failure(let error):
-                endpoint.note = "name did not resolve (\(error)); keeping the last good address"
+                endpoint.note = endpoint.current == nil
+                    ? "name does not resolve (\(error)); no address yet, retrying every second"
+                    : "name did not resolve (\(error)); keeping the last good address"
                 defer { endpoint.resolutionFailing = true }
                 return endpoint.resolutionFailing ? .none : .failing("\(error)", endpoint.current)
             case .success(let addresses):
@@ -229,9 +235,15 @@ public final class Upstream: Sendable {
         case .recovered:
             logger.notice("upstream name resolves again", metadata: ["upstream": "\(url)"])
         case .failing(let error, let kept):
-            logger.warning(
-                "upstream name did not resolve, keeping the last good address",
-                metadata: ["upstream": "\(url)", "error": "\(error)", "upstream.address": "\(kept?.hostAndPort ?? "none")"])
+            if let kept {
+                logger.warning(
+                    "upstream name did not resolve, keeping the last good address",
+                    metadata: ["upstream": "\(url)", "error": "\(error)", "upstream.address": "\(kept.hostAndPort)"])
+            } else {
+                logger.warning(
+                    "upstream name does not resolve yet, retrying",
+                    metadata: ["upstream": "\(url)", "error": "\(error)"])
+            }
         case .changed(let old, let new):
             logger.notice(
                 "upstream address changed",

@@ -100,11 +100,11 @@ public final class Relay: Sendable {
         for upstream in upstreams {
             switch upstream.url {
             case .udp(let address):
-                upstream.setInitialAddresses(try resolve(address, for: upstream))
-                targets.append(.udp(upstream, upstream.currentAddress!))
+                try resolveAtStart(address, for: upstream, logger: logger)
+                targets.append(.udp(upstream, upstream.currentAddress))
             case .ferry(let address):
-                upstream.setInitialAddresses(try resolve(address, for: upstream))
-                targets.append(.ferry(upstream, upstream.currentAddress!, instanceID, frameSettings))
+                try resolveAtStart(address, for: upstream, logger: logger)
+                targets.append(.ferry(upstream, upstream.currentAddress, instanceID, frameSettings))
             case .file(let path):
                 let sink = try FileSink(path: path, upstream: upstream, logger: logger)
                 fileSinks.append(sink)
@@ -167,6 +167,20 @@ public final class Relay: Sendable {
                 ])
         }
         return relay
+    }
+
+    /// Resolves an upstream before start. A host name that does not resolve
+    /// yet (a peer that starts later, DNS not ready) does not stop Ferry: the
+    /// upstream starts without an address, logs wait or fail over, and the
+    /// resolver keeps trying. An address that cannot be used at all fails start-up.
+    private static func resolveAtStart(_ address: HostAndPort, for upstream: Upstream, logger: Logger) throws {
+        do {
+            upstream.setInitialAddresses(try resolve(address, for: upstream))
+        } catch {
+            guard !NameResolver.isLiteral(address.host) else { throw error }
+            upstream.setInitialAddresses([])
+            upstream.applyResolution(.failure(error))
+        }
     }
 
     private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> [SocketAddress] {
@@ -289,8 +303,8 @@ public final class Relay: Sendable {
     /// Re-resolves upstream host names every `resolve.interval` (and soon after
     /// a breaker opens) until cancelled; a changed address moves every lane.
     public func monitorResolution() async {
-        guard configuration.resolveInterval > .zero else { return }
-        let interval = TimeAmount(configuration.resolveInterval)
+        // With resolve.interval 0, names are still retried until they resolve once.
+        let interval = configuration.resolveInterval > .zero ? TimeAmount(configuration.resolveInterval) : .hours(1_000_000)
         while !Task.isCancelled {
             for upstream in upstreams {
                 guard upstream.needsResolution(interval: interval), let host = upstream.hostName,
@@ -352,8 +366,8 @@ public final class Relay: Sendable {
 private enum UpstreamTarget: @unchecked Sendable {
     // @unchecked: FerryUpstreamLane.Settings holds only value types; it is
     // built once before the loops start and only read after.
-    case udp(Upstream, SocketAddress)
-    case ferry(Upstream, SocketAddress, UInt64, FerryUpstreamLane.Settings)
+    case udp(Upstream, SocketAddress?)
+    case ferry(Upstream, SocketAddress?, UInt64, FerryUpstreamLane.Settings)
     case file(Upstream, FileSink)
 
     func makeLane(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) -> any UpstreamLane {
