@@ -50,7 +50,7 @@ final class FerryUpstreamLane: UpstreamLane {
     private var channel: (any Channel)?
     private var stopped = false
     private var tickScheduled = false
-    private var reconnectDelay = TimeAmount.milliseconds(100)
+    private var reconnect = ReconnectBackoff()
     private var warnings = WarningLimiter(interval: .seconds(10))
     private var generator = FastRandom()
     private let allocator = ByteBufferAllocator()
@@ -307,20 +307,12 @@ final class FerryUpstreamLane: UpstreamLane {
     // MARK: - Connection management
 
     private func connect() -> EventLoopFuture<any Channel> {
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FerryUpstreamChannelHandler(lane: bound.value))
-                }
-            }
-            .connect(to: address!)
+        let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
+        return UpstreamSocket.connect(to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, makeHandler: makeHandler)
             .assumeIsolated()
             .map { channel in
                 self.channel = channel
-                self.reconnectDelay = .milliseconds(100)
+                self.reconnect.reset()
                 self.upstream.setAvailable(true, lane: self.laneIndex)
                 // Not from inside connect's own call stack: the new channel is
                 // still finishing its registration and must not be written to yet.
@@ -340,9 +332,7 @@ final class FerryUpstreamLane: UpstreamLane {
 
     private func scheduleReconnect() {
         guard !stopped else { return }
-        let delay = reconnectDelay
-        reconnectDelay = min(reconnectDelay * 2, .seconds(5))
-        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+        eventLoop.assumeIsolated().scheduleTask(in: reconnect.next()) {
             guard !self.stopped, self.channel == nil else { return }
             self.connect().assumeIsolated().whenFailure { error in
                 self.noteError(error)

@@ -19,7 +19,7 @@ final class UDPUpstreamLane: UpstreamLane {
     private var warnings: WarningLimiter
     private var channel: (any Channel)?
     private var stopped = false
-    private var reconnectDelay = TimeAmount.milliseconds(100)
+    private var reconnect = ReconnectBackoff()
     private var lastErrorAt = NIODeadline.uptimeNanoseconds(0)
     private var random = FastRandom()
     /// Gives records the lane could not send back to the pipeline (front of its shard).
@@ -120,19 +120,12 @@ final class UDPUpstreamLane: UpstreamLane {
     }
 
     private func connect() -> EventLoopFuture<any Channel> {
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamChannelHandler(lane: bound.value))
-                }
-            }
-            .connect(to: address!)
+        let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in UpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
+        return UpstreamSocket.connect(to: address!, on: eventLoop, makeHandler: makeHandler)
             .assumeIsolated()
             .map { channel in
                 self.channel = channel
-                self.reconnectDelay = .milliseconds(100)
+                self.reconnect.reset()
                 self.upstream.setAvailable(true, lane: self.laneIndex)
                 // Not from inside connect's own call stack: the new channel is
                 // still finishing its registration and must not be written to yet.
@@ -154,9 +147,7 @@ final class UDPUpstreamLane: UpstreamLane {
 
     private func scheduleReconnect() {
         guard !stopped else { return }
-        let delay = reconnectDelay
-        reconnectDelay = min(reconnectDelay * 2, .seconds(5))
-        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+        eventLoop.assumeIsolated().scheduleTask(in: reconnect.next()) {
             guard !self.stopped, self.channel == nil else { return }
             self.connect().assumeIsolated().whenFailure { error in
                 self.noteError(error, droppedLogs: 0)

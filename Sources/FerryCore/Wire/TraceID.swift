@@ -40,6 +40,11 @@ struct FastRandom: RandomNumberGenerator {
         state = system.next()
     }
 
+    /// A repeatable sequence, for tests and benchmarks.
+    init(seed: UInt64) {
+        state = seed
+    }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -1,0 +1,43 @@
+import NIOCore
+import NIOPosix
+
+/// Opens the connected datagram socket a lane sends through.
+///
+/// Connected on purpose: only a connected UDP socket hears the ICMP errors
+/// (port unreachable) that tell Ferry an upstream is gone, and acks from a
+/// `ferry://` receiver arrive on it.
+enum UpstreamSocket {
+    /// Connects to `address` on `eventLoop`, with the handler `makeHandler`
+    /// builds (on the loop) in the channel's pipeline.
+    static func connect(
+        to address: SocketAddress, on eventLoop: any EventLoop, receiveBufferBytes: Int? = nil,
+        makeHandler: NIOLoopBound<() -> any ChannelHandler>
+    ) -> EventLoopFuture<any Channel> {
+        var bootstrap = DatagramBootstrap(group: eventLoop).channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+        if let receiveBufferBytes {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferBytes))
+        }
+        return bootstrap
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(makeHandler.value())
+                }
+            }
+            .connect(to: address)
+    }
+}
+
+/// The wait before reconnecting a closed upstream socket: 100 ms, doubling to 5 s.
+struct ReconnectBackoff {
+    private var delay = TimeAmount.milliseconds(100)
+
+    /// The wait for this attempt; the next one waits twice as long.
+    mutating func next() -> TimeAmount {
+        defer { delay = min(delay * 2, .seconds(5)) }
+        return delay
+    }
+
+    mutating func reset() {
+        delay = .milliseconds(100)
+    }
+}
