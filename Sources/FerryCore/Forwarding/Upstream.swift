@@ -59,7 +59,7 @@ public final class Upstream: Sendable {
         var lastTransitionWallClock: String?
     }
 
-    init(
+    package init(
         url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(),
         budget: RetryBudget.Configuration = .init(), latency: DurationHistogram? = nil, logger: Logger
     ) {
@@ -96,14 +96,14 @@ public final class Upstream: Sendable {
     // MARK: - Breaker and budget (touched once per batch or frame, never per log)
 
     /// Whether traffic may go to this upstream now (closed, or half-open with probes left).
-    func allowsTraffic(now: NIODeadline = .now()) -> Bool {
+    package func allowsTraffic(now: NIODeadline = .now()) -> Bool {
         let (allowed, transition) = resilience.withLock { $0.breaker.allowsTraffic(now: now) }
         if let transition { report(transition, traceID: nil) }
         return allowed
     }
 
     /// Takes permission for one batch or frame (a probe permit when half-open).
-    func acquire(now: NIODeadline = .now()) -> Bool {
+    package func acquire(now: NIODeadline = .now()) -> Bool {
         let (allowed, transition) = resilience.withLock { $0.breaker.acquire(now: now) }
         if let transition { report(transition, traceID: nil) }
         return allowed
@@ -114,7 +114,7 @@ public final class Upstream: Sendable {
     /// An outcome from an address the upstream has already moved away from
     /// (a late timeout of a frame sent there) is counted but not held against
     /// the breaker of the new address.
-    func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil, fromCurrentAddress: Bool = true) {
+    package func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil, fromCurrentAddress: Bool = true) {
         (success ? attemptsSucceeded : attemptsFailed).add(1)
         guard fromCurrentAddress else { return }
         if success { endpoint.withLock { $0.rotations = 0 } }
@@ -153,7 +153,7 @@ public final class Upstream: Sendable {
     }
 
     /// Records how long a batch or frame took from receipt to acknowledgement or write.
-    func observeLatency(since receivedAt: NIODeadline, now: NIODeadline = .now()) {
+    package func observeLatency(since receivedAt: NIODeadline, now: NIODeadline = .now()) {
         latency?.recordNanoseconds((now - receivedAt).nanoseconds)
     }
 

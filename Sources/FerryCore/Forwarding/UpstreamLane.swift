@@ -6,7 +6,7 @@ import NIOCore
 /// can take traffic now and hands it whole batches. The lane owns the batch from
 /// then on: it must eventually release the batch's buffer reservation and count
 /// every record as forwarded or dropped.
-protocol UpstreamLane: AnyObject {
+package protocol UpstreamLane: AnyObject {
     var upstream: Upstream { get }
     /// Whether a batch handed over now has a chance of being delivered.
     var canAccept: Bool { get }

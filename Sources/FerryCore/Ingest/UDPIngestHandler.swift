@@ -5,34 +5,34 @@ import NIOCore
 /// NIO reads up to `receive.batch` datagrams per `recvmmsg`; every datagram is
 /// one `channelRead`, and `channelReadComplete` ends the burst, which is when
 /// the pipeline reserves room and forwards. Nothing here allocates or locks.
-final class UDPIngestHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+package final class UDPIngestHandler: ChannelInboundHandler {
+    package typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let pipeline: LoopPipeline
 
-    init(pipeline: LoopPipeline) {
+    package init(pipeline: LoopPipeline) {
         self.pipeline = pipeline
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         pipeline.replyChannel = context.channel
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         pipeline.replyChannel = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         pipeline.receive(envelope.data, from: envelope.remoteAddress)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         pipeline.flush()
         context.flush()  // acknowledgements of frames read in this burst
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A receive socket reports errors such as ICMP for earlier sends; it
         // never sends, so there is nothing to act on. Keep the socket open.
     }

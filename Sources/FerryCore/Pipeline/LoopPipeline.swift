@@ -10,7 +10,7 @@ import NIOCore
 /// Confined to its event loop: nothing in it is locked, and nothing per log
 /// crosses a thread. A read burst is the unit of work: one reservation, one
 /// upstream decision and one write-and-flush per burst.
-final class LoopPipeline {
+package final class LoopPipeline {
     let index: Int
     let eventLoop: any EventLoop
     let counters: PipelineCounters
@@ -32,7 +32,7 @@ final class LoopPipeline {
     private var sampler = FastRandom()
     private var traceRandom = FastRandom()
 
-    init(
+    package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int,
         sampleRate: Double = 0, logger: Logger
     ) {
@@ -46,7 +46,7 @@ final class LoopPipeline {
         self.burst.reserveCapacity(receiveBatch * 4)
     }
 
-    func setLanes(_ lanes: [any UpstreamLane]) {
+    package func setLanes(_ lanes: [any UpstreamLane]) {
         self.lanes = lanes
     }
 
