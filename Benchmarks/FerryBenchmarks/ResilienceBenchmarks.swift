@@ -58,7 +58,7 @@ func registerResilienceBenchmarks() {
 
     Benchmark("RetryPolicy.delay (full jitter, retries 1…6)", configuration: ferryConfiguration(.kilo)) { benchmark in
         let policy = RetryPolicy()
-        var random = SplitMix64(state: 0x5EED)
+        var random = FastRandom(seed: 0x5EED)
         var retry = 0
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {

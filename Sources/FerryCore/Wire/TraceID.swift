@@ -32,20 +32,20 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
 
 /// A fast pseudo-random generator (SplitMix64) seeded from the system, for
 /// trace ids on the data path, where a system call per frame would cost too much.
-struct FastRandom: RandomNumberGenerator {
+package struct FastRandom: RandomNumberGenerator {
     private var state: UInt64
 
-    init() {
+    package init() {
         var system = SystemRandomNumberGenerator()
         state = system.next()
     }
 
     /// A repeatable sequence, for tests and benchmarks.
-    init(seed: UInt64) {
+    package init(seed: UInt64) {
         state = seed
     }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
