@@ -6,10 +6,10 @@ import NIOEmbedded
 import Prometheus
 
 /// The udp:// data path of one event loop, driven through NIO's
-/// `EmbeddedEventLoop`: datagrams enter the real `UDPIngestHandler` as
-/// `AddressedEnvelope<ByteBuffer>` reads, the real `LoopPipeline` reserves the
-/// burst in a `BufferCapacity` at `channelReadComplete` and hands it to its one
-/// lane, which writes every datagram to an `EmbeddedChannel` and flushes once.
+/// `EmbeddedEventLoop`: a read burst enters the real `LoopPipeline` as the
+/// receive thread hands it over (a `ReceivedBurst` of slices of one receive
+/// buffer), the pipeline reserves it in a `BufferCapacity` and hands it to its
+/// one lane, which writes every datagram to an `EmbeddedChannel` and flushes once.
 ///
 /// The lane is benchmark-local (`EmbeddedUDPLane`): the real `UDPUpstreamLane`
 /// opens its connected socket with `DatagramBootstrap`, which cannot run on an
@@ -18,10 +18,8 @@ import Prometheus
 /// on completion release of the reservation, the latency histogram, and
 /// `record(success:)`.
 ///
-/// Not covered: the socket system calls and NIO's own read path. A real
-/// `DatagramChannel` builds one `AddressedEnvelope` with a freshly allocated
-/// `SocketAddress` per datagram and (re)allocates its receive buffer; here the
-/// envelopes are built once, as slices of one receive buffer, and reused.
+/// Not covered: the socket system calls and the receive thread's hop onto the
+/// loop (one closure per burst); here the burst is built once and reused.
 func registerIngestPathBenchmarks() {
     let burstSize = 32
     let datagramBytes = 200
@@ -54,9 +52,8 @@ final class IngestRig {
     let pipeline: LoopPipeline
     let lane: EmbeddedUDPLane
     let sink = DatagramSink()
-    let ingest: EmbeddedChannel
     let upstreamChannel: EmbeddedChannel
-    private let envelopes: [AddressedEnvelope<ByteBuffer>]
+    private let received: ReceivedBurst
 
     init(burstSize: Int, datagramBytes: Int) {
         let logger = Logger(label: "ferry-benchmark", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -66,37 +63,28 @@ final class IngestRig {
             name: "ferry_forward_latency_seconds", labels: [("upstream", url.description)], buckets: Relay.latencyBuckets)
         let upstream = Upstream(url: url, index: 0, lanes: 1, latency: latency, logger: logger)
         pipeline = LoopPipeline(
-            index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, receiveBatch: burstSize, logger: logger)
+            index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: logger)
         upstreamChannel = EmbeddedChannel(handler: sink, loop: loop)
         lane = EmbeddedUDPLane(upstream: upstream, channel: upstreamChannel, eventLoop: loop, capacity: capacity)
         pipeline.setLanes([lane])
-        ingest = EmbeddedChannel(handler: UDPIngestHandler(pipeline: pipeline), loop: loop)
 
-        // One receive buffer, datagrams as slices of it, as NIO's vector read hands them over.
+        // One receive buffer, datagrams as slices of it, as the receive thread hands them over.
         var receiveBuffer = ByteBufferAllocator().buffer(capacity: burstSize * datagramBytes)
         let line = "<14>1 2025-01-01T00:00:00Z host app 1234 - - " + String(repeating: "l", count: 200)
         for _ in 0..<burstSize {
             receiveBuffer.writeString(String(line.prefix(datagramBytes)))
         }
-        let sender = try! SocketAddress(ipAddress: "127.0.0.1", port: 40_000)
-        envelopes = (0..<burstSize).map { index in
-            AddressedEnvelope(
-                remoteAddress: sender, data: receiveBuffer.getSlice(at: index * datagramBytes, length: datagramBytes)!)
-        }
+        received = ReceivedBurst(
+            records: (0..<burstSize).map { receiveBuffer.getSlice(at: $0 * datagramBytes, length: datagramBytes)! })
     }
 
-    /// One read burst: `channelRead` per datagram, then `channelReadComplete`.
+    /// One read burst, as the receive thread hands it to the loop.
     @inline(__always)
     func burst() {
-        let operations = ingest.pipeline.syncOperations
-        for envelope in envelopes {
-            operations.fireChannelRead(NIOAny(envelope))
-        }
-        operations.fireChannelReadComplete()
+        pipeline.receive(received)
     }
 
     func close() {
-        _ = try? ingest.finish()
         _ = try? upstreamChannel.finish()
         try? loop.syncShutdownGracefully()
     }

@@ -29,9 +29,9 @@ public struct FerryConfiguration: Sendable, Equatable {
     /// Receive sockets bound with `SO_REUSEPORT`, one event loop each; 0 = one per core (`receive.sockets`).
     public var receiveSockets: Int = 0
     /// `SO_RCVBUF` asked for on each receive socket (`receive.buffer-bytes`).
-    public var receiveBufferBytes: Int = 8 << 20
+    public var receiveBufferBytes: Int = 16 << 20
     /// Datagrams read per `recvmmsg` call (`receive.batch`).
-    public var receiveBatch: Int = 32
+    public var receiveBatch: Int = 64
     /// Lowest level of Ferry's own log lines (`log.level`).
     public var logLevel: Logger.Level = .info
     /// Format of Ferry's own log lines (`log.format`).

@@ -139,8 +139,9 @@ final class UDPUpstreamLane: UpstreamLane {
     /// when `sendmmsg` is refused): reconnect after a growing delay.
     func channelClosed(_ closed: any Channel) {
         guard channel === closed else { return }
+        // Not another breaker failure: the failed write that made NIO close
+        // the socket has already been recorded (with its reason) by `send`.
         channel = nil
-        upstream.record(success: false)
         upstream.setAvailable(false, lane: laneIndex)
         scheduleReconnect()
     }

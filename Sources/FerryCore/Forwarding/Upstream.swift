@@ -372,3 +372,10 @@ public enum SendErrorReason: Int, CaseIterable, Sendable, CustomStringConvertibl
         }
     }
 }
+
+extension Upstream {
+    /// Whether the lane of event loop `lane` has a connected socket to this upstream.
+    func isLaneAvailable(_ lane: Int) -> Bool {
+        laneAvailable[lane].load
+    }
+}

@@ -27,6 +27,8 @@ public final class Relay: Sendable {
         let index: Int
         let eventLoop: any EventLoop
         let counters: PipelineCounters
+        /// The route the pipeline opens for its receive thread's direct sends.
+        let route: DirectRoute
         let pipeline: NIOLoopBound<LoopPipeline>
     }
 
@@ -119,10 +121,11 @@ public final class Relay: Sendable {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    receiveBatch: configuration.receiveBatch, sampleRate: configuration.traceSampleRate, logger: logger)
+                    sampleRate: configuration.traceSampleRate, logger: logger)
                 pipeline.setLanes(lanesToBuild.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
                 return PipelineHandle(
-                    index: index, eventLoop: loop, counters: pipeline.counters, pipeline: NIOLoopBound(pipeline, eventLoop: loop))
+                    index: index, eventLoop: loop, counters: pipeline.counters, route: pipeline.directRoute,
+                    pipeline: NIOLoopBound(pipeline, eventLoop: loop))
             }.get()
             try await loop.flatSubmit {
                 EventLoopFuture.andAllSucceed(handle.pipeline.value.lanes.map { $0.start() }, on: loop)
@@ -142,16 +145,34 @@ public final class Relay: Sendable {
             }
         }
         let listener = UDPListener(configuration: configuration, logger: logger)
-        let sockets = try await listener.bind(handles: handles)
+        let sockets = try listener.bind(handles: handles, upstreams: upstreams)
+        do {
+            for socket in sockets {
+                let handle = handles[socket.loopIndex]
+                let replySocket = socket.socket
+                try await handle.eventLoop.submit { handle.pipeline.value.replySocket = replySocket }.get()
+                let deliver = try await handle.eventLoop.submit {
+                    let pipeline = handle.pipeline.value
+                    return NIOLoopBound<(ReceivedBurst) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
+                }.get()
+                try socket.receiver.start(name: "ferry-rx-\(socket.loopIndex)", eventLoop: handle.eventLoop, deliver: deliver)
+            }
+        } catch {
+            for socket in sockets {
+                socket.receiver.stop()
+                socket.socket.close()
+            }
+            throw error
+        }
         relay.state.withLock {
             $0.sockets = sockets
             $0.phase = .running
         }
-        let granted = sockets.map(\.receiveBufferBytes).min() ?? 0
+        let granted = sockets.map(\.socket.receiveBufferBytes).min() ?? 0
         logger.info(
             "listening",
             metadata: [
-                "udp.address": "\(sockets.first?.channel.localAddress?.hostAndPort ?? "?")",
+                "udp.address": "\(sockets.first?.socket.localAddress.hostAndPort ?? "?")",
                 "udp.sockets": "\(sockets.count)",
                 "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
                 "udp.receive_buffer.granted_bytes": "\(granted)",
@@ -227,7 +248,14 @@ public final class Relay: Sendable {
             return state.sockets
         }
         for socket in sockets {
-            try? await socket.channel.close()
+            socket.receiver.stop()
+        }
+        // Bursts read before the stop are delivered on their loops first (tasks
+        // run in order); after this no loop sends from a receive socket again.
+        for socket in sockets {
+            let handle = handles[socket.loopIndex]
+            try? await handle.eventLoop.submit { handle.pipeline.value.replySocket = nil }.get()
+            socket.socket.close()
         }
         logger.info("draining", metadata: ["buffer.logs": "\(capacity.usedLogs)", "drain.timeout": "\(configuration.drainTimeout)"])
 
@@ -289,12 +317,12 @@ public final class Relay: Sendable {
         let sockets = state.withLock { $0.sockets }
         let kernel = KernelUDPStats.sockets()
         return sockets.map { socket in
-            let line = socket.inode.flatMap { kernel[$0] }
+            let line = kernel[socket.socket.inode]
             return ListenerSnapshot(
-                address: socket.channel.localAddress?.hostAndPort ?? "closed",
-                port: socket.channel.localAddress?.port ?? 0,
+                address: socket.socket.localAddress.hostAndPort,
+                port: socket.socket.localAddress.port ?? 0,
                 loop: socket.loopIndex,
-                receiveBufferBytes: socket.receiveBufferBytes,
+                receiveBufferBytes: socket.socket.receiveBufferBytes,
                 kernelReceiveDrops: line?.drops,
                 receiveQueueBytes: line?.receiveQueueBytes)
         }

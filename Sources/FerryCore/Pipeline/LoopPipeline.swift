@@ -18,32 +18,31 @@ package final class LoopPipeline {
     private let maxRecordBytes: Int
     private let logger: Logger
     private(set) var lanes: [any UpstreamLane] = []
-    private var warnings = WarningLimiter(interval: .seconds(10))
+    private var drops: DropReporter
+    private var sampler: LogSampler
+    /// Tells this loop's receive thread which upstream it may send to itself.
+    package let directRoute = DirectRoute()
 
-    /// Logs of the current read burst, reserved at its end.
-    private var burst: [ByteBuffer] = []
     /// Batches waiting for an upstream, oldest first.
     private var shard: Deque<RecordBatch> = []
     private var retryScheduled = false
     private let allocator = ByteBufferAllocator()
+    private lazy var ackBuffer = allocator.buffer(capacity: FrameCodec.ackBytes)
 
-    /// Fraction of received logs that get a `log sampled` line, as a threshold on a 64-bit random draw.
-    private let sampleThreshold: UInt64
-    private var sampler = FastRandom()
-    private var traceRandom = FastRandom()
 
     package init(
-        index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int, receiveBatch: Int,
+        index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
         sampleRate: Double = 0, logger: Logger
     ) {
-        self.sampleThreshold = sampleRate >= 1 ? .max : UInt64(sampleRate * Double(UInt64.max))
+        let counters = PipelineCounters()
+        self.drops = DropReporter(counters: counters, logger: logger, loopIndex: index)
+        self.sampler = LogSampler(rate: sampleRate, logger: logger, loopIndex: index)
         self.index = index
         self.eventLoop = eventLoop
         self.capacity = capacity
-        self.counters = PipelineCounters()
+        self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
-        self.burst.reserveCapacity(receiveBatch * 4)
     }
 
     package func setLanes(_ lanes: [any UpstreamLane]) {
@@ -56,41 +55,64 @@ package final class LoopPipeline {
     // MARK: - Intake
 
     /// The receive socket of this loop, which acknowledges frames.
-    var replyChannel: (any Channel)?
+    var replySocket: ReceiveSocket?
     /// Dedupe windows of the `ferry://` senders this loop has heard from.
     private var senders: [UInt64: DedupeWindow] = [:]
     private static let maximumSenders = 4096
 
-    /// Takes one received datagram; it is reserved and forwarded at ``flush()``.
-    @inline(__always)
-    func receive(_ record: ByteBuffer, from sender: SocketAddress) {
-        if FrameCodec.looksLikeFrame(record) {
-            receiveFrame(record, from: sender)
-            return
+    /// Takes what a receive thread could not send itself: frames, and logs
+    /// while no direct route is open. It has counted them already; here they
+    /// get room in the buffer (the newest are dropped as `queue_full` when
+    /// there is none) and go to an upstream or wait.
+    package func receive(_ burst: ReceivedBurst) {
+        // Frames and logs in the order they arrived.
+        var start = 0
+        for frame in burst.frames {
+            if frame.position > start {
+                accept(Array(burst.records[start..<frame.position]), of: burst)
+                start = frame.position
+            }
+            receiveFrame(frame.datagram, from: frame.sender)
         }
-        let length = record.readableBytes
-        counters.countReceived(.udp, logs: 1, bytes: length)
-        if sampleThreshold > 0, sampler.next() <= sampleThreshold { sample(record, transport: .udp) }
-        guard length <= maxRecordBytes else {
-            drop(.oversize, logs: 1, detail: length)
-            return
+        if start == 0 {
+            accept(burst.records, of: burst)
+        } else if start < burst.records.count {
+            accept(Array(burst.records[start...]), of: burst)
         }
-        burst.append(record)
+        publishDirectRoute()
     }
 
-    /// Ends a read burst: reserves room for it, drops what does not fit as
-    /// `queue_full` (the newest logs), and forwards the rest.
-    func flush() {
-        guard !burst.isEmpty else { return }
-        let (count, bytes) = capacity.reservePrefix(of: burst) { $0.readableBytes }
-        if count < burst.count {
-            drop(.queueFull, logs: burst.count - count, detail: capacity.usedLogs)
-            burst.removeLast(burst.count - count)
+    private func accept(_ records: [ByteBuffer], of burst: ReceivedBurst) {
+        guard !records.isEmpty else { return }
+        var records = records
+        let (count, bytes) = capacity.reservePrefix(of: records) { $0.readableBytes }
+        if count < records.count {
+            drops.drop(.queueFull, logs: records.count - count, detail: capacity.usedLogs)
+            records.removeLast(records.count - count)
         }
-        if count > 0 {
-            dispatch(burst, bytes: bytes, receivedAt: .now())
+        guard count > 0 else { return }
+        if burst.failedDirectSend {
+            // Refused on the receive thread's socket: wait, then retry or fail over.
+            shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: burst.receivedAt, allocator: allocator))
+            scheduleRetry()
+        } else {
+            dispatch(records, bytes: bytes, receivedAt: burst.receivedAt)
         }
-        burst.removeAll(keepingCapacity: true)
+    }
+
+    /// Opens the receive thread's direct route to the first upstream that can
+    /// take traffic when that is a `udp://` upstream with a closed breaker and
+    /// nothing waits in this loop's shard; closes it otherwise. Direct sends
+    /// then keep the order and failover decisions this pipeline made.
+    private func publishDirectRoute() {
+        guard shard.isEmpty, let position = lanes.firstIndex(where: { $0.canAccept }),
+            lanes[position] is UDPUpstreamLane, lanes[position].upstream.breakerState == .closed
+        else {
+            directRoute.close()
+            return
+        }
+        if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
+        directRoute.open(upstream: position)
     }
 
     /// Result of offering a whole HTTP request's lines.
@@ -106,9 +128,9 @@ package final class LoopPipeline {
         accepted.reserveCapacity(records.count)
         var bytes = 0
         var oversize = 0
+        sampler.consider(records, transport: transport)
         for record in records {
             counters.countReceived(transport, logs: 1, bytes: record.readableBytes)
-            if sampleThreshold > 0, sampler.next() <= sampleThreshold { sample(record, transport: transport) }
             if record.readableBytes > maxRecordBytes {
                 oversize += 1
             } else {
@@ -116,10 +138,10 @@ package final class LoopPipeline {
                 bytes += record.readableBytes
             }
         }
-        if oversize > 0 { drop(.oversize, logs: oversize, detail: maxRecordBytes) }
+        if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
         guard !accepted.isEmpty else { return .accepted(0) }
         guard capacity.reserveAll(count: accepted.count, bytes: bytes) else {
-            drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
+            drops.drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
         dispatch(accepted, bytes: bytes, receivedAt: .now())
@@ -141,7 +163,7 @@ package final class LoopPipeline {
         } catch {
             counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
             counters.countFrame(.malformed)
-            drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
+            drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
             return
         }
         let header = decoded.header
@@ -186,7 +208,7 @@ package final class LoopPipeline {
         senders[header.senderID, default: DedupeWindow()].mark(header.sequence)
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
-        if oversize > 0 { drop(.oversize, logs: oversize, detail: maxRecordBytes) }
+        if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
         if !accepted.isEmpty { dispatch(accepted, bytes: bytes, receivedAt: .now()) }
         acknowledge(header, to: sender)
         logger.debug(
@@ -198,10 +220,10 @@ package final class LoopPipeline {
     }
 
     private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
-        guard let replyChannel else { return }
-        var ack = allocator.buffer(capacity: FrameCodec.ackBytes)
-        FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &ack)
-        replyChannel.write(AddressedEnvelope(remoteAddress: sender, data: ack), promise: nil)
+        guard let replySocket else { return }
+        ackBuffer.clear()
+        FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &ackBuffer)
+        replySocket.send(ackBuffer, to: sender)
     }
 
     // MARK: - Forwarding
@@ -225,6 +247,7 @@ package final class LoopPipeline {
         while remaining > 0, let batch = shard.first {
             guard let lane = firstAvailableLane() else {
                 scheduleRetry()
+                directRoute.close()
                 return
             }
             remaining -= 1
@@ -232,6 +255,7 @@ package final class LoopPipeline {
             lane.send(batch.records, bytes: batch.bytes, receivedAt: batch.receivedAt)
         }
         if !shard.isEmpty { scheduleRetry() }
+        publishDirectRoute()
     }
 
     /// Takes back logs an upstream could not send or gave up on. They keep
@@ -240,6 +264,7 @@ package final class LoopPipeline {
     func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         guard !records.isEmpty else { return }
         shard.prepend(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, allocator: allocator))
+        directRoute.close()
         scheduleRetry()
     }
 
@@ -277,32 +302,6 @@ package final class LoopPipeline {
         eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
             self.retryScheduled = false
             self.drainShard()
-        }
-    }
-
-    /// Logs one received log (sampled), with the trace id the log carries itself, if any.
-    private func sample(_ record: ByteBuffer, transport: Transport) {
-        var metadata: Logger.Metadata = [
-            "record.bytes": "\(record.readableBytes)", "record.transport": "\(transport)", "loop": "\(index)",
-        ]
-        if let traceID = RecordTraceID.extract(from: record) { metadata["record.trace_id"] = "\(traceID)" }
-        logger.info("log sampled", metadata: metadata)
-    }
-
-    private func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil) {
-        counters.countDropped(reason, logs: logs)
-        if let suppressed = warnings.shouldLog(key: reason.rawValue) {
-            var metadata: Logger.Metadata = [
-                "drop.reason": "\(reason)",
-                "drop.logs": "\(logs)",
-                "drop.detail": "\(detail)",
-                "loop": "\(index)",
-                "warnings.suppressed": "\(suppressed)",
-            ]
-            if let error { metadata["error"] = "\(error)" }
-            // The dropped batch's own trace id, so its line can be followed like a frame's.
-            metadata["trace_id"] = "\(TraceID.random(using: &traceRandom))"
-            logger.warning("logs dropped", metadata: metadata)
         }
     }
 }

@@ -1,0 +1,33 @@
+// Batched datagram system calls for Ferry's receive loop.
+//
+// Swift's Glibc module does not declare recvmmsg/sendmmsg (they need
+// _GNU_SOURCE), so this target declares its own mmsghdr, laid out like the
+// kernel's, and forwards to the real calls from a C file built with _GNU_SOURCE.
+#ifndef CFERRY_SOCKET_H
+#define CFERRY_SOCKET_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/// One message of a batched receive or send: `struct mmsghdr`.
+struct cferry_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+/// recvmmsg(2) with no timeout.
+int cferry_recvmmsg(int fd, struct cferry_mmsghdr *messages, unsigned int count, int flags);
+
+/// sendmmsg(2).
+int cferry_sendmmsg(int fd, struct cferry_mmsghdr *messages, unsigned int count, int flags);
+
+/// MSG_WAITFORONE: block for the first datagram only, then take what is queued.
+int cferry_msg_waitforone(void);
+
+/// A new UDP socket of `family` (AF_INET or AF_INET6), closed on exec; -1 and errno on failure.
+int cferry_udp_socket(int family);
+
+/// Names the calling thread (at most 15 characters show), so `top -H` and perf tell receive threads apart.
+void cferry_name_this_thread(const char *name);
+
+#endif

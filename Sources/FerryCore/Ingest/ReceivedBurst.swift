@@ -1,0 +1,41 @@
+import NIOCore
+
+/// What one `recvmmsg` brought in on one receive socket, sorted for the pipeline.
+///
+/// The burst is the unit of work above the socket: the pipeline reserves room,
+/// decides on an upstream and writes once per burst, never per datagram.
+package struct ReceivedBurst: Sendable {
+    /// Plain datagrams (one log each), as slices of the receive buffer.
+    package var records: [ByteBuffer] = []
+    /// Payload bytes of `records`.
+    package var recordBytes = 0
+    /// `ferry://` frames, with the sender each acknowledgement goes back to
+    /// and their place among `records` (a burst with frames keeps its order).
+    package var frames: [ReceivedFrame] = []
+    /// Real lengths of datagrams longer than `datagram.max-bytes`: read cut,
+    /// counted as `oversize`, never forwarded.
+    package var oversize: [Int] = []
+    /// When the burst was read (the start of its forward latency).
+    package var receivedAt: NIODeadline
+    /// The records were refused on the receive thread's direct route: they wait
+    /// in the buffer and are retried, instead of being sent again at once.
+    package var failedDirectSend = false
+
+    package init(receivedAt: NIODeadline = .now()) {
+        self.receivedAt = receivedAt
+    }
+
+    package init(records: [ByteBuffer], receivedAt: NIODeadline = .now()) {
+        self.records = records
+        self.recordBytes = records.reduce(0) { $0 + $1.readableBytes }
+        self.receivedAt = receivedAt
+    }
+}
+
+/// A datagram that carries a `ferry://` frame, and where it came from.
+package struct ReceivedFrame: Sendable {
+    package var datagram: ByteBuffer
+    package var sender: SocketAddress
+    /// How many of the burst's records arrived before this frame.
+    package var position: Int
+}

@@ -1,0 +1,37 @@
+import Logging
+
+/// Counts dropped logs by reason and says so in the log: at most one warning
+/// per reason and ten seconds, with how many were suppressed since, and a trace
+/// id for the dropped batch so its line can be followed like a frame's.
+///
+/// One per thread that drops (a loop's pipeline, a receive thread): it is a
+/// value confined to its owner; the counters it adds to are shared atomics.
+struct DropReporter {
+    let counters: PipelineCounters
+    let logger: Logger
+    let loopIndex: Int
+    private var warnings = WarningLimiter(interval: .seconds(10))
+    private var random = FastRandom()
+
+    init(counters: PipelineCounters, logger: Logger, loopIndex: Int) {
+        self.counters = counters
+        self.logger = logger
+        self.loopIndex = loopIndex
+    }
+
+    /// Counts `logs` dropped for `reason`; `detail` is the size or fill level that decided it.
+    mutating func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil) {
+        counters.countDropped(reason, logs: logs)
+        guard let suppressed = warnings.shouldLog(key: reason.rawValue) else { return }
+        var metadata: Logger.Metadata = [
+            "drop.reason": "\(reason)",
+            "drop.logs": "\(logs)",
+            "drop.detail": "\(detail)",
+            "loop": "\(loopIndex)",
+            "warnings.suppressed": "\(suppressed)",
+            "trace_id": "\(TraceID.random(using: &random))",
+        ]
+        if let error { metadata["error"] = "\(error)" }
+        logger.warning("logs dropped", metadata: metadata)
+    }
+}
