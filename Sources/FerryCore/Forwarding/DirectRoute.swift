@@ -48,6 +48,7 @@ final class DirectUDPSender {
     private let logger: Logger
     private var descriptor: CInt = -1
     private var connectedTo: SocketAddress?
+    private var connectedGeneration = -1
     private var lastErrorAt = NIODeadline.uptimeNanoseconds(0)
     private var warnings = WarningLimiter(interval: .seconds(10))
     private var random = FastRandom()
@@ -121,11 +122,13 @@ final class DirectUDPSender {
         if descriptor >= 0 { Glibc.close(descriptor) }
         descriptor = -1
         connectedTo = nil
+        connectedGeneration = -1
     }
 
     private func connectIfNeeded() -> Bool {
+        let generation = upstream.currentAddressGeneration
+        if generation == connectedGeneration, descriptor >= 0 { return true }
         guard let address = upstream.currentAddress else { return false }
-        if address == connectedTo, descriptor >= 0 { return true }
         if descriptor >= 0, connectedTo?.protocol != address.protocol { close() }
         if descriptor < 0 {
             descriptor = cferry_udp_socket(CInt(address.protocol.rawValue))
@@ -143,6 +146,7 @@ final class DirectUDPSender {
             return false
         }
         connectedTo = address
+        connectedGeneration = generation
         return true
     }
 

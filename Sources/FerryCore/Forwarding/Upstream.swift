@@ -32,6 +32,10 @@ public final class Upstream: Sendable {
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
     private let resilience: Mutex<Resilience>
+    /// The breaker's state as of its last change, readable without the lock (per burst, on the data path).
+    private let breakerClosed = Atomic<Bool>(true)
+    /// Grows whenever the current address changes, so senders notice without the lock.
+    private let addressGeneration = Atomic<Int>(0)
     private let endpoint: Mutex<Endpoint>
     /// Carries a change of address to every loop's lane (set by the relay).
     private let repointLanes = Mutex<(@Sendable (SocketAddress) -> Void)?>(nil)
@@ -97,14 +101,14 @@ public final class Upstream: Sendable {
 
     /// Whether traffic may go to this upstream now (closed, or half-open with probes left).
     package func allowsTraffic(now: NIODeadline = .now()) -> Bool {
-        let (allowed, transition) = resilience.withLock { $0.breaker.allowsTraffic(now: now) }
+        let (allowed, transition) = withResilience { $0.breaker.allowsTraffic(now: now) }
         if let transition { report(transition, traceID: nil) }
         return allowed
     }
 
     /// Takes permission for one batch or frame (a probe permit when half-open).
     package func acquire(now: NIODeadline = .now()) -> Bool {
-        let (allowed, transition) = resilience.withLock { $0.breaker.acquire(now: now) }
+        let (allowed, transition) = withResilience { $0.breaker.acquire(now: now) }
         if let transition { report(transition, traceID: nil) }
         return allowed
     }
@@ -120,7 +124,7 @@ public final class Upstream: Sendable {
         if success { endpoint.withLock { $0.rotations = 0 } }
         // A trip and the move to the name's next address happen in one step,
         // so no batch sees the breaker open while another address is untried.
-        let (transition, moved) = resilience.withLock { state -> (CircuitBreaker.Transition?, (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)?) in
+        let (transition, moved) = withResilience { state -> (CircuitBreaker.Transition?, (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)?) in
             guard let transition = state.breaker.record(success: success, now: now) else { return (nil, nil) }
             guard transition.to == .open, let (old, new) = nextAddress() else { return (transition, nil) }
             let reset = state.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now)
@@ -148,6 +152,7 @@ public final class Upstream: Sendable {
             endpoint.rotations += 1
             let next = endpoint.addresses[(index + 1) % endpoint.addresses.count]
             endpoint.current = next
+            addressGeneration.add(1, ordering: .releasing)
             return (current, next)
         }
     }
@@ -170,6 +175,21 @@ public final class Upstream: Sendable {
         resilience.withLock { $0.breaker.state }
     }
 
+    /// Whether the breaker is closed, without taking its lock (may lag a change in progress by one call).
+    var isBreakerClosed: Bool { breakerClosed.load(ordering: .relaxed) }
+
+    /// Changes when ``currentAddress`` does; compare before reading the address.
+    var currentAddressGeneration: Int { addressGeneration.load(ordering: .acquiring) }
+
+    /// Runs `body` on the breaker and budget, and publishes the breaker's state.
+    private func withResilience<Result: Sendable>(_ body: (inout Resilience) -> Result) -> Result {
+        resilience.withLock { state in
+            let result = body(&state)
+            breakerClosed.store(state.breaker.state == .closed, ordering: .relaxed)
+            return result
+        }
+    }
+
     // MARK: - Addresses
 
     /// The address lanes send to now (nil for `file:`).
@@ -187,6 +207,7 @@ public final class Upstream: Sendable {
         endpoint.withLock {
             $0.addresses = addresses
             $0.current = addresses.first
+            addressGeneration.add(1, ordering: .releasing)
             $0.lastResolved = .now()
         }
     }
@@ -225,6 +246,7 @@ public final class Upstream: Sendable {
                 }
                 let old = endpoint.current
                 endpoint.current = addresses[0]
+                addressGeneration.add(1, ordering: .releasing)
                 endpoint.rotations = 0
                 return .changed(old, addresses[0])
             }

@@ -173,7 +173,7 @@ final class DatagramReceiver: Sendable {
     private func directSender(_ senders: [DirectUDPSender?], loopIndex: Int) -> DirectUDPSender? {
         guard let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
         let upstream = sender.upstream
-        guard upstream.isLaneAvailable(loopIndex), upstream.breakerState == .closed else { return nil }
+        guard upstream.isLaneAvailable(loopIndex), upstream.isBreakerClosed else { return nil }
         for earlier in forwarding.upstreams[..<position] where earlier.isLaneAvailable(loopIndex) && earlier.allowsTraffic() {
             return nil
         }
@@ -204,6 +204,12 @@ private final class ReceiveSlab {
     private let messages: UnsafeMutablePointer<cferry_mmsghdr>
     private let vectors: UnsafeMutablePointer<iovec>
     private let senders: UnsafeMutablePointer<sockaddr_storage>
+    /// The buffer storage the message headers point into.
+    private var preparedBase: UnsafeMutableRawPointer?
+    /// Datagrams the last `receive` delivered (their headers need resetting).
+    private var lastReceived = 0
+    /// The last burst's records, kept to reuse the array's storage.
+    private var records: [ByteBuffer] = []
 
     init(count: Int, slotBytes: Int) {
         self.count = count
@@ -212,6 +218,7 @@ private final class ReceiveSlab {
         self.messages = .allocate(capacity: count)
         self.vectors = .allocate(capacity: count)
         self.senders = .allocate(capacity: count)
+        records.reserveCapacity(count)
         messages.initialize(repeating: cferry_mmsghdr(), count: count)
         vectors.initialize(repeating: iovec(), count: count)
         senders.initialize(repeating: sockaddr_storage(), count: count)
@@ -226,19 +233,31 @@ private final class ReceiveSlab {
     /// One `recvmmsg`: blocks for the first datagram, then takes what is queued,
     /// up to `count`. Returns the number read, or -1 with `errno` set.
     func receive(from descriptor: CInt) -> CInt {
+        // Let go of the last burst's slices first, so the buffer is usually ours alone again.
+        records.removeAll(keepingCapacity: true)
         buffer.clear()
-        let (count, slotBytes, messages, vectors, senders) = (self.count, self.slotBytes, self.messages, self.vectors, self.senders)
         let received = buffer.withUnsafeMutableWritableBytes { storage -> CInt in
-            for index in 0..<count {
-                vectors[index] = iovec(iov_base: storage.baseAddress! + index * slotBytes, iov_len: slotBytes)
-                messages[index].msg_hdr = msghdr(
-                    msg_name: UnsafeMutableRawPointer(senders + index), msg_namelen: socklen_t(MemoryLayout<sockaddr_storage>.size),
-                    msg_iov: vectors + index, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
-                messages[index].msg_len = 0
+            let base = storage.baseAddress!
+            if base != preparedBase {
+                // New storage (first use, or the old one is still held by slices): point every slot at it.
+                for index in 0..<count {
+                    vectors[index] = iovec(iov_base: base + index * slotBytes, iov_len: slotBytes)
+                    messages[index].msg_hdr = msghdr(
+                        msg_name: UnsafeMutableRawPointer(senders + index), msg_namelen: socklen_t(MemoryLayout<sockaddr_storage>.size),
+                        msg_iov: vectors + index, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+                }
+                preparedBase = base
+            } else {
+                // The kernel only wrote to the headers of what it delivered last time.
+                for index in 0..<lastReceived {
+                    messages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                    messages[index].msg_hdr.msg_flags = 0
+                }
             }
             // MSG_TRUNC: msg_len is a datagram's real length even when it was cut to fit its slot.
             return cferry_recvmmsg(descriptor, messages, UInt32(count), cferry_msg_waitforone() | CInt(MSG_TRUNC))
         }
+        lastReceived = Int(max(received, 0))
         if received > 0 { buffer.moveWriterIndex(to: Int(received) * slotBytes) }
         return received
     }
@@ -246,7 +265,7 @@ private final class ReceiveSlab {
     /// Sorts the datagrams of the last `receive` into logs, frames and oversize ones.
     func burst(count received: Int) -> ReceivedBurst {
         var burst = ReceivedBurst(receivedAt: .now())
-        burst.records.reserveCapacity(received)
+        var recordBytes = 0
         for index in 0..<received where messages[index].msg_hdr.msg_namelen > 0 {
             // No sender address: not a datagram but the end-of-stream a read
             // returns once the socket is shut down for stopping.
@@ -258,12 +277,14 @@ private final class ReceiveSlab {
             }
             let datagram = buffer.getSlice(at: index * slotBytes, length: length)!
             if FrameCodec.looksLikeFrame(datagram), let sender = SocketAddress(storage: senders[index]) {
-                burst.frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: burst.records.count))
+                burst.frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
             } else {
-                burst.records.append(datagram)
-                burst.recordBytes += length
+                records.append(datagram)
+                recordBytes += length
             }
         }
+        burst.records = records
+        burst.recordBytes = recordBytes
         return burst
     }
 }
