@@ -50,6 +50,8 @@ final class FerryUpstreamLane: UpstreamLane {
     private var channel: (any Channel)?
     private var stopped = false
     private var tickScheduled = false
+    /// Acks of the current read burst freed room in the window.
+    private var roomOpened = false
     private var reconnect = ReconnectBackoff()
     private var warnings = WarningLimiter(interval: .seconds(10))
     private var generator = FastRandom()
@@ -182,7 +184,15 @@ final class FerryUpstreamLane: UpstreamLane {
                 "frame acknowledged",
                 metadata: ["trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)"])
         }
-        if !hadRoom { onAvailable?() }
+        if !hadRoom { roomOpened = true }
+    }
+
+    /// A read burst of acks ended: if they made room in the window, waiting
+    /// logs move now, together (one call per burst, so frames are full).
+    func readComplete() {
+        guard roomOpened else { return }
+        roomOpened = false
+        onAvailable?()
     }
 
     private func scheduleTick() {
@@ -308,7 +318,8 @@ final class FerryUpstreamLane: UpstreamLane {
 
     private func connect() -> EventLoopFuture<any Channel> {
         let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
-        return UpstreamSocket.connect(to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, makeHandler: makeHandler)
+        return UpstreamSocket.connect(
+            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: 256), makeHandler: makeHandler)
             .assumeIsolated()
             .map { channel in
                 self.channel = channel
@@ -369,6 +380,10 @@ private final class FerryUpstreamChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lane?.received(unwrapInboundIn(data).data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        lane?.readComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -9,13 +9,23 @@ import NIOPosix
 enum UpstreamSocket {
     /// Connects to `address` on `eventLoop`, with the handler `makeHandler`
     /// builds (on the loop) in the channel's pipeline.
+    ///
+    /// - Parameter replies: when the upstream talks back (`ferry://` acks): how
+    ///   many replies one read takes and how large one may be.
     static func connect(
         to address: SocketAddress, on eventLoop: any EventLoop, receiveBufferBytes: Int? = nil,
+        replies: (perRead: Int, maximumBytes: Int)? = nil,
         makeHandler: NIOLoopBound<() -> any ChannelHandler>
     ) -> EventLoopFuture<any Channel> {
         var bootstrap = DatagramBootstrap(group: eventLoop).channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
         if let receiveBufferBytes {
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferBytes))
+        }
+        if let replies {
+            // One recvmmsg for a burst of replies instead of one read each.
+            bootstrap = bootstrap
+                .channelOption(.datagramVectorReadMessageCount, value: replies.perRead)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: replies.perRead * replies.maximumBytes))
         }
         return bootstrap
             .channelInitializer { channel in

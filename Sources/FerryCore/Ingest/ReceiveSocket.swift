@@ -67,17 +67,6 @@ final class ReceiveSocket: @unchecked Sendable {
         Glibc.close(descriptor)
     }
 
-    /// Sends one datagram from this socket (an acknowledgement to a `ferry://` sender).
-    /// Best effort: a lost acknowledgement makes the sender retransmit, which is deduplicated.
-    @discardableResult
-    func send(_ datagram: ByteBuffer, to address: SocketAddress) -> Bool {
-        datagram.withUnsafeReadableBytes { bytes in
-            address.withSockAddr { pointer, length in
-                sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT), pointer, socklen_t(length)) >= 0
-            }
-        }
-    }
-
     private static func setOption(_ descriptor: CInt, _ option: CInt, _ value: CInt, _ name: String) throws {
         var value = value
         guard setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<CInt>.size)) == 0 else {

@@ -27,7 +27,8 @@ package final class LoopPipeline {
     private var shard: Deque<RecordBatch> = []
     private var retryScheduled = false
     private let allocator = ByteBufferAllocator()
-    private lazy var ackBuffer = allocator.buffer(capacity: FrameCodec.ackBytes)
+    /// Acknowledgements owed for the burst being taken.
+    private var replies = ReplyQueue()
 
 
     package init(
@@ -65,32 +66,51 @@ package final class LoopPipeline {
     /// get room in the buffer (the newest are dropped as `queue_full` when
     /// there is none) and go to an upstream or wait.
     package func receive(_ burst: ReceivedBurst) {
-        // Frames and logs in the order they arrived.
+        guard !burst.frames.isEmpty else {
+            // Plain logs only, the common case: forwarded as they came.
+            if let (records, bytes) = reserve(burst.records) { forward(records, bytes: bytes, of: burst) }
+            publishDirectRoute()
+            return
+        }
+        // Frames and logs in the order they arrived, forwarded together: one
+        // write per burst, however many frames it held.
+        var outgoing: [ByteBuffer] = []
+        var outgoingBytes = 0
         var start = 0
         for frame in burst.frames {
-            if frame.position > start {
-                accept(Array(burst.records[start..<frame.position]), of: burst)
-                start = frame.position
+            if frame.position > start, let (records, bytes) = reserve(burst.records[start..<frame.position]) {
+                outgoing.append(contentsOf: records)
+                outgoingBytes += bytes
             }
-            receiveFrame(frame.datagram, from: frame.sender)
+            start = max(start, frame.position)
+            if let (records, bytes) = receiveFrame(frame.datagram, from: frame.sender) {
+                outgoing.append(contentsOf: records)
+                outgoingBytes += bytes
+            }
         }
-        if start == 0 {
-            accept(burst.records, of: burst)
-        } else if start < burst.records.count {
-            accept(Array(burst.records[start...]), of: burst)
+        if start < burst.records.count, let (records, bytes) = reserve(burst.records[start...]) {
+            outgoing.append(contentsOf: records)
+            outgoingBytes += bytes
         }
+        if let replySocket { replies.flush(from: replySocket.descriptor) }
+        forward(outgoing, bytes: outgoingBytes, of: burst)
         publishDirectRoute()
     }
 
-    private func accept(_ records: [ByteBuffer], of burst: ReceivedBurst) {
-        guard !records.isEmpty else { return }
-        var records = records
+    /// Reserves room for plain logs; the newest that do not fit are dropped as `queue_full`.
+    private func reserve<Records: RandomAccessCollection<ByteBuffer>>(_ records: Records) -> ([ByteBuffer], Int)? {
+        guard !records.isEmpty else { return nil }
+        var records = Array(records)
         let (count, bytes) = capacity.reservePrefix(of: records) { $0.readableBytes }
         if count < records.count {
             drops.drop(.queueFull, logs: records.count - count, detail: capacity.usedLogs)
             records.removeLast(records.count - count)
         }
-        guard count > 0 else { return }
+        return count > 0 ? (records, bytes) : nil
+    }
+
+    private func forward(_ records: [ByteBuffer], bytes: Int, of burst: ReceivedBurst) {
+        guard !records.isEmpty else { return }
         if burst.failedDirectSend {
             // Refused on the receive thread's socket: wait, then retry or fail over.
             shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: burst.receivedAt, allocator: allocator))
@@ -150,13 +170,14 @@ package final class LoopPipeline {
 
     // MARK: - Frames from other Ferry instances
 
-    /// Validates a `ferry://` frame, delivers its logs once, and acknowledges it.
+    /// Validates a `ferry://` frame, reserves its logs once, and acknowledges it.
+    /// Returns the logs to forward (reserved), or nil when there are none.
     ///
     /// A frame is acknowledged only once its logs hold a place in this Ferry's
     /// buffer; when the buffer is full it is not acknowledged, so the sender
     /// keeps it and retries (backpressure instead of loss). Retransmissions are
     /// acknowledged again but not delivered again.
-    private func receiveFrame(_ datagram: ByteBuffer, from sender: SocketAddress) {
+    private func receiveFrame(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int)? {
         let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
         do {
             decoded = try FrameCodec.decodeData(datagram)
@@ -164,14 +185,14 @@ package final class LoopPipeline {
             counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
             counters.countFrame(.malformed)
             drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
-            return
+            return nil
         }
         let header = decoded.header
         let now = WallClock.milliseconds()
         if now > header.sentAtMilliseconds, now - header.sentAtMilliseconds > UInt64(header.ttlMilliseconds) {
             // The sender has given up on this frame and sent its logs elsewhere.
             counters.countFrame(.expired)
-            return
+            return nil
         }
         switch senders[header.senderID]?.check(header.sequence) ?? .new {
         case .duplicate:
@@ -180,10 +201,10 @@ package final class LoopPipeline {
             logger.debug(
                 "frame duplicate acknowledged",
                 metadata: ["trace_id": "\(header.traceID)", "frame.sequence": "\(header.sequence)"])
-            return
+            return nil
         case .tooOld:
             counters.countFrame(.stale)
-            return
+            return nil
         case .new:
             break
         }
@@ -200,7 +221,7 @@ package final class LoopPipeline {
         }
         guard accepted.isEmpty || capacity.reserveAll(count: accepted.count, bytes: bytes) else {
             counters.countFrame(.rejectedFull)
-            return
+            return nil
         }
         if senders[header.senderID] == nil, senders.count >= Self.maximumSenders {
             senders.remove(at: senders.startIndex)
@@ -209,7 +230,6 @@ package final class LoopPipeline {
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
-        if !accepted.isEmpty { dispatch(accepted, bytes: bytes, receivedAt: .now()) }
         acknowledge(header, to: sender)
         logger.debug(
             "frame received",
@@ -217,13 +237,14 @@ package final class LoopPipeline {
                 "trace_id": "\(header.traceID)", "frame.sender": "\(String(header.senderID, radix: 16))",
                 "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
             ])
+        return accepted.isEmpty ? nil : (accepted, bytes)
     }
 
     private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
-        guard let replySocket else { return }
-        ackBuffer.clear()
-        FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &ackBuffer)
-        replySocket.send(ackBuffer, to: sender)
+        guard replySocket != nil else { return }
+        replies.append(to: sender) { buffer in
+            FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &buffer)
+        }
     }
 
     // MARK: - Forwarding
@@ -250,13 +271,26 @@ package final class LoopPipeline {
                 directRoute.close()
                 return
             }
+            // Waiting batches leave together, up to one large burst, so that
+            // frames and sendmmsg calls are full rather than one per batch.
+            var records = batch.records
+            var bytes = batch.bytes
             remaining -= 1
             shard.removeFirst()
-            lane.send(batch.records, bytes: batch.bytes, receivedAt: batch.receivedAt)
+            while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst {
+                records.append(contentsOf: next.records)
+                bytes += next.bytes
+                remaining -= 1
+                shard.removeFirst()
+            }
+            lane.send(records, bytes: bytes, receivedAt: batch.receivedAt)
         }
         if !shard.isEmpty { scheduleRetry() }
         publishDirectRoute()
     }
+
+    /// Most logs one drain step hands to a lane at once.
+    private static let drainBurst = 1_024
 
     /// Takes back logs an upstream could not send or gave up on. They keep
     /// their reservation and go to the front of this loop's shard, from where
