@@ -22,8 +22,8 @@ import Glibc
 /// kernel's receive buffer, and what overflows it is counted by the kernel
 /// (`ferry_kernel_receive_drops_total`), never lost unseen.
 final class DatagramReceiver: Sendable {
-    /// Bursts that may be on their way to the loop at once (and receive buffers kept).
-    static let slabCount = 4
+    /// Bursts that may wait for the loop at once (and receive buffers kept).
+    static let slabCount = 8
 
     let socket: ReceiveSocket
     private let batch: Int
@@ -31,7 +31,14 @@ final class DatagramReceiver: Sendable {
     private let forwarding: Forwarding
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private let inFlight = Atomic<Int>(0)
+    /// Bursts read but not yet taken by the loop.
+    private let handoff = Mutex<Handoff>(Handoff())
+
+    private struct Handoff: Sendable {
+        var bursts: [ReceivedBurst] = []
+        /// A task to take them is on its way to the loop.
+        var scheduled = false
+    }
     private let thread = Mutex<pthread_t?>(nil)
 
     /// What the thread needs to count, sample and send on its own.
@@ -59,8 +66,9 @@ final class DatagramReceiver: Sendable {
         self.logger = logger
     }
 
-    /// Starts the thread, which hands every burst to `deliver` on `eventLoop`.
-    func start(name: String, eventLoop: any EventLoop, deliver: NIOLoopBound<(ReceivedBurst) -> Void>) throws {
+    /// Starts the thread, which hands bursts to `deliver` on `eventLoop`: all
+    /// that were read since the loop last took some, oldest first.
+    func start(name: String, eventLoop: any EventLoop, deliver: NIOLoopBound<([ReceivedBurst]) -> Void>) throws {
         let body = ThreadBody { [self] in
             cferry_name_this_thread(name)
             self.run(eventLoop: eventLoop, deliver: deliver)
@@ -91,7 +99,7 @@ final class DatagramReceiver: Sendable {
 
     // MARK: - The receive loop
 
-    private func run(eventLoop: any EventLoop, deliver: NIOLoopBound<(ReceivedBurst) -> Void>) {
+    private func run(eventLoop: any EventLoop, deliver: NIOLoopBound<([ReceivedBurst]) -> Void>) {
         let slabs = (0..<Self.slabCount).map { _ in ReceiveSlab(count: batch, slotBytes: slotBytes) }
         let upstreams = forwarding.upstreams
         let loopIndex = forwarding.loopIndex
@@ -105,16 +113,27 @@ final class DatagramReceiver: Sendable {
         var warnings = WarningLimiter(interval: .seconds(10))
         var next = 0
 
+        // One task per wake-up of the loop, not per burst: while the loop is
+        // busy, bursts collect here and it takes them together.
         func handOver(_ burst: ReceivedBurst) {
-            inFlight.add(1, ordering: .relaxed)
+            let schedule = handoff.withLock { handoff in
+                handoff.bursts.append(burst)
+                defer { handoff.scheduled = true }
+                return !handoff.scheduled
+            }
+            guard schedule else { return }
             eventLoop.execute { [self] in
-                deliver.value(burst)
-                inFlight.subtract(1, ordering: .releasing)
+                let bursts = handoff.withLock { handoff in
+                    handoff.scheduled = false
+                    defer { handoff.bursts.removeAll(keepingCapacity: true) }
+                    return handoff.bursts
+                }
+                deliver.value(bursts)
             }
         }
 
         while !stopping.load(ordering: .acquiring) {
-            if inFlight.load(ordering: .acquiring) >= Self.slabCount {
+            if handoff.withLock({ $0.bursts.count }) >= Self.slabCount {
                 // The loop is behind: let it catch up (datagrams wait in the kernel meanwhile).
                 usleep(50)
                 continue

@@ -153,7 +153,7 @@ public final class Relay: Sendable {
                 try await handle.eventLoop.submit { handle.pipeline.value.replySocket = replySocket }.get()
                 let deliver = try await handle.eventLoop.submit {
                     let pipeline = handle.pipeline.value
-                    return NIOLoopBound<(ReceivedBurst) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
+                    return NIOLoopBound<([ReceivedBurst]) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
                 }.get()
                 try socket.receiver.start(name: "ferry-rx-\(socket.loopIndex)", eventLoop: handle.eventLoop, deliver: deliver)
             }

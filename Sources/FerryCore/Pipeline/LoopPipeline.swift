@@ -65,6 +65,30 @@ package final class LoopPipeline {
     /// while no direct route is open. It has counted them already; here they
     /// get room in the buffer (the newest are dropped as `queue_full` when
     /// there is none) and go to an upstream or wait.
+    package func receive(_ bursts: [ReceivedBurst]) {
+        guard bursts.count > 1 else {
+            if let burst = bursts.first { receive(burst) }
+            return
+        }
+        // Bursts that queued up while this loop was busy leave together (in
+        // order): one reservation, one write, full frames.
+        var merged = ReceivedBurst(receivedAt: bursts[0].receivedAt)
+        for burst in bursts {
+            if burst.failedDirectSend {
+                receive(burst)  // waits in the shard; rare
+                continue
+            }
+            let offset = merged.records.count
+            merged.records.append(contentsOf: burst.records)
+            merged.recordBytes += burst.recordBytes
+            for var frame in burst.frames {
+                frame.position += offset
+                merged.frames.append(frame)
+            }
+        }
+        receive(merged)
+    }
+
     package func receive(_ burst: ReceivedBurst) {
         guard !burst.frames.isEmpty else {
             // Plain logs only, the common case: forwarded as they came.
