@@ -30,11 +30,11 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
-        .target(name: "CFerrySocket"),
+        .target(name: "CFerrySystem"),
         .target(
             name: "FerryCore",
             dependencies: [
-                "CFerrySocket",
+                "CFerrySystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

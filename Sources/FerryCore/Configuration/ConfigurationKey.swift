@@ -26,7 +26,7 @@ extension FerryConfiguration {
         .init(name: "queue.capacity-logs", flag: "queue-capacity-logs", help: "buffer capacity in logs"),
         .init(name: "queue.capacity-bytes", flag: "queue-capacity-bytes", help: "buffer capacity in payload bytes"),
         .init(name: "datagram.max-bytes", flag: "datagram-max-bytes", help: "largest datagram accepted (1...65507); larger ones are dropped as oversize"),
-        .init(name: "receive.sockets", flag: "receive-sockets", help: "SO_REUSEPORT receive sockets, one event loop each; 0 = one per core"),
+        .init(name: "receive.sockets", flag: "receive-sockets", help: "SO_REUSEPORT receive sockets, each with a receive thread and event loop; 0 = one per core this process may use"),
         .init(name: "receive.buffer-bytes", flag: "receive-buffer-bytes", help: "SO_RCVBUF asked for on each receive socket (kernel caps it at net.core.rmem_max)"),
         .init(name: "receive.batch", flag: "receive-batch", help: "datagrams read per recvmmsg call (1...1024)"),
         .init(name: "log.level", flag: "log-level", help: "trace, debug, info, notice, warning, error or critical"),

@@ -1,3 +1,4 @@
+import CFerrySystem
 import Logging
 import NIOCore
 
@@ -81,9 +82,13 @@ public struct FerryConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// The number of receive sockets after resolving 0 to the number of cores.
+    /// The number of receive sockets after resolving 0 to the number of cores
+    /// this process may run on (its CPU affinity and cgroup quota, so a relay
+    /// pinned to one core gets one socket, not one per core of the machine).
     public var effectiveReceiveSockets: Int {
-        receiveSockets > 0 ? receiveSockets : System.coreCount
+        guard receiveSockets == 0 else { return receiveSockets }
+        let allowed = Int(cferry_usable_cpus())
+        return max(1, allowed > 0 ? min(allowed, System.coreCount) : System.coreCount)
     }
 }
 

@@ -1,4 +1,4 @@
-import CFerrySocket
+import CFerrySystem
 import Logging
 import NIOCore
 import Synchronization

@@ -1,4 +1,4 @@
-import CFerrySocket
+import CFerrySystem
 import NIOCore
 
 #if canImport(Glibc)

@@ -1,8 +1,8 @@
-// Batched datagram system calls for Ferry's receive loop.
-//
-// Swift's Glibc module does not declare recvmmsg/sendmmsg (they need
-// _GNU_SOURCE), so this target declares its own mmsghdr, laid out like the
-// kernel's, and forwards to the real calls from a C file built with _GNU_SOURCE.
+// Linux calls Ferry's data path needs that Swift's Glibc module does not
+// declare (they need _GNU_SOURCE or are macros): batched datagram calls,
+// thread names, and the CPUs the process may run on. This target declares its
+// own mmsghdr, laid out like the kernel's, and forwards to the real calls from
+// a C file built with _GNU_SOURCE.
 #ifndef CFERRY_SOCKET_H
 #define CFERRY_SOCKET_H
 
@@ -29,5 +29,8 @@ int cferry_udp_socket(int family);
 
 /// Names the calling thread (at most 15 characters show), so `top -H` and perf tell receive threads apart.
 void cferry_name_this_thread(const char *name);
+
+/// CPUs in this process's affinity mask (taskset, cpusets), or 0 if unknown.
+int cferry_usable_cpus(void);
 
 #endif

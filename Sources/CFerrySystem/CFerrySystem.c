@@ -1,8 +1,9 @@
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <sys/socket.h>
-#include "CFerrySocket.h"
+#include "CFerrySystem.h"
 
 _Static_assert(sizeof(struct cferry_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 _Static_assert(offsetof(struct cferry_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr layout");
@@ -29,4 +30,11 @@ void cferry_name_this_thread(const char *name) {
 
 int cferry_udp_socket(int family) {
     return socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+int cferry_usable_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }
