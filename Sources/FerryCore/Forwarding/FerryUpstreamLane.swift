@@ -106,11 +106,13 @@ final class FerryUpstreamLane: UpstreamLane {
 
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         let now = NIODeadline.now()
-        let sentAt = WallClock.milliseconds()
+        // Plan the frames first (what the window and breaker allow), then
+        // encode all of them into one buffer: one allocation per burst, and
+        // each frame a slice of it that lives until acknowledged.
+        var plan: [(start: Int, count: Int, payloadBytes: Int)] = []
         var index = 0
-        var framesSent = 0
-        var lastWritten: (any Channel)?
-        var outgoing: [ByteBuffer] = []
+        var room = window.room
+        var frameBytes = 0
         while index < records.count {
             let length = records[index].readableBytes
             if !FrameCodec.fitsAlone(length) {
@@ -120,29 +122,48 @@ final class FerryUpstreamLane: UpstreamLane {
                 index += 1
                 continue
             }
-            guard let channel, window.hasRoom, upstream.acquire(now: now) else { break }
+            guard channel != nil, room > 0, upstream.acquire(now: now) else { break }
             let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes)
-            let traceID = TraceID.random(using: &generator)
-            let header = FrameCodec.DataHeader(
-                senderID: senderID, sequence: window.nextSequence,
-                ttlMilliseconds: UInt32(clamping: settings.timing.ttl.nanoseconds / 1_000_000),
-                sentAtMilliseconds: sentAt, traceID: traceID)
-            var frame = allocator.buffer(
-                capacity: FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes)
-            FrameCodec.encodeData(header: header, records: records[index..<(index + count)], into: &frame)
-            let sequence = window.open(InFlight(frame: frame, count: count, bytes: payloadBytes, traceID: traceID, receivedAt: receivedAt, channel: channel, address: address!), now: now)
-            upstream.inFlightFrames.add(1)
-            outgoing.append(frame)
-            lastWritten = channel
-            logger.debug(
-                "frame sent",
-                metadata: ["trace_id": "\(traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)", "frame.records": "\(count)"])
-            framesSent += 1
+            plan.append((index, count, payloadBytes))
+            frameBytes += FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes
+            room -= 1
             index += count
         }
-        if framesSent > 0, let lastWritten {
-            write(outgoing, to: lastWritten)
-            upstream.recordFirstAttempts(framesSent, now: now)
+        if let channel, !plan.isEmpty {
+            let sentAt = WallClock.milliseconds()
+            let ttl = UInt32(clamping: settings.timing.ttl.nanoseconds / 1_000_000)
+            var storage = allocator.buffer(capacity: frameBytes)
+            var encoded: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
+            encoded.reserveCapacity(plan.count)
+            for (position, frame) in plan.enumerated() {
+                let header = FrameCodec.DataHeader(
+                    senderID: senderID, sequence: window.nextSequence &+ UInt32(position), ttlMilliseconds: ttl,
+                    sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator))
+                let offset = storage.writerIndex
+                FrameCodec.encodeData(header: header, records: records[frame.start..<(frame.start + frame.count)], into: &storage)
+                encoded.append((header, offset, storage.writerIndex - offset))
+            }
+            var outgoing: [ByteBuffer] = []
+            outgoing.reserveCapacity(plan.count)
+            for (frame, encoding) in zip(plan, encoded) {
+                let slice = storage.getSlice(at: encoding.offset, length: encoding.length)!
+                let sequence = window.open(
+                    InFlight(
+                        frame: slice, count: frame.count, bytes: frame.payloadBytes, traceID: encoding.header.traceID,
+                        receivedAt: receivedAt, channel: channel, address: address!),
+                    now: now)
+                assert(sequence == encoding.header.sequence)
+                upstream.inFlightFrames.add(1)
+                outgoing.append(slice)
+                logger.debug(
+                    "frame sent",
+                    metadata: [
+                        "trace_id": "\(encoding.header.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)",
+                        "frame.records": "\(frame.count)",
+                    ])
+            }
+            write(outgoing, to: channel)
+            upstream.recordFirstAttempts(plan.count, now: now)
             scheduleTick()
         }
         if index < records.count {

@@ -80,6 +80,15 @@ public struct AckWindow<Payload> {
         return nextSequence &- oldest < maximumSpan
     }
 
+    /// How many frames may be opened now, one after another.
+    public var room: Int {
+        let free = capacity - entries.count
+        guard free > 0 else { return 0 }
+        guard let oldest = order.first(where: { entries[$0] != nil }) else { return min(free, Int(maximumSpan)) }
+        let span = nextSequence &- oldest
+        return span < maximumSpan ? min(free, Int(maximumSpan - span)) : 0
+    }
+
     public func entry(_ sequence: UInt32) -> Entry? { entries[sequence] }
 
     /// Whether any frame in the window matches `predicate`.

@@ -33,6 +33,23 @@ struct AckWindowTests {
         #expect(!window.hasRoom)  // frame 0 still unacked and next is 4: span 4 reached
     }
 
+    @Test func roomCountsFramesThatMayOpenOneAfterAnother() {
+        var window = AckWindow<String>(capacity: 10, maximumSpan: 6, timing: timing)
+        #expect(window.room == 6)  // the span, not the capacity, is the limit
+        _ = window.open("a", now: start)  // 0
+        _ = window.open("b", now: start)  // 1
+        #expect(window.room == 4)
+        _ = window.acknowledge(1)
+        #expect(window.room == 4)  // frame 0 still holds the span's start
+        _ = window.acknowledge(0)
+        #expect(window.room == 6)  // empty again: a full span ahead
+        var small = AckWindow<String>(capacity: 2, timing: timing)
+        _ = small.open("x", now: start)
+        #expect(small.room == 1)
+        _ = small.open("y", now: start)
+        #expect(small.room == 0 && !small.hasRoom)
+    }
+
     @Test func timeoutBackoffRetransmitThenGiveUpAfterTheTimeToLive() {
         var window = AckWindow<String>(capacity: 4, timing: timing)
         var generator = SplitMix(seed: 1)
