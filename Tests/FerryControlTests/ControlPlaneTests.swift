@@ -67,6 +67,21 @@ struct ControlPlaneTests {
         #expect(await ferry.waitForExit(timeout: 10) == 0)
     }
 
+    /// `receive.sockets` 0 means one socket per core this process may use: a
+    /// Ferry pinned to one core must not start a receive thread and event loop
+    /// per core of the machine, all competing for that core.
+    @Test(.enabled(if: ExternalTool.path("taskset") != nil && ProcessInfo.processInfo.activeProcessorCount > 1))
+    func receiveSocketsFollowTheCPUAffinity() async throws {
+        let (pinned, _, _) = try await FerryProcess.serve(["--upstream", "file:out/pinned.log"], wrapper: [ExternalTool.path("taskset")!, "-c", "0"])
+        let (free, _, _) = try await FerryProcess.serve(["--upstream", "file:out/free.log"])
+        #expect(await pinned.waitForLine(message: "listening")?["udp.sockets"] as? String == "1")
+        #expect(await free.waitForLine(message: "listening")?["udp.sockets"] as? String == "\(ProcessInfo.processInfo.activeProcessorCount)")
+        for process in [pinned, free] {
+            process.signal(SIGTERM)
+            #expect(await process.waitForExit(timeout: 10) == 0)
+        }
+    }
+
     @Test func badConfigurationExitsTwoNamingTheKey() async throws {
         let ferry = try FerryProcess(["serve", "--queue-capacity-logs", "lots"])
         #expect(await ferry.waitForExit(timeout: 10) == 2)

@@ -28,6 +28,8 @@ struct RelayEndToEndTests {
         #expect(received.count == sent.count)
         #expect(received == sent)  // byte-identical, in order per sender
         #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == sent.count })
+        // In steady state the receive thread that got them sends by itself (no hop to its loop).
+        #expect(relay.listeners.contains { $0.directRoute == "udp://127.0.0.1:\(upstream.port)" })
         await relay.shutdown()
         #expect(relay.totals.received[.udp] == sent.count)
         #expect(relay.totals.droppedTotal == 0)
@@ -98,6 +100,7 @@ struct RelayEndToEndTests {
         let probes = await Self.sendUntilBreakerOpens(relay, sender: sender, port: port)
         #expect(!relay.upstreams[0].isAvailable)
         #expect(relay.upstreams[0].snapshot.breaker.state == "open")
+        #expect(relay.listeners[0].directRoute == nil)  // nothing to send to: bursts go to the loop and wait
         // Probes refused while the breaker was closed wait in the buffer too (kept, not dropped).
         #expect(await TestRelay.eventually { relay.totals.received[.udp] == probes })
         try await Task.sleep(for: .milliseconds(200))  // the last probe reaches the buffer (or is dropped, it being full)
@@ -139,6 +142,10 @@ struct RelayEndToEndTests {
         while second.receive(timeoutMilliseconds: 100) != nil {}  // probes sent while the breaker was still closed
         sender.send(Array("after failover".utf8), to: port)
         #expect(second.receive() == Array("after failover".utf8))
+        // The direct route follows the pipeline's failover to the second upstream.
+        #expect(await TestRelay.eventually { relay.listeners[0].directRoute == "udp://127.0.0.1:\(second.port)" })
+        sender.send(Array("direct".utf8), to: port)
+        #expect(second.receive() == Array("direct".utf8))
         await relay.shutdown()
     }
 }

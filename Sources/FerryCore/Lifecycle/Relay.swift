@@ -323,9 +323,18 @@ public final class Relay: Sendable {
                 port: socket.socket.localAddress.port ?? 0,
                 loop: socket.loopIndex,
                 receiveBufferBytes: socket.socket.receiveBufferBytes,
+                directRoute: directRoute(of: socket.loopIndex),
                 kernelReceiveDrops: line?.drops,
                 receiveQueueBytes: line?.receiveQueueBytes)
         }
+    }
+
+    /// The upstream loop `index`'s receive thread sends to itself now: the
+    /// route its pipeline opened, if that upstream can still take traffic.
+    private func directRoute(of index: Int) -> String? {
+        guard let position = handles[index].route.upstream else { return nil }
+        let upstream = upstreams[position]
+        return upstream.isBreakerClosed && upstream.isLaneAvailable(index) ? upstream.url.description : nil
     }
 
     /// Re-resolves upstream host names every `resolve.interval` (and soon after
@@ -448,6 +457,10 @@ public struct ListenerSnapshot: Sendable, Codable, Equatable {
     public var port: Int
     public var loop: Int
     public var receiveBufferBytes: Int
+    /// The `udp://` upstream this socket's receive thread sends to itself
+    /// (recvmmsg → sendmmsg, no hop); nil while its bursts go through the
+    /// event loop (ferry:// or file: first, logs waiting, breaker not closed).
+    public var directRoute: String?
     /// Datagrams the kernel dropped on this socket because its receive queue was full.
     public var kernelReceiveDrops: Int?
     /// Bytes waiting in the socket's receive queue.
