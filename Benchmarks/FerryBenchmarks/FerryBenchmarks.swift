@@ -12,6 +12,7 @@ let benchmarks: @Sendable () -> Void = {
     registerResilienceBenchmarks()
     registerCapacityBenchmarks()
     registerIngestPathBenchmarks()
+    registerDirectPathBenchmarks()
 }
 
 /// Metrics every benchmark reports; malloc counts come from the MallocInterposer trait.

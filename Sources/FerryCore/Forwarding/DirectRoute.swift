@@ -20,7 +20,7 @@ package final class DirectRoute: Sendable {
 
     package init() {}
 
-    func open(upstream position: Int) {
+    package func open(upstream position: Int) {
         target.store(position, ordering: .relaxed)
     }
 

@@ -84,7 +84,7 @@ public final class Upstream: Sendable {
         self.logger = logger
     }
 
-    func setAvailable(_ available: Bool, lane: Int) {
+    package func setAvailable(_ available: Bool, lane: Int) {
         laneAvailable[lane].store(available)
     }
 
@@ -203,7 +203,7 @@ public final class Upstream: Sendable {
     }
 
     /// Records the first resolution, made before any lane exists.
-    func setInitialAddresses(_ addresses: [SocketAddress]) {
+    package func setInitialAddresses(_ addresses: [SocketAddress]) {
         endpoint.withLock {
             $0.addresses = addresses
             $0.current = addresses.first

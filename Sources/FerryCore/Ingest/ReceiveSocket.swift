@@ -10,12 +10,12 @@ import Glibc
 ///
 /// The descriptor is closed only by ``close()``, after its receiver has
 /// stopped and its loop has sent its last acknowledgement.
-final class ReceiveSocket: @unchecked Sendable {
+package final class ReceiveSocket: @unchecked Sendable {
     // @unchecked Sendable: `descriptor` is only used through thread-safe system
     // calls; it is closed once, after the receiver thread has been joined.
     let descriptor: CInt
     /// The address the socket is bound to (the kernel's pick when port 0 was asked for).
-    let localAddress: SocketAddress
+    package let localAddress: SocketAddress
     /// Receive buffer the kernel granted, in usable bytes.
     let receiveBufferBytes: Int
     /// The socket's inode, to find its line in /proc/net/udp.
@@ -33,7 +33,7 @@ final class ReceiveSocket: @unchecked Sendable {
     /// - Parameters:
     ///   - receiveBufferBytes: `SO_RCVBUF` to ask for, beyond `net.core.rmem_max` where the process may.
     ///   - wakeInterval: how long a blocked read waits before it looks whether it should stop.
-    static func bind(to address: SocketAddress, receiveBufferBytes: Int, wakeInterval: TimeAmount) throws -> ReceiveSocket {
+    package static func bind(to address: SocketAddress, receiveBufferBytes: Int, wakeInterval: TimeAmount) throws -> ReceiveSocket {
         let descriptor = cferry_udp_socket(CInt(address.protocol.rawValue))
         guard descriptor >= 0 else { throw ReceiveSocketError.systemCall("socket", errno) }
         do {
@@ -63,7 +63,7 @@ final class ReceiveSocket: @unchecked Sendable {
         _ = Glibc.shutdown(descriptor, CInt(SHUT_RD))
     }
 
-    func close() {
+    package func close() {
         Glibc.close(descriptor)
     }
 

@@ -1,0 +1,123 @@
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a receive thread does with one burst, one ``step()`` at a time: read
+/// it, count it, send it directly when the route is open, or hand it over.
+///
+/// Confined to its thread (``DatagramReceiver`` runs it; the benchmarks drive
+/// it directly). In steady state on the direct route a step allocates nothing:
+/// the slabs, their headers, the records array and the send headers are reused.
+package final class ReceiveLoop {
+    private let socket: ReceiveSocket
+    private let forwarding: DatagramReceiver.Forwarding
+    private let logger: Logger
+    private let slabs: [ReceiveSlab]
+    private let senders: [DirectUDPSender?]
+    private let handOver: (ReceivedBurst) -> Void
+    private var drops: DropReporter
+    private var sampler: LogSampler
+    private var warnings = WarningLimiter(interval: .seconds(10))
+    private var next = 0
+    /// The last read failed with an unexpected error (not a timeout or a stop).
+    private(set) var lastReadFailed = false
+
+    /// - Parameters:
+    ///   - batch: datagrams per `recvmmsg` (`receive.batch`).
+    ///   - maxDatagramBytes: slot size; a longer datagram is cut by the kernel, seen as such, and counted `oversize`.
+    ///   - slabs: receive buffers used in turn (as many as bursts may wait for the loop).
+    ///   - handOver: takes a burst the thread does not send itself (to the event loop).
+    package init(
+        socket: ReceiveSocket, batch: Int, maxDatagramBytes: Int, slabs: Int, forwarding: DatagramReceiver.Forwarding, logger: Logger,
+        handOver: @escaping (ReceivedBurst) -> Void
+    ) {
+        self.socket = socket
+        self.forwarding = forwarding
+        self.logger = logger
+        self.handOver = handOver
+        self.slabs = (0..<slabs).map { _ in ReceiveSlab(count: batch, slotBytes: maxDatagramBytes) }
+        self.senders = forwarding.upstreams.map { upstream in
+            guard case .udp = upstream.url else { return nil }
+            return DirectUDPSender(upstream: upstream, batch: batch, logger: logger)
+        }
+        self.drops = DropReporter(counters: forwarding.counters, logger: logger, loopIndex: forwarding.loopIndex)
+        self.sampler = LogSampler(rate: forwarding.sampleRate, logger: logger, loopIndex: forwarding.loopIndex)
+    }
+
+    /// Closes the direct route's sockets (the thread is ending).
+    package func close() {
+        senders.forEach { $0?.close() }
+    }
+
+    /// Reads one burst (blocking for its first datagram, up to the socket's
+    /// wake interval) and forwards it. Returns false when nothing was read.
+    @discardableResult
+    package func step() -> Bool {
+        let slab = slabs[next]
+        let received = slab.receive(from: socket.descriptor)
+        guard received > 0 else {
+            noteReadFailure(received < 0 ? errno : 0)
+            return false
+        }
+        lastReadFailed = false
+        next = (next + 1) % slabs.count
+        var burst = slab.burst(count: Int(received))
+
+        // Counted here, once, whichever way the logs go on.
+        if !burst.oversize.isEmpty {
+            forwarding.counters.countReceived(.udp, logs: burst.oversize.count, bytes: burst.oversize.reduce(0, +))
+            drops.drop(.oversize, logs: burst.oversize.count, detail: burst.oversize.max() ?? 0)
+        }
+        if !burst.records.isEmpty {
+            forwarding.counters.countReceived(.udp, logs: burst.records.count, bytes: burst.recordBytes)
+            sampler.consider(burst.records, transport: .udp)
+        }
+
+        // A burst with frames goes to the loop whole, to keep its order.
+        if !burst.records.isEmpty, burst.frames.isEmpty, let sender = directSender() {
+            let sent = sender.send(burst.records, bytes: burst.recordBytes, receivedAt: burst.receivedAt)
+            if sent == burst.records.count {
+                burst.records = []
+            } else {
+                burst.records.removeFirst(sent)
+                burst.recordBytes = burst.records.reduce(0) { $0 + $1.readableBytes }
+                burst.failedDirectSend = true
+            }
+        }
+        if !burst.records.isEmpty || !burst.frames.isEmpty {
+            handOver(burst)
+        }
+        return true
+    }
+
+    /// The direct route's sender, if the route is open and still good: the
+    /// loop's lane to it is connected, its breaker is closed, and no upstream
+    /// ahead of it in the failover order can take traffic again (the loop
+    /// decides a failback).
+    private func directSender() -> DirectUDPSender? {
+        guard let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
+        let upstream = sender.upstream
+        let loopIndex = forwarding.loopIndex
+        guard upstream.isLaneAvailable(loopIndex), upstream.isBreakerClosed else { return nil }
+        for earlier in forwarding.upstreams[..<position] where earlier.isLaneAvailable(loopIndex) && earlier.allowsTraffic() {
+            return nil
+        }
+        return sender
+    }
+
+    /// A timeout (the wake interval passed), a stop (end of stream) or an
+    /// interruption is normal; anything else is logged, rate-limited.
+    private func noteReadFailure(_ code: CInt) {
+        lastReadFailed = code != 0 && code != EAGAIN && code != EWOULDBLOCK && code != EINTR
+        guard lastReadFailed, let suppressed = warnings.shouldLog(key: Int(code)) else { return }
+        logger.warning(
+            "receive failed",
+            metadata: [
+                "error": "\(ReceiveSocketError.systemCall("recvmmsg", code))",
+                "udp.address": "\(socket.localAddress.hostAndPort)", "warnings.suppressed": "\(suppressed)",
+            ])
+    }
+}

@@ -1,0 +1,105 @@
+import CFerrySystem
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One reusable receive buffer with its `recvmmsg` bookkeeping: `count` slots
+/// of `slotBytes`, and the message headers and sender addresses that go with them.
+///
+/// Only the receive thread touches a slab. The slices handed to the pipeline
+/// share its buffer; should any still be alive (a batch waiting on a socket)
+/// when the slab comes round again, `clear()` gives the slab fresh storage
+/// and leaves the old one to those slices, so data is never overwritten.
+final class ReceiveSlab {
+    private var buffer: ByteBuffer
+    private let count: Int
+    private let slotBytes: Int
+    private let messages: UnsafeMutablePointer<cferry_mmsghdr>
+    private let vectors: UnsafeMutablePointer<iovec>
+    private let senders: UnsafeMutablePointer<sockaddr_storage>
+    /// The buffer storage the message headers point into.
+    private var preparedBase: UnsafeMutableRawPointer?
+    /// Datagrams the last `receive` delivered (their headers need resetting).
+    private var lastReceived = 0
+    /// The last burst's records, kept to reuse the array's storage.
+    private var records: [ByteBuffer] = []
+
+    init(count: Int, slotBytes: Int) {
+        self.count = count
+        self.slotBytes = slotBytes
+        self.buffer = ByteBufferAllocator().buffer(capacity: count * slotBytes)
+        self.messages = .allocate(capacity: count)
+        self.vectors = .allocate(capacity: count)
+        self.senders = .allocate(capacity: count)
+        records.reserveCapacity(count)
+        messages.initialize(repeating: cferry_mmsghdr(), count: count)
+        vectors.initialize(repeating: iovec(), count: count)
+        senders.initialize(repeating: sockaddr_storage(), count: count)
+    }
+
+    deinit {
+        messages.deallocate()
+        vectors.deallocate()
+        senders.deallocate()
+    }
+
+    /// One `recvmmsg`: blocks for the first datagram, then takes what is queued,
+    /// up to `count`. Returns the number read, or -1 with `errno` set.
+    func receive(from descriptor: CInt) -> CInt {
+        // Let go of the last burst's slices first, so the buffer is usually ours alone again.
+        records.removeAll(keepingCapacity: true)
+        buffer.clear()
+        let received = buffer.withUnsafeMutableWritableBytes { storage -> CInt in
+            let base = storage.baseAddress!
+            if base != preparedBase {
+                // New storage (first use, or the old one is still held by slices): point every slot at it.
+                for index in 0..<count {
+                    vectors[index] = iovec(iov_base: base + index * slotBytes, iov_len: slotBytes)
+                    messages[index].msg_hdr = msghdr(
+                        msg_name: UnsafeMutableRawPointer(senders + index), msg_namelen: socklen_t(MemoryLayout<sockaddr_storage>.size),
+                        msg_iov: vectors + index, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+                }
+                preparedBase = base
+            } else {
+                // The kernel only wrote to the headers of what it delivered last time.
+                for index in 0..<lastReceived {
+                    messages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                    messages[index].msg_hdr.msg_flags = 0
+                }
+            }
+            // MSG_TRUNC: msg_len is a datagram's real length even when it was cut to fit its slot.
+            return cferry_recvmmsg(descriptor, messages, UInt32(count), cferry_msg_waitforone() | CInt(MSG_TRUNC))
+        }
+        lastReceived = Int(max(received, 0))
+        if received > 0 { buffer.moveWriterIndex(to: Int(received) * slotBytes) }
+        return received
+    }
+
+    /// Sorts the datagrams of the last `receive` into logs, frames and oversize ones.
+    func burst(count received: Int) -> ReceivedBurst {
+        var burst = ReceivedBurst(receivedAt: .now())
+        var recordBytes = 0
+        for index in 0..<received where messages[index].msg_hdr.msg_namelen > 0 {
+            // No sender address: not a datagram but the end-of-stream a read
+            // returns once the socket is shut down for stopping.
+            let length = Int(messages[index].msg_len)
+            let cut = messages[index].msg_hdr.msg_flags & CInt(MSG_TRUNC) != 0
+            if cut || length > slotBytes {
+                burst.oversize.append(length)
+                continue
+            }
+            let datagram = buffer.getSlice(at: index * slotBytes, length: length)!
+            if FrameCodec.looksLikeFrame(datagram), let sender = SocketAddress(storage: senders[index]) {
+                burst.frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
+            } else {
+                records.append(datagram)
+                recordBytes += length
+            }
+        }
+        burst.records = records
+        burst.recordBytes = recordBytes
+        return burst
+    }
+}
