@@ -38,3 +38,50 @@ int cferry_usable_cpus(void) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
     return CPU_COUNT(&set);
 }
+
+static uint32_t crc32c_table[256];
+
+static void crc32c_init_table(void) {
+    for (uint32_t index = 0; index < 256; index++) {
+        uint32_t crc = index;
+        for (int bit = 0; bit < 8; bit++) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+        crc32c_table[index] = crc;
+    }
+}
+
+static uint32_t crc32c_software(uint32_t crc, const uint8_t *bytes, size_t length) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc32c_init_table);
+    for (size_t i = 0; i < length; i++) crc = crc32c_table[(crc ^ bytes[i]) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+#include <string.h>
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *bytes, size_t length) {
+    uint64_t wide = crc;
+    while (length >= 8) {
+        uint64_t word;
+        memcpy(&word, bytes, 8);
+        wide = __builtin_ia32_crc32di(wide, word);
+        bytes += 8;
+        length -= 8;
+    }
+    crc = (uint32_t)wide;
+    while (length > 0) {
+        crc = __builtin_ia32_crc32qi(crc, *bytes++);
+        length--;
+    }
+    return crc;
+}
+#endif
+
+uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length) {
+#if defined(__x86_64__)
+    static int hardware = -1;
+    if (hardware < 0) hardware = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    if (hardware) return crc32c_sse42(crc, (const uint8_t *)bytes, length);
+#endif
+    return crc32c_software(crc, (const uint8_t *)bytes, length);
+}

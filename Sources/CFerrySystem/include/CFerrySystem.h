@@ -7,6 +7,8 @@
 #define CFERRY_SOCKET_H
 
 #include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// One message of a batched receive or send: `struct mmsghdr`.
@@ -29,6 +31,11 @@ int cferry_udp_socket(int family);
 
 /// Names the calling thread (at most 15 characters show), so `top -H` and perf tell receive threads apart.
 void cferry_name_this_thread(const char *name);
+
+/// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (start with
+/// 0xFFFFFFFF, finish by inverting). Uses the SSE4.2 crc32 instruction where
+/// the CPU has it, else a table: the same result either way.
+uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length);
 
 /// CPUs in this process's affinity mask (taskset, cpusets), or 0 if unknown.
 int cferry_usable_cpus(void);

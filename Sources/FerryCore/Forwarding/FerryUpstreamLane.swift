@@ -55,7 +55,10 @@ final class FerryUpstreamLane: UpstreamLane {
     private var reconnect = ReconnectBackoff()
     private var warnings = WarningLimiter(interval: .seconds(10))
     private var generator = FastRandom()
-    private let allocator = ByteBufferAllocator()
+    /// Buffers frames are encoded into, used in turn (see `send`).
+    private var arenas = [ByteBuffer](repeating: ByteBuffer(), count: 16)
+    private var arenaIndex = 0
+    private static let arenaBytes = 16 << 10
     /// Called when the window has room again, so waiting batches move.
     var onAvailable: (() -> Void)?
     /// Gives logs the lane could not send (or gave up on) back to the front of the pipeline's buffer.
@@ -132,21 +135,26 @@ final class FerryUpstreamLane: UpstreamLane {
         if let channel, !plan.isEmpty {
             let sentAt = WallClock.milliseconds()
             let ttl = UInt32(clamping: settings.timing.ttl.nanoseconds / 1_000_000)
-            var storage = allocator.buffer(capacity: frameBytes)
+            // Frames are encoded into a ring of reused buffers. By the time a
+            // buffer comes round again its frames are normally acknowledged, so
+            // clearing it allocates nothing; if some are still in flight it
+            // gets fresh storage and the old one stays theirs (copy-on-write).
+            arenaIndex = (arenaIndex + 1) % arenas.count
+            arenas[arenaIndex].clear(minimumCapacity: max(frameBytes, Self.arenaBytes))
             var encoded: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
             encoded.reserveCapacity(plan.count)
             for (position, frame) in plan.enumerated() {
                 let header = FrameCodec.DataHeader(
                     senderID: senderID, sequence: window.nextSequence &+ UInt32(position), ttlMilliseconds: ttl,
                     sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator))
-                let offset = storage.writerIndex
-                FrameCodec.encodeData(header: header, records: records[frame.start..<(frame.start + frame.count)], into: &storage)
-                encoded.append((header, offset, storage.writerIndex - offset))
+                let offset = arenas[arenaIndex].writerIndex
+                FrameCodec.encodeData(header: header, records: records[frame.start..<(frame.start + frame.count)], into: &arenas[arenaIndex])
+                encoded.append((header, offset, arenas[arenaIndex].writerIndex - offset))
             }
             var outgoing: [ByteBuffer] = []
             outgoing.reserveCapacity(plan.count)
             for (frame, encoding) in zip(plan, encoded) {
-                let slice = storage.getSlice(at: encoding.offset, length: encoding.length)!
+                let slice = arenas[arenaIndex].getSlice(at: encoding.offset, length: encoding.length)!
                 let sequence = window.open(
                     InFlight(
                         frame: slice, count: frame.count, bytes: frame.payloadBytes, traceID: encoding.header.traceID,

@@ -32,8 +32,9 @@ package final class ReceiveSocket: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - receiveBufferBytes: `SO_RCVBUF` to ask for, beyond `net.core.rmem_max` where the process may.
-    ///   - wakeInterval: how long a blocked read waits before it looks whether it should stop.
-    package static func bind(to address: SocketAddress, receiveBufferBytes: Int, wakeInterval: TimeAmount) throws -> ReceiveSocket {
+    ///   - wakeInterval: how long a blocked read may wait before it returns empty;
+    ///     nil: until data arrives or ``shutdownReads()`` (no timer armed per wait, as in the C relay).
+    package static func bind(to address: SocketAddress, receiveBufferBytes: Int, wakeInterval: TimeAmount?) throws -> ReceiveSocket {
         let descriptor = cferry_udp_socket(CInt(address.protocol.rawValue))
         guard descriptor >= 0 else { throw ReceiveSocketError.systemCall("socket", errno) }
         do {
@@ -42,10 +43,12 @@ package final class ReceiveSocket: @unchecked Sendable {
             let bound = address.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
             guard bound == 0 else { throw ReceiveSocketError.systemCall("bind", errno) }
             let granted = try grantReceiveBuffer(descriptor, wanted: receiveBufferBytes)
-            var timeout = timeval(
-                tv_sec: Int(wakeInterval.nanoseconds / 1_000_000_000), tv_usec: Int(wakeInterval.nanoseconds % 1_000_000_000 / 1_000))
-            guard setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                throw ReceiveSocketError.systemCall("setsockopt SO_RCVTIMEO", errno)
+            if let wakeInterval {
+                var timeout = timeval(
+                    tv_sec: Int(wakeInterval.nanoseconds / 1_000_000_000), tv_usec: Int(wakeInterval.nanoseconds % 1_000_000_000 / 1_000))
+                guard setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                    throw ReceiveSocketError.systemCall("setsockopt SO_RCVTIMEO", errno)
+                }
             }
             var status = stat()
             guard fstat(descriptor, &status) == 0 else { throw ReceiveSocketError.systemCall("fstat", errno) }

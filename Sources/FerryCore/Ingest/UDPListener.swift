@@ -22,7 +22,7 @@ struct UDPListener {
             for handle in handles {
                 let address = try SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: port)
                 let socket = try ReceiveSocket.bind(
-                    to: address, receiveBufferBytes: configuration.receiveBufferBytes, wakeInterval: .milliseconds(250))
+                    to: address, receiveBufferBytes: configuration.receiveBufferBytes, wakeInterval: nil)
                 port = socket.localAddress.port ?? port  // the others join the port the kernel picked
                 let forwarding = DatagramReceiver.Forwarding(
                     loopIndex: handle.index, upstreams: upstreams, route: handle.route, counters: handle.counters,

@@ -14,6 +14,20 @@ struct FrameCodecTests {
         return buffer
     }
 
+    /// The standard check values of CRC-32C, over lengths that do and do not
+    /// fill the 8-byte steps of the hardware path.
+    @Test func crc32cMatchesTheStandardCheckValues() {
+        func crc(_ text: String) -> UInt32 {
+            Array(text.utf8).withUnsafeBytes { CRC32C.checksum($0) }
+        }
+        #expect(crc("123456789") == 0xE306_9283)
+        #expect(crc("") == 0)
+        #expect(crc("a") == 0xC1D0_4330)
+        #expect(crc("The quick brown fox jumps over the lazy dog") == 0x2262_0404)
+        let zeros = [UInt8](repeating: 0, count: 32)
+        #expect(zeros.withUnsafeBytes { CRC32C.checksum($0) } == 0x8A91_36AA)
+    }
+
     @Test func roundTripsHeaderAndRecordsIncludingEmptyOnes() throws {
         let records = [ByteBuffer(string: "first"), ByteBuffer(), ByteBuffer(bytes: [0, 10, 255, 254])]
         let frame = encode(records)
