@@ -107,6 +107,11 @@ final class FerryUpstreamLane: UpstreamLane {
         return channel.close().recover { _ in }
     }
 
+    /// What the open window can still carry: every free frame full of payload.
+    var roomBytes: Int {
+        window.room * settings.maximumFrameBytes
+    }
+
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         let now = NIODeadline.now()
         // Plan the frames first (what the window and breaker allow), then

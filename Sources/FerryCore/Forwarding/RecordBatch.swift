@@ -2,12 +2,15 @@ import NIOCore
 
 /// Records kept while no upstream can take them, copied into one buffer.
 ///
-/// A read burst arrives as slices of NIO's receive buffer; holding those slices
-/// would pin the whole (large) receive buffer and force NIO to allocate a new
-/// one. A batch that has to wait is therefore copied once into compact storage.
+/// A read burst arrives as slices of a receive slab; holding those slices
+/// would pin the whole (large) slab and make the receive thread allocate a new
+/// one. A batch that has to wait is therefore copied once into compact
+/// storage; taking records from its front afterwards copies nothing.
 struct RecordBatch {
     private(set) var storage: ByteBuffer
-    private(set) var lengths: [Int]
+    private var lengths: [Int]
+    /// Records already taken from the front.
+    private var taken = 0
     private(set) var bytes: Int
     /// When the oldest of these records was received (for the latency histogram).
     let receivedAt: NIODeadline
@@ -26,17 +29,44 @@ struct RecordBatch {
         self.bytes = bytes
     }
 
-    var count: Int { lengths.count }
+    var count: Int { lengths.count - taken }
 
     /// The records as slices of the batch's storage.
     var records: [ByteBuffer] {
         var result: [ByteBuffer] = []
-        result.reserveCapacity(lengths.count)
+        result.reserveCapacity(count)
         var offset = storage.readerIndex
-        for length in lengths {
+        for length in lengths[taken...] {
             result.append(storage.getSlice(at: offset, length: length)!)
             offset += length
         }
         return result
+    }
+
+    /// How many records from the front fit in `budget` payload bytes (at least one).
+    func countFitting(bytes budget: Int) -> Int {
+        var total = 0
+        var fitting = 0
+        for length in lengths[taken...] {
+            total += length
+            if total > budget, fitting > 0 { break }
+            fitting += 1
+        }
+        return fitting
+    }
+
+    /// Removes the first `count` records and returns them (slices) with their bytes.
+    mutating func takeFirst(_ count: Int) -> (records: [ByteBuffer], bytes: Int) {
+        var result: [ByteBuffer] = []
+        result.reserveCapacity(count)
+        var taken = 0
+        for length in lengths[self.taken..<(self.taken + count)] {
+            result.append(storage.getSlice(at: storage.readerIndex, length: length)!)
+            storage.moveReaderIndex(forwardBy: length)
+            taken += length
+        }
+        self.taken += count
+        bytes -= taken
+        return (result, taken)
     }
 }

@@ -10,6 +10,10 @@ package protocol UpstreamLane: AnyObject {
     var upstream: Upstream { get }
     /// Whether a batch handed over now has a chance of being delivered.
     var canAccept: Bool { get }
+    /// About how many payload bytes the lane can take now without handing any
+    /// back (`Int.max`: whatever it is given). The pipeline hands it no more,
+    /// so waiting logs are not passed back and forth.
+    var roomBytes: Int { get }
     /// Sends `records` (whose reservation totals `bytes`), received at `receivedAt`.
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline)
     /// Opens sockets or files; called once on the lane's loop.
@@ -18,4 +22,8 @@ package protocol UpstreamLane: AnyObject {
     func stop() -> EventLoopFuture<Void>
     /// Moves the lane to a new address of its upstream (its name was re-resolved).
     func repoint(to address: SocketAddress)
+}
+
+extension UpstreamLane {
+    package var roomBytes: Int { .max }
 }

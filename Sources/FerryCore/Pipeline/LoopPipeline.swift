@@ -296,16 +296,26 @@ package final class LoopPipeline {
                 return
             }
             // Waiting batches leave together, up to one large burst, so that
-            // frames and sendmmsg calls are full rather than one per batch.
-            var records = batch.records
-            var bytes = batch.bytes
+            // frames and sendmmsg calls are full rather than one per batch;
+            // but no more than the lane can take now, so nothing is handed back.
+            let budget = lane.roomBytes
+            let fitting = min(batch.countFitting(bytes: budget), Self.drainBurst)
+            var records: [ByteBuffer]
+            var bytes: Int
             remaining -= 1
-            shard.removeFirst()
-            while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst {
-                records.append(contentsOf: next.records)
-                bytes += next.bytes
-                remaining -= 1
+            if fitting < batch.count {
+                (records, bytes) = shard[shard.startIndex].takeFirst(fitting)
+            } else {
+                (records, bytes) = (batch.records, batch.bytes)
                 shard.removeFirst()
+                while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst,
+                    bytes + next.bytes <= budget
+                {
+                    records.append(contentsOf: next.records)
+                    bytes += next.bytes
+                    remaining -= 1
+                    shard.removeFirst()
+                }
             }
             lane.send(records, bytes: bytes, receivedAt: batch.receivedAt)
         }
