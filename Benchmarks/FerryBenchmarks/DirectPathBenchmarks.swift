@@ -115,7 +115,7 @@ final class DirectPathRig {
         drainBuffer.deallocate()
     }
 
-    private static func bind(_ descriptor: CInt) throws -> SocketAddress {
+    static func bind(_ descriptor: CInt) throws -> SocketAddress {
         var size: CInt = 8 << 20
         _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
         let any = try SocketAddress(ipAddress: "127.0.0.1", port: 0)

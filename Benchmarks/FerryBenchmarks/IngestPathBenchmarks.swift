@@ -5,68 +5,76 @@ import NIOCore
 import NIOEmbedded
 import Prometheus
 
-/// The udp:// data path of one event loop, driven through NIO's
-/// `EmbeddedEventLoop`: a read burst enters the real `LoopPipeline` as the
-/// receive thread hands it over (a `ReceivedBurst` of slices of one receive
-/// buffer), the pipeline reserves it in a `BufferCapacity` and hands it to its
-/// one lane, which writes every datagram to an `EmbeddedChannel` and flushes once.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The udp:// path bursts take through an event loop (while the receive
+/// thread's direct route is closed), on NIO's `EmbeddedEventLoop`: a burst
+/// enters the real `LoopPipeline` as the receive thread hands it over (a
+/// `ReceivedBurst` of slices of one receive buffer), the pipeline reserves it
+/// in a `BufferCapacity` and hands it to the real `UDPUpstreamLane`, which sends
+/// it with one `sendmmsg` to a loopback sink (drained each iteration) and
+/// releases the reservation.
 ///
-/// The lane is benchmark-local (`EmbeddedUDPLane`): the real `UDPUpstreamLane`
-/// opens its connected socket with `DatagramBootstrap`, which cannot run on an
-/// `EmbeddedEventLoop`. It does what `UDPUpstreamLane.send` does per batch on
-/// success: breaker `acquire`, one promise for the last write, one flush, and
-/// on completion release of the reservation, the latency histogram, and
-/// `record(success:)`.
-///
-/// Not covered: the socket system calls and the receive thread's hop onto the
-/// loop (one closure per burst); here the burst is built once and reused.
+/// Not covered: the receive thread's hop onto the loop (one task per loop
+/// wake-up); here the burst is built once and reused.
 func registerIngestPathBenchmarks() {
     let burstSize = 32
     let datagramBytes = 200
 
     Benchmark(
-        "udp:// ingest→forward, EmbeddedChannel, one 32×200 B burst",
+        "udp:// through the event loop: pipeline + lane, one 32×200 B burst to a loopback sink",
         configuration: ferryConfiguration(.kilo)
     ) { benchmark in
-        let rig = IngestRig(burstSize: burstSize, datagramBytes: datagramBytes)
-        // Steady state: the first bursts grow the pipeline's and the sink's arrays.
+        let rig: IngestRig
+        do {
+            rig = try IngestRig(burstSize: burstSize, datagramBytes: datagramBytes)
+        } catch {
+            benchmark.error("cannot set up loopback sockets: \(error)")
+            return
+        }
+        defer { rig.close() }
+        // Steady state: the first bursts grow the pipeline's arrays.
         for _ in 0..<64 { rig.burst() }
-        let before = rig.sink.datagrams
+        let before = rig.upstream.snapshot.forwarded
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             rig.burst()
         }
         benchmark.stopMeasurement()
-        let sent = rig.sink.datagrams - before
-        if sent != benchmark.scaledIterations.count * burstSize || rig.capacity.usedLogs != 0 || rig.lane.forwarded != rig.sink.datagrams {
-            benchmark.error("datagrams lost: sent \(sent), still reserved \(rig.capacity.usedLogs)")
+        let forwarded = rig.upstream.snapshot.forwarded - before
+        if forwarded != benchmark.scaledIterations.count * burstSize || rig.capacity.usedLogs != 0 {
+            benchmark.error("datagrams lost: forwarded \(forwarded), still reserved \(rig.capacity.usedLogs)")
         }
-        rig.close()
     }
 }
 
-/// One event loop's worth of Ferry wiring on an `EmbeddedEventLoop`.
+/// One event loop's worth of Ferry wiring on an `EmbeddedEventLoop`, sending to a loopback sink.
 final class IngestRig {
     let loop = EmbeddedEventLoop()
     let capacity = BufferCapacity(logs: 100_000, bytes: 64 << 20)
     let pipeline: LoopPipeline
-    let lane: EmbeddedUDPLane
-    let sink = DatagramSink()
-    let upstreamChannel: EmbeddedChannel
+    let upstream: Upstream
+    private let lane: UDPUpstreamLane
+    private let sink: CInt
+    private let drainBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
     private let received: ReceivedBurst
 
-    init(burstSize: Int, datagramBytes: Int) {
+    init(burstSize: Int, datagramBytes: Int) throws {
         let logger = Logger(label: "ferry-benchmark", factory: { _ in SwiftLogNoOpLogHandler() })
-        let registry = PrometheusCollectorRegistry()
-        let url = UpstreamURL.udp(HostAndPort(host: "127.0.0.1", port: 5515))
-        let latency = registry.makeDurationHistogram(
+        sink = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let sinkAddress = try DirectPathRig.bind(sink)
+        let url = UpstreamURL.udp(HostAndPort(host: "127.0.0.1", port: sinkAddress.port!))
+        let latency = PrometheusCollectorRegistry().makeDurationHistogram(
             name: "ferry_forward_latency_seconds", labels: [("upstream", url.description)], buckets: Relay.latencyBuckets)
-        let upstream = Upstream(url: url, index: 0, lanes: 1, latency: latency, logger: logger)
-        pipeline = LoopPipeline(
-            index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: logger)
-        upstreamChannel = EmbeddedChannel(handler: sink, loop: loop)
-        lane = EmbeddedUDPLane(upstream: upstream, channel: upstreamChannel, eventLoop: loop, capacity: capacity)
+        upstream = Upstream(url: url, index: 0, lanes: 1, latency: latency, logger: logger)
+        upstream.setInitialAddresses([sinkAddress])
+        pipeline = LoopPipeline(index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: logger)
+        lane = UDPUpstreamLane(upstream: upstream, eventLoop: loop, capacity: capacity, laneIndex: 0, logger: logger)
         pipeline.setLanes([lane])
+        _ = lane.start()
+        loop.run()
 
         // One receive buffer, datagrams as slices of it, as the receive thread hands them over.
         var receiveBuffer = ByteBufferAllocator().buffer(capacity: burstSize * datagramBytes)
@@ -78,97 +86,17 @@ final class IngestRig {
             records: (0..<burstSize).map { receiveBuffer.getSlice(at: $0 * datagramBytes, length: datagramBytes)! })
     }
 
-    /// One read burst, as the receive thread hands it to the loop.
+    /// One read burst, as the receive thread hands it to the loop; then the sink is drained.
     @inline(__always)
     func burst() {
         pipeline.receive(received)
+        while Glibc.recv(sink, drainBuffer.baseAddress, drainBuffer.count, CInt(MSG_DONTWAIT)) > 0 {}
     }
 
     func close() {
-        _ = try? upstreamChannel.finish()
+        _ = lane.stop()
+        Glibc.close(sink)
+        drainBuffer.deallocate()
         try? loop.syncShutdownGracefully()
     }
-}
-
-/// Stands in for the connected UDP socket: counts what is written and, like a
-/// socket, completes the write promises when the writes are flushed.
-final class DatagramSink: ChannelOutboundHandler {
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private(set) var datagrams = 0
-    private(set) var bytes = 0
-    private var pending: [EventLoopPromise<Void>] = []
-
-    init() {
-        pending.reserveCapacity(64)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let datagram = unwrapOutboundIn(data)
-        datagrams += 1
-        bytes += datagram.readableBytes
-        if let promise { pending.append(promise) }
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        var index = 0
-        while index < pending.count {
-            pending[index].succeed(())
-            index += 1
-        }
-        pending.removeAll(keepingCapacity: true)
-    }
-}
-
-/// A benchmark-local `UpstreamLane` over an `EmbeddedChannel`, doing per batch
-/// what `UDPUpstreamLane.send` does on its success path.
-final class EmbeddedUDPLane: UpstreamLane {
-    let upstream: Upstream
-    private let channel: any Channel
-    private let eventLoop: any EventLoop
-    private let capacity: BufferCapacity
-    private(set) var forwarded = 0
-    private(set) var forwardedBytes = 0
-
-    init(upstream: Upstream, channel: any Channel, eventLoop: any EventLoop, capacity: BufferCapacity) {
-        self.upstream = upstream
-        self.channel = channel
-        self.eventLoop = eventLoop
-        self.capacity = capacity
-    }
-
-    var canAccept: Bool { upstream.allowsTraffic() }
-
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
-        let count = records.count
-        guard count > 0, upstream.acquire() else {
-            capacity.release(count: count, bytes: bytes)
-            return
-        }
-        let probing = upstream.breakerState == .halfOpen
-        let promise = eventLoop.makePromise(of: Void.self)
-        for index in records.indices {
-            channel.write(records[index], promise: index == records.count - 1 ? promise : nil)
-        }
-        channel.flush()
-        let upstream = self.upstream
-        let capacity = self.capacity
-        promise.futureResult.assumeIsolated().whenComplete { result in
-            capacity.release(count: count, bytes: bytes)
-            switch result {
-            case .success:
-                self.forwarded += count
-                self.forwardedBytes += bytes
-                upstream.observeLatency(since: receivedAt)
-                if !probing { upstream.record(success: true) }
-            case .failure:
-                upstream.record(success: false)
-            }
-        }
-    }
-
-    func start() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
-    func stop() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
-    func repoint(to address: SocketAddress) {}
 }

@@ -16,7 +16,7 @@ package final class ReceiveLoop {
     private let forwarding: DatagramReceiver.Forwarding
     private let logger: Logger
     private let slabs: [ReceiveSlab]
-    private let senders: [DirectUDPSender?]
+    private let senders: [UDPSender?]
     private let handOver: (ReceivedBurst) -> Void
     private var drops: DropReporter
     private var sampler: LogSampler
@@ -41,7 +41,7 @@ package final class ReceiveLoop {
         self.slabs = (0..<slabs).map { _ in ReceiveSlab(count: batch, slotBytes: maxDatagramBytes) }
         self.senders = forwarding.upstreams.map { upstream in
             guard case .udp = upstream.url else { return nil }
-            return DirectUDPSender(upstream: upstream, batch: batch, logger: logger)
+            return UDPSender(upstream: upstream, batch: batch, logger: logger)
         }
         self.drops = DropReporter(counters: forwarding.counters, logger: logger, loopIndex: forwarding.loopIndex)
         self.sampler = LogSampler(rate: forwarding.sampleRate, logger: logger, loopIndex: forwarding.loopIndex)
@@ -100,7 +100,7 @@ package final class ReceiveLoop {
     /// loop's lane to it is connected, its breaker is closed, and no upstream
     /// ahead of it in the failover order can take traffic again (the loop
     /// decides a failback).
-    private func directSender() -> DirectUDPSender? {
+    private func directSender() -> UDPSender? {
         guard let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
         let upstream = sender.upstream
         let loopIndex = forwarding.loopIndex

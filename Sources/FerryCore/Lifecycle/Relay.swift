@@ -103,7 +103,7 @@ public final class Relay: Sendable {
             switch upstream.url {
             case .udp(let address):
                 try resolveAtStart(address, for: upstream, logger: logger)
-                targets.append(.udp(upstream, upstream.currentAddress))
+                targets.append(.udp(upstream))
             case .ferry(let address):
                 try resolveAtStart(address, for: upstream, logger: logger)
                 targets.append(.ferry(upstream, upstream.currentAddress, instanceID, frameSettings))
@@ -403,16 +403,15 @@ public final class Relay: Sendable {
 private enum UpstreamTarget: @unchecked Sendable {
     // @unchecked: FerryUpstreamLane.Settings holds only value types; it is
     // built once before the loops start and only read after.
-    case udp(Upstream, SocketAddress?)
+    case udp(Upstream)
     case ferry(Upstream, SocketAddress?, UInt64, FerryUpstreamLane.Settings)
     case file(Upstream, FileSink)
 
     func makeLane(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) -> any UpstreamLane {
         switch self {
-        case .udp(let upstream, let address):
+        case .udp(let upstream):
             let lane = UDPUpstreamLane(
-                upstream: upstream, address: address, eventLoop: pipeline.eventLoop, capacity: capacity,
-                laneIndex: pipeline.index, logger: logger)
+                upstream: upstream, eventLoop: pipeline.eventLoop, capacity: capacity, laneIndex: pipeline.index, logger: logger)
             lane.counters = pipeline.counters
             lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
             lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
