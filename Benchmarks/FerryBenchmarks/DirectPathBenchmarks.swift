@@ -2,7 +2,6 @@ import Benchmark
 import FerryCore
 import Logging
 import NIOCore
-import Prometheus
 
 #if canImport(Glibc)
 import Glibc
@@ -49,16 +48,15 @@ func registerDirectPathBenchmarks() {
 /// A receive socket, its `ReceiveLoop` with the direct route open, a sender
 /// and a sink, all on loopback.
 final class DirectPathRig {
-    let upstream: Upstream
     let handoff: HandoffCount
+    private let sink: LoopbackSink
     private let socket: ReceiveSocket
     private let loop: ReceiveLoop
     private let sender: CInt
-    private let sink: CInt
     private let burst: Int
     private let payload: UnsafeMutableRawBufferPointer
-    private let drainBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
 
+    var upstream: Upstream { sink.upstream }
     var handedOver: Int { handoff.count }
 
     /// Counts bursts the loop handed over instead of sending them itself.
@@ -71,15 +69,8 @@ final class DirectPathRig {
         handoff = HandoffCount()
         payload = .allocate(byteCount: datagramBytes, alignment: 8)
         payload.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "l"))
-        let logger = Logger(label: "ferry-benchmark", factory: { _ in SwiftLogNoOpLogHandler() })
-
-        sink = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        let sinkAddress = try Self.bind(sink)
-        let url = UpstreamURL.udp(HostAndPort(host: "127.0.0.1", port: sinkAddress.port!))
-        let latency = PrometheusCollectorRegistry().makeDurationHistogram(
-            name: "ferry_forward_latency_seconds", labels: [("upstream", url.description)], buckets: Relay.latencyBuckets)
-        upstream = Upstream(url: url, index: 0, lanes: 1, latency: latency, logger: logger)
-        upstream.setInitialAddresses([sinkAddress])
+        sink = try LoopbackSink(logger: benchmarkLogger)
+        let upstream = sink.upstream
         upstream.setAvailable(true, lane: 0)
         let route = DirectRoute()
         route.open(upstream: 0)
@@ -92,7 +83,7 @@ final class DirectPathRig {
         loop = ReceiveLoop(
             socket: socket, batch: burst, maxDatagramBytes: 65_507, slabs: 8,
             forwarding: .init(loopIndex: 0, upstreams: [upstream], route: route, counters: PipelineCounters(), sampleRate: 0),
-            logger: logger
+            logger: benchmarkLogger
         ) { _ in handoff.count += 1 }
     }
 
@@ -103,28 +94,14 @@ final class DirectPathRig {
             _ = Glibc.send(sender, payload.baseAddress, payload.count, 0)
         }
         loop.step()
-        while Glibc.recv(sink, drainBuffer.baseAddress, drainBuffer.count, CInt(MSG_DONTWAIT)) > 0 {}
+        sink.drain()
     }
 
     func close() {
         loop.close()
         socket.close()
         Glibc.close(sender)
-        Glibc.close(sink)
+        sink.close()
         payload.deallocate()
-        drainBuffer.deallocate()
-    }
-
-    static func bind(_ descriptor: CInt) throws -> SocketAddress {
-        var size: CInt = 8 << 20
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
-        let any = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
-        _ = any.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
-        var storage = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return SocketAddress(storage)
     }
 }

@@ -1,13 +1,7 @@
 import Benchmark
 import FerryCore
-import Logging
 import NIOCore
 import NIOEmbedded
-import Prometheus
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The udp:// path bursts take through an event loop (while the receive
 /// thread's direct route is closed), on NIO's `EmbeddedEventLoop`: a burst
@@ -55,23 +49,16 @@ final class IngestRig {
     let loop = EmbeddedEventLoop()
     let capacity = BufferCapacity(logs: 100_000, bytes: 64 << 20)
     let pipeline: LoopPipeline
-    let upstream: Upstream
     private let lane: UDPUpstreamLane
-    private let sink: CInt
-    private let drainBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
+    private let sink: LoopbackSink
     private let received: ReceivedBurst
 
+    var upstream: Upstream { sink.upstream }
+
     init(burstSize: Int, datagramBytes: Int) throws {
-        let logger = Logger(label: "ferry-benchmark", factory: { _ in SwiftLogNoOpLogHandler() })
-        sink = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        let sinkAddress = try DirectPathRig.bind(sink)
-        let url = UpstreamURL.udp(HostAndPort(host: "127.0.0.1", port: sinkAddress.port!))
-        let latency = PrometheusCollectorRegistry().makeDurationHistogram(
-            name: "ferry_forward_latency_seconds", labels: [("upstream", url.description)], buckets: Relay.latencyBuckets)
-        upstream = Upstream(url: url, index: 0, lanes: 1, latency: latency, logger: logger)
-        upstream.setInitialAddresses([sinkAddress])
-        pipeline = LoopPipeline(index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: logger)
-        lane = UDPUpstreamLane(upstream: upstream, eventLoop: loop, capacity: capacity, laneIndex: 0, logger: logger)
+        sink = try LoopbackSink(logger: benchmarkLogger)
+        pipeline = LoopPipeline(index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: benchmarkLogger)
+        lane = UDPUpstreamLane(upstream: sink.upstream, eventLoop: loop, capacity: capacity, laneIndex: 0, logger: benchmarkLogger)
         pipeline.setLanes([lane])
         _ = lane.start()
         loop.run()
@@ -90,13 +77,12 @@ final class IngestRig {
     @inline(__always)
     func burst() {
         pipeline.receive(received)
-        while Glibc.recv(sink, drainBuffer.baseAddress, drainBuffer.count, CInt(MSG_DONTWAIT)) > 0 {}
+        sink.drain()
     }
 
     func close() {
         _ = lane.stop()
-        Glibc.close(sink)
-        drainBuffer.deallocate()
+        sink.close()
         try? loop.syncShutdownGracefully()
     }
 }

@@ -45,14 +45,14 @@ final class UDPSender {
         vectors.deallocate()
     }
 
-    /// Sends `records` and returns how many went out; the rest were refused
-    /// and must go back to the buffer.
+    /// Sends `records` and returns how many went out, and their bytes; the
+    /// rest were refused and must go back to the buffer.
     ///
     /// - Parameter recordSuccess: false for a half-open probe, whose success
     ///   is only known once no error came back for it (``settleProbe()``).
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, recordSuccess: Bool = true) -> Int {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, recordSuccess: Bool = true) -> (logs: Int, bytes: Int) {
         let count = records.count
-        guard count > 0, connectIfNeeded() else { return 0 }
+        guard count > 0, connectIfNeeded() else { return (0, 0) }
         var sent = 0
         var failure: CInt = 0
         withExtendedLifetime(records) {
@@ -83,8 +83,8 @@ final class UDPSender {
             }
         }
         let now = NIODeadline.now()
+        let sentBytes = sent == count ? bytes : records[..<sent].reduce(0) { $0 + $1.readableBytes }
         if sent > 0 {
-            let sentBytes = sent == records.count ? bytes : records[0..<sent].reduce(0) { $0 + $1.readableBytes }
             upstream.forwarded.add(sent)
             upstream.forwardedBytes.add(sentBytes)
             upstream.observeLatency(since: receivedAt, now: now)
@@ -95,7 +95,7 @@ final class UDPSender {
         } else {
             noteFailure(failure, unsent: count - sent, now: now)
         }
-        return sent
+        return (sent, sentBytes)
     }
 
     /// Decides a half-open probe sent a moment ago: a failure if the kernel
@@ -110,12 +110,6 @@ final class UDPSender {
         }
     }
 
-    /// Connects now if the upstream has an address (a UDP connect sends nothing);
-    /// false if it has none yet or the connect failed (counted and logged).
-    func connectNow() -> Bool {
-        connectIfNeeded()
-    }
-
     /// Closes the socket (the receive thread or lane is ending).
     func close() {
         if descriptor >= 0 { Glibc.close(descriptor) }
@@ -124,7 +118,10 @@ final class UDPSender {
         connectedGeneration = -1
     }
 
-    private func connectIfNeeded() -> Bool {
+    /// Connects (again) if the upstream's address changed since; a UDP connect
+    /// sends nothing. False if it has no address yet or the connect failed
+    /// (counted and logged).
+    func connectIfNeeded() -> Bool {
         let generation = upstream.currentAddressGeneration
         if generation == connectedGeneration, descriptor >= 0 { return true }
         guard let address = upstream.currentAddress else { return false }

@@ -23,8 +23,6 @@ package final class UDPUpstreamLane: UpstreamLane {
     var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
     /// Called when the lane becomes available again, so waiting batches move.
     var onAvailable: (() -> Void)?
-    /// The pipeline counters of this lane's loop (kept for symmetry with other lanes' drops).
-    var counters: PipelineCounters?
 
     package init(upstream: Upstream, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int, logger: Logger) {
         self.upstream = upstream
@@ -60,13 +58,11 @@ package final class UDPUpstreamLane: UpstreamLane {
         }
         let probing = upstream.breakerState == .halfOpen
         let sent = sender.send(records, bytes: bytes, receivedAt: receivedAt, recordSuccess: !probing)
-        if sent > 0 {
-            let sentBytes = sent == count ? bytes : records[..<sent].reduce(0) { $0 + $1.readableBytes }
-            capacity.release(count: sent, bytes: sentBytes)
+        if sent.logs > 0 {
+            capacity.release(count: sent.logs, bytes: sent.bytes)
         }
-        if sent < count {
-            let rest = Array(records[sent...])
-            returnToBuffer?(rest, bytes - records[..<sent].reduce(0) { $0 + $1.readableBytes }, receivedAt)
+        if sent.logs < count {
+            returnToBuffer?(Array(records[sent.logs...]), bytes - sent.bytes, receivedAt)
         } else if probing {
             // UDP has no acknowledgement: a probe succeeded if no error came back for it.
             eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { self.sender.settleProbe() }
@@ -85,7 +81,7 @@ package final class UDPUpstreamLane: UpstreamLane {
     private func connect() {
         guard !stopped else { return }
         guard upstream.currentAddress != nil else { return }
-        if sender.connectNow() {
+        if sender.connectIfNeeded() {
             reconnect.reset()
             let wasAvailable = upstream.isLaneAvailable(laneIndex)
             upstream.setAvailable(true, lane: laneIndex)

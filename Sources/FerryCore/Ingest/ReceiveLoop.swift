@@ -78,11 +78,11 @@ package final class ReceiveLoop {
         // A burst with frames goes to the loop whole, to keep its order.
         if !burst.records.isEmpty, burst.frames.isEmpty, let sender = directSender() {
             let sent = sender.send(burst.records, bytes: burst.recordBytes, receivedAt: burst.receivedAt)
-            if sent == burst.records.count {
+            if sent.logs == burst.records.count {
                 burst.records = []
             } else {
-                burst.records.removeFirst(sent)
-                burst.recordBytes = burst.records.reduce(0) { $0 + $1.readableBytes }
+                burst.records.removeFirst(sent.logs)
+                burst.recordBytes -= sent.bytes
                 burst.failedDirectSend = true
             }
         }

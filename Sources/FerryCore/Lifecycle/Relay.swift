@@ -412,7 +412,6 @@ private enum UpstreamTarget: @unchecked Sendable {
         case .udp(let upstream):
             let lane = UDPUpstreamLane(
                 upstream: upstream, eventLoop: pipeline.eventLoop, capacity: capacity, laneIndex: pipeline.index, logger: logger)
-            lane.counters = pipeline.counters
             lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
             lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
                 pipeline.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
