@@ -79,7 +79,7 @@ package final class ReceiveSocket: @unchecked Sendable {
 
     /// Asks for `wanted` bytes (`SO_RCVBUFFORCE` first, which passes `net.core.rmem_max`
     /// with CAP_NET_ADMIN) and returns what the kernel granted.
-    private static func grantReceiveBuffer(_ descriptor: CInt, wanted: Int) throws -> Int {
+    static func grantReceiveBuffer(_ descriptor: CInt, wanted: Int) throws -> Int {
         var size = CInt(clamping: wanted)
         if setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size)) != 0 {
             try setOption(descriptor, SO_RCVBUF, CInt(clamping: wanted), "SO_RCVBUF")

@@ -38,25 +38,6 @@ public enum KernelUDPStats {
         }
     }
 
-    /// Inodes of the sockets this process has open (from /proc/self/fd).
-    public static func ownSocketInodes() -> Set<UInt64> {
-        var inodes: Set<UInt64> = []
-        guard let directory = opendir("/proc/self/fd") else { return inodes }
-        defer { closedir(directory) }
-        var target = [CChar](repeating: 0, count: 128)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.first?.isNumber == true else { continue }
-            let count = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
-            guard count > 0 else { continue }
-            let link = String(decoding: target.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if link.hasPrefix("socket:["), let inode = UInt64(link.dropFirst(8).dropLast()) {
-                inodes.insert(inode)
-            }
-        }
-        return inodes
-    }
-
     /// The host-wide UDP error counters of /proc/net/snmp (`Udp:`) and /proc/net/snmp6 (`Udp6…`).
     public struct HostCounters: Sendable, Equatable, Codable {
         public var receiveBufferErrors = 0
@@ -114,17 +95,9 @@ public enum KernelUDPStats {
 public enum ReceiveBufferProbe {
     /// The usable receive buffer the kernel grants for `requested` bytes.
     public static func granted(requested: Int) -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var size = CInt(clamping: requested)
-        let length = socklen_t(MemoryLayout<CInt>.size)
-        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, length) != 0 {
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, length)
-        }
-        var reported: CInt = 0
-        var reportedLength = length
-        guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &reported, &reportedLength) == 0 else { return nil }
-        return Int(reported) / 2  // Linux reports twice the usable size
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        return try? ReceiveSocket.grantReceiveBuffer(descriptor, wanted: requested)
     }
 }
