@@ -2,8 +2,18 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <string.h>
 #include <sys/socket.h>
 #include "CFerrySystem.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 
 _Static_assert(sizeof(struct cferry_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 _Static_assert(offsetof(struct cferry_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr layout");
@@ -32,6 +42,34 @@ int cferry_udp_socket(int family) {
     return socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 }
 
+int cferry_udp_segmentation_supported(int fd) {
+    int off = 0;
+    return setsockopt(fd, SOL_UDP, UDP_SEGMENT, &off, sizeof(off)) == 0;
+}
+
+size_t cferry_udp_segment_control_bytes(void) {
+    return CMSG_SPACE(sizeof(uint16_t));
+}
+
+void cferry_set_udp_segment(struct msghdr *message, void *control, uint16_t segment) {
+    memset(control, 0, CMSG_SPACE(sizeof(uint16_t)));
+    message->msg_control = control;
+    message->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    struct cmsghdr *header = CMSG_FIRSTHDR(message);
+    header->cmsg_level = SOL_UDP;
+    header->cmsg_type = UDP_SEGMENT;
+    header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(header), &segment, sizeof(segment));
+}
+
+int cferry_path_mtu(int fd, int family) {
+    int mtu = 0;
+    socklen_t length = sizeof(mtu);
+    int result = family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &length)
+                                    : getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &length);
+    return result == 0 ? mtu : -1;
+}
+
 int cferry_usable_cpus(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -57,7 +95,6 @@ static uint32_t crc32c_software(uint32_t crc, const uint8_t *bytes, size_t lengt
 }
 
 #if defined(__x86_64__)
-#include <string.h>
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *bytes, size_t length) {
     uint64_t wide = crc;

@@ -81,6 +81,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("window-frames"), help: "Unacknowledged frames per loop and upstream (key forward.window-frames).")
     var windowFrames: String?
 
+    @Option(name: .customLong("udp-segmentation"), help: "Send runs of equal-length datagrams to udp:// upstreams as one GSO message: true or false (key forward.udp-segmentation).")
+    var udpSegmentation: String?
+
     @Option(name: .customLong("retry-base"), help: "First retry's jitter ceiling (key retry.base).")
     var retryBase: String?
 
@@ -143,6 +146,7 @@ struct ConfigOptions: ParsableArguments {
             ("forward.ack-timeout", ackTimeout),
             ("forward.frame-ttl", frameTTL),
             ("forward.window-frames", windowFrames),
+            ("forward.udp-segmentation", udpSegmentation),
             ("retry.base", retryBase),
             ("retry.cap", retryCap),
             ("retry.max-attempts", retryMaxAttempts),

@@ -37,6 +37,22 @@ void cferry_name_this_thread(const char *name);
 /// the CPU has it, else a table: the same result either way.
 uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length);
 
+/// Whether the kernel takes UDP_SEGMENT (UDP generic segmentation offload,
+/// Linux 4.18+) on this UDP socket: one send of a run of equal-length
+/// datagrams that the stack splits late, instead of one pass per datagram.
+int cferry_udp_segmentation_supported(int fd);
+
+/// Bytes of control data one UDP_SEGMENT message needs (CMSG_SPACE of a uint16_t).
+size_t cferry_udp_segment_control_bytes(void);
+
+/// Points `message` at `control` (cferry_udp_segment_control_bytes() long) holding a
+/// UDP_SEGMENT of `segment` bytes: the kernel sends the message's payload as
+/// datagrams of that length (the last may be shorter).
+void cferry_set_udp_segment(struct msghdr *message, void *control, uint16_t segment);
+
+/// The path MTU of a connected UDP socket of `family` (IP_MTU / IPV6_MTU), or -1.
+int cferry_path_mtu(int fd, int family);
+
 /// CPUs in this process's affinity mask (taskset, cpusets), or 0 if unknown.
 int cferry_usable_cpus(void);
 

@@ -42,6 +42,16 @@ struct ConfigValues {
         }
     }
 
+    func boolean(_ key: String) throws -> Bool? {
+        try parsed(key, allowed: "true or false (also on/off, yes/no, 1/0)") {
+            switch $0.lowercased() {
+            case "true", "on", "yes", "1": true
+            case "false", "off", "no", "0": false
+            default: nil
+            }
+        }
+    }
+
     func byteSize(_ key: String, range: ClosedRange<Int>) throws -> Int? {
         try parsed(key, allowed: "a size in bytes in \(range.lowerBound)...\(range.upperBound) (suffixes KiB, MiB, GiB allowed)") {
             ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil }

@@ -43,6 +43,7 @@ extension FerryConfiguration {
         .init(name: "forward.ack-timeout", flag: "ack-timeout", help: "wait for a frame's acknowledgement before it counts as failed"),
         .init(name: "forward.frame-ttl", flag: "frame-ttl", help: "how long a frame stays deliverable before its logs may go elsewhere"),
         .init(name: "forward.window-frames", flag: "window-frames", help: "unacknowledged frames per event loop and upstream (1...256)"),
+        .init(name: "forward.udp-segmentation", flag: "udp-segmentation", help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
         .init(name: "retry.base", flag: "retry-base", help: "upper bound of the first retry's jittered wait"),
         .init(name: "retry.cap", flag: "retry-cap", help: "largest upper bound of a retry's jittered wait"),
         .init(name: "retry.max-attempts", flag: "retry-max-attempts", help: "sends of one frame to one upstream, the first included (1...100)"),

@@ -94,6 +94,9 @@ extension FerryConfiguration {
         if let frames = try values.integer("forward.window-frames", range: 1...256) {
             self.windowFrames = frames
         }
+        if let segmentation = try values.boolean("forward.udp-segmentation") {
+            self.udpSegmentation = segmentation
+        }
         if let base = try values.duration("retry.base", range: .milliseconds(1) ... .seconds(60)) {
             self.retryPolicy.base = TimeAmount(base)
         }
@@ -176,6 +179,7 @@ extension FerryConfiguration {
             "forward.ack-timeout": Self.seconds(ackTimeout),
             "forward.frame-ttl": Self.seconds(frameTTL),
             "forward.window-frames": String(windowFrames),
+            "forward.udp-segmentation": String(udpSegmentation),
             "retry.base": Self.seconds(Duration(retryPolicy.base)),
             "retry.cap": Self.seconds(Duration(retryPolicy.cap)),
             "retry.max-attempts": String(retryPolicy.maximumAttempts),

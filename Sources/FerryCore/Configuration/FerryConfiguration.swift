@@ -64,6 +64,9 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var frameTTL: Duration = .seconds(10)
     /// Frames in flight per event loop and upstream (`forward.window-frames`).
     public var windowFrames = 64
+    /// Send runs of equal-length datagrams to `udp://` upstreams as one UDP
+    /// segmentation offload message where the kernel allows (`forward.udp-segmentation`).
+    public var udpSegmentation = true
     /// Backoff of retransmissions (`retry.base`, `retry.cap`, `retry.max-attempts`).
     public var retryPolicy = RetryPolicy()
     /// Retries allowed beyond first attempts (`retry.budget-ratio`, `retry.budget-floor`).

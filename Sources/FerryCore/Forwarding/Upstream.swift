@@ -13,6 +13,9 @@ public final class Upstream: Sendable {
     public let url: UpstreamURL
     /// Position in the failover order (0 is tried first).
     public let index: Int
+    /// Whether `udp://` senders may send runs of equal-length datagrams as one
+    /// segmented message (`forward.udp-segmentation`).
+    let udpSegmentation: Bool
     /// Logs and bytes this upstream accepted (written, sent, or acknowledged).
     let forwarded = AtomicCounter()
     let forwardedBytes = AtomicCounter()
@@ -65,9 +68,10 @@ public final class Upstream: Sendable {
 
     package init(
         url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(),
-        budget: RetryBudget.Configuration = .init(), latency: DurationHistogram? = nil, logger: Logger
+        budget: RetryBudget.Configuration = .init(), latency: DurationHistogram? = nil, udpSegmentation: Bool = true, logger: Logger
     ) {
         self.latency = latency
+        self.udpSegmentation = udpSegmentation
         self.url = url
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }

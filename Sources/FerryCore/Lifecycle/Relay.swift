@@ -83,7 +83,7 @@ public final class Relay: Sendable {
                 labels: [("upstream", url.description)], buckets: latencyBuckets)
             return Upstream(
                 url: url, index: index, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget,
-                latency: latency, logger: logger)
+                latency: latency, udpSegmentation: configuration.udpSegmentation, logger: logger)
         }
         // Sender ids: one random instance id, with the loop index in the low byte,
         // so every loop has its own sequence space and receivers their own dedupe window.
