@@ -1,4 +1,5 @@
 import CFerrySystem
+import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -34,10 +35,15 @@ package final class DatagramReceiver: Sendable {
     /// Bursts read but not yet taken by the loop.
     private let handoff = Mutex<Handoff>(Handoff())
 
+    /// Signalled by the loop when it takes bursts while the thread waits for it.
+    private let caughtUp = DispatchSemaphore(value: 0)
+
     struct Handoff: Sendable {
         var bursts: [ReceivedBurst] = []
         /// A task to take them is on its way to the loop.
         var scheduled = false
+        /// The thread found the queue full and waits for ``caughtUp``.
+        var receiverWaiting = false
     }
     private let thread = Mutex<pthread_t?>(nil)
 
@@ -100,6 +106,7 @@ package final class DatagramReceiver: Sendable {
     func stop() {
         stopping.store(true, ordering: .releasing)
         socket.shutdownReads()
+        caughtUp.signal()
         if let running = thread.withLock({ value -> pthread_t? in defer { value = nil }; return value }) {
             pthread_join(running, nil)
         }
@@ -120,19 +127,29 @@ package final class DatagramReceiver: Sendable {
             }
             guard schedule else { return }
             eventLoop.execute { [self] in
-                let bursts = handoff.withLock { handoff in
+                let (bursts, receiverWaiting) = handoff.withLock { handoff in
                     handoff.scheduled = false
-                    defer { handoff.bursts.removeAll(keepingCapacity: true) }
-                    return handoff.bursts
+                    defer {
+                        handoff.bursts.removeAll(keepingCapacity: true)
+                        handoff.receiverWaiting = false
+                    }
+                    return (handoff.bursts, handoff.receiverWaiting)
                 }
                 deliver.value(bursts)
+                // After forwarding them: on a shared core the loop finishes before the thread reads on.
+                if receiverWaiting { caughtUp.signal() }
             }
         }
         defer { loop.close() }
         while !stopping.load(ordering: .acquiring) {
-            if handoff.withLock({ $0.bursts.count }) >= Self.slabCount {
-                // The loop is behind: let it catch up (datagrams wait in the kernel meanwhile).
-                usleep(50)
+            let full = handoff.withLock { handoff in
+                handoff.receiverWaiting = handoff.bursts.count >= Self.slabCount
+                return handoff.receiverWaiting
+            }
+            if full {
+                // The loop is behind: sleep until it has taken the queue (datagrams wait
+                // in the kernel meanwhile). The timeout only bounds a missed signal.
+                _ = caughtUp.wait(timeout: .now() + .milliseconds(10))
                 continue
             }
             if !loop.step(), !stopping.load(ordering: .relaxed), loop.lastReadFailed {
