@@ -171,7 +171,9 @@ struct KernelVisibilityTests {
         let atNextUpstream = fileLines(dir + "/next-upstream.log")
         let tally = PacedSender.tally(prefix: "m", count: total, in: atSecondAddress + atNextUpstream)
         #expect(tally.missing == 0 && tally.duplicated == 0)
-        #expect(atSecondAddress.count == total, "\(atNextUpstream.count) went to the next upstream instead")
+        #expect(
+            atSecondAddress.count == total,
+            "\(atNextUpstream.count) went to the next upstream instead; edge said: \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(8))")
         #expect(status.upstream(0)["address"] as? String == "127.0.0.3:\(port)")
         #expect(edge.logLines.contains {
             $0["message"] as? String == "upstream address changed" && ($0["reason"] as? String)?.contains("next address") == true

@@ -65,18 +65,45 @@ public final class UDPTestSocket: @unchecked Sendable {
 
     /// Receives one datagram, or `nil` when none arrives within `timeoutMilliseconds`.
     public func receive(timeoutMilliseconds: Int32 = 2000) -> [UInt8]? {
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, timeoutMilliseconds) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return receive(timeoutMilliseconds: timeoutMilliseconds, into: &buffer)
+    }
+
+    /// One datagram read into `buffer` (reused, so that a test reading
+    /// hundreds of thousands does not clear 64 KiB for each and starve the
+    /// tests running beside it).
+    ///
+    /// A signal (SIGCHLD when any child process of the test run exits) interrupts
+    /// `poll` with EINTR whatever the handler's flags; that is retried with the
+    /// time left, not taken for "nothing arrived".
+    private func receive(timeoutMilliseconds: Int32, into buffer: inout [UInt8]) -> [UInt8]? {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(timeoutMilliseconds, 0)) * 1_000_000
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let now = DispatchTime.now().uptimeNanoseconds
+            let left = now < deadline ? Int32((deadline - now) / 1_000_000) : 0
+            let ready = poll(&poller, 1, left)
+            if ready == 1 { break }
+            if ready < 0, errno == EINTR, left > 0 { continue }
+            return nil
+        }
+        var count = -1
+        repeat {
+            count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        } while count < 0 && errno == EINTR
         guard count >= 0 else { return nil }
         return Array(buffer.prefix(count))
     }
 
-    /// Receives until `count` datagrams arrived or nothing arrives for `idleMilliseconds`.
-    public func receive(count: Int, idleMilliseconds: Int32 = 2000) -> [[UInt8]] {
+    /// Receives until `count` datagrams arrived or nothing arrives for `idleMilliseconds`
+    /// (for the first datagram: `firstMilliseconds`, if given).
+    public func receive(count: Int, idleMilliseconds: Int32 = 2000, firstMilliseconds: Int32? = nil) -> [[UInt8]] {
         var received: [[UInt8]] = []
-        while received.count < count, let datagram = receive(timeoutMilliseconds: idleMilliseconds) {
+        received.reserveCapacity(min(count, 1 << 20))
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while received.count < count,
+            let datagram = receive(timeoutMilliseconds: received.isEmpty ? firstMilliseconds ?? idleMilliseconds : idleMilliseconds, into: &buffer)
+        {
             received.append(datagram)
         }
         return received
@@ -87,10 +114,10 @@ public extension UDPTestSocket {
     /// Starts receiving at once on a thread of its own (so a blocking wait never
     /// holds one of Swift concurrency's few threads, and nothing piles up in the
     /// socket before the receiver runs); `value` waits for the result.
-    public func startReceiving(count: Int, idleMilliseconds: Int32 = 2000) -> BackgroundReceive {
+    public func startReceiving(count: Int, idleMilliseconds: Int32 = 2000, firstMilliseconds: Int32? = nil) -> BackgroundReceive {
         let result = BackgroundReceive()
         let thread = Thread {
-            result.finish(self.receive(count: count, idleMilliseconds: idleMilliseconds))
+            result.finish(self.receive(count: count, idleMilliseconds: idleMilliseconds, firstMilliseconds: firstMilliseconds))
         }
         thread.start()
         return result

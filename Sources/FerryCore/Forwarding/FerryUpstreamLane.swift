@@ -390,8 +390,11 @@ final class FerryUpstreamLane: UpstreamLane {
     /// `source` is the socket that reported it (an old address's socket does not count against the new one).
     func noteError(_ error: any Error, source: (any Channel)? = nil) {
         let reason = SendErrorReason(classifying: error)
+        let fromCurrentAddress = source == nil || source === channel
         upstream.recordError(reason, detail: String(describing: error))
-        upstream.record(success: false, fromCurrentAddress: source == nil || source === channel)
+        // A refusal moves a name to its next address at once; the failure then belongs to the old one.
+        let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()
+        upstream.record(success: false, fromCurrentAddress: fromCurrentAddress && !moved)
         if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
             logger.warning(
                 "upstream send failed",

@@ -147,6 +147,29 @@ public final class Upstream: Sendable {
         }
     }
 
+    /// A send to the current address was refused (ICMP port unreachable):
+    /// nothing listens there. If the name has an address not tried yet, move
+    /// to it now, as a breaker trip would, instead of letting the lanes fail
+    /// over to the next upstream while the breaker is still counting failures.
+    /// Returns true if it moved.
+    @discardableResult
+    func addressRefused(now: NIODeadline = .now()) -> Bool {
+        let moved = withResilience { state -> (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)? in
+            guard let (old, new) = nextAddress() else { return nil }
+            return (old, new, state.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now))
+        }
+        guard let (old, new, reset) = moved else { return false }
+        logger.notice(
+            "upstream address changed",
+            metadata: [
+                "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
+                "reason": "send refused (port unreachable); trying the name's next address before the next upstream",
+            ])
+        repointLanes.withLock { $0 }?(new)
+        if let reset { report(reset, traceID: nil) }
+        return true
+    }
+
     /// Moves to the name's next untried address, if there is one.
     private func nextAddress() -> (SocketAddress?, SocketAddress)? {
         endpoint.withLock { endpoint in
