@@ -390,7 +390,8 @@ final class FerryUpstreamLane: UpstreamLane {
     /// `source` is the socket that reported it (an old address's socket does not count against the new one).
     func noteError(_ error: any Error, source: (any Channel)? = nil) {
         let reason = SendErrorReason(classifying: error)
-        let fromCurrentAddress = source == nil || source === channel
+        // NIO may report a refused write after it has closed the channel (`channel` is nil by then): the address decides.
+        let fromCurrentAddress = source == nil || source === channel || (address != nil && source?.remoteAddress == address)
         upstream.recordError(reason, detail: String(describing: error))
         // A refusal moves a name to its next address at once; the failure then belongs to the old one.
         let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()

@@ -32,6 +32,8 @@ package final class DatagramReceiver: Sendable {
     private let forwarding: Forwarding
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// Bursts handed to the loop and not yet forwarded by it.
+    private let unfinished = Atomic<Int>(0)
     /// Bursts read but not yet taken by the loop.
     private let handoff = Mutex<Handoff>(Handoff())
 
@@ -118,8 +120,10 @@ package final class DatagramReceiver: Sendable {
         // One task per wake-up of the loop, not per burst: while the loop is
         // busy, bursts collect here and it takes them together.
         let loop = ReceiveLoop(
-            socket: socket, batch: batch, maxDatagramBytes: slotBytes, slabs: Self.slabCount, forwarding: forwarding, logger: logger
+            socket: socket, batch: batch, maxDatagramBytes: slotBytes, slabs: Self.slabCount, forwarding: forwarding, logger: logger,
+            loopCaughtUp: { [self] in unfinished.load(ordering: .acquiring) == 0 }
         ) { [self] burst in
+            unfinished.add(1, ordering: .relaxed)
             let schedule = handoff.withLock { handoff in
                 handoff.bursts.append(burst)
                 defer { handoff.scheduled = true }
@@ -136,6 +140,7 @@ package final class DatagramReceiver: Sendable {
                     return (handoff.bursts, handoff.receiverWaiting)
                 }
                 deliver.value(bursts)
+                unfinished.subtract(bursts.count, ordering: .releasing)
                 // After forwarding them: on a shared core the loop finishes before the thread reads on.
                 if receiverWaiting { caughtUp.signal() }
             }

@@ -18,6 +18,9 @@ package final class ReceiveLoop {
     private let slabs: [ReceiveSlab]
     private let senders: [UDPSender?]
     private let handOver: (ReceivedBurst) -> Void
+    /// Whether the loop has forwarded every burst handed to it; until it has,
+    /// later bursts follow them there, so that logs keep their order.
+    private let loopCaughtUp: () -> Bool
     private var drops: DropReporter
     private var sampler: LogSampler
     private var warnings = WarningLimiter(interval: .seconds(10))
@@ -32,8 +35,10 @@ package final class ReceiveLoop {
     ///   - handOver: takes a burst the thread does not send itself (to the event loop).
     package init(
         socket: ReceiveSocket, batch: Int, maxDatagramBytes: Int, slabs: Int, forwarding: DatagramReceiver.Forwarding, logger: Logger,
+        loopCaughtUp: @escaping () -> Bool = { true },
         handOver: @escaping (ReceivedBurst) -> Void
     ) {
+        self.loopCaughtUp = loopCaughtUp
         self.socket = socket
         self.forwarding = forwarding
         self.logger = logger
@@ -96,12 +101,14 @@ package final class ReceiveLoop {
         return true
     }
 
-    /// The direct route's sender, if the route is open and still good: the
+    /// The direct route's sender, if the route is open and still good: no
+    /// earlier burst is still on its way through the loop (frames, say), the
     /// loop's lane to it is connected, its breaker is closed, and no upstream
     /// ahead of it in the failover order can take traffic again (the loop
     /// decides a failback).
     private func directSender() -> UDPSender? {
-        guard let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
+        // The loop's count first (acquiring): a route it closed while forwarding those bursts is then seen closed.
+        guard loopCaughtUp(), let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
         let upstream = sender.upstream
         let loopIndex = forwarding.loopIndex
         guard upstream.isLaneAvailable(loopIndex), upstream.isBreakerClosed else { return nil }
