@@ -80,7 +80,7 @@ public final class LogWriter: Sendable {
             output.withLock { output in
                 for line in lines {
                     batch.append(contentsOf: line)
-                    if output.wouldRotate(adding: batch.count) {
+                    if output.wouldRotate(adding: batch.count, linesBefore: batch.count - line.count) {
                         // Whole lines only: a line never straddles two files.
                         batch.removeLast(line.count)
                         output.write(batch)
@@ -140,8 +140,12 @@ struct LogOutput {
         if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
     }
 
-    func wouldRotate(adding bytes: Int) -> Bool {
-        path != nil && size > 0 && size + bytes > maxBytes
+    /// Whether `bytes` more would pass the size limit. A line longer than the
+    /// limit on its own still goes into an empty file (`linesBefore`: bytes of
+    /// whole lines ahead of it in the same write, which count as content too,
+    /// so a large batch written right after a rotation is split again).
+    func wouldRotate(adding bytes: Int, linesBefore: Int = 0) -> Bool {
+        path != nil && (size > 0 || linesBefore > 0) && size + bytes > maxBytes
     }
 
     mutating func write(_ bytes: [UInt8]) {
