@@ -128,23 +128,13 @@ public final class Upstream: Sendable {
         if success { endpoint.withLock { $0.rotations = 0 } }
         // A trip and the move to the name's next address happen in one step,
         // so no batch sees the breaker open while another address is untried.
-        let (transition, moved) = withResilience { state -> (CircuitBreaker.Transition?, (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)?) in
+        let (transition, moved) = withResilience { state -> (CircuitBreaker.Transition?, AddressMove?) in
             guard let transition = state.breaker.record(success: success, now: now) else { return (nil, nil) }
-            guard transition.to == .open, let (old, new) = nextAddress() else { return (transition, nil) }
-            let reset = state.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now)
-            return (transition, (old, new, reset))
+            guard transition.to == .open else { return (transition, nil) }
+            return (transition, moveToNextAddress(&state.breaker, now: now))
         }
         if let transition { report(transition, traceID: traceID) }
-        if let (old, new, reset) = moved {
-            logger.notice(
-                "upstream address changed",
-                metadata: [
-                    "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
-                    "reason": "breaker opened; trying the name's next address before the next upstream",
-                ])
-            repointLanes.withLock { $0 }?(new)
-            if let reset { report(reset, traceID: nil) }
-        }
+        if let moved { announce(moved, reason: "breaker opened; trying the name's next address before the next upstream") }
     }
 
     /// A send to the current address was refused (ICMP port unreachable):
@@ -154,20 +144,35 @@ public final class Upstream: Sendable {
     /// Returns true if it moved.
     @discardableResult
     func addressRefused(now: NIODeadline = .now()) -> Bool {
-        let moved = withResilience { state -> (SocketAddress?, SocketAddress, CircuitBreaker.Transition?)? in
-            guard let (old, new) = nextAddress() else { return nil }
-            return (old, new, state.breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now))
-        }
-        guard let (old, new, reset) = moved else { return false }
+        guard let moved = withResilience({ moveToNextAddress(&$0.breaker, now: now) }) else { return false }
+        announce(moved, reason: "send refused (port unreachable); trying the name's next address before the next upstream")
+        return true
+    }
+
+    /// A move to the name's next address, with the breaker reset that goes with it.
+    private struct AddressMove: Sendable {
+        let old: SocketAddress?
+        let new: SocketAddress
+        let reset: CircuitBreaker.Transition?
+    }
+
+    /// Moves to the next untried address and gives the new address a closed breaker
+    /// (called under the resilience lock, so no batch sees the breaker in between).
+    private func moveToNextAddress(_ breaker: inout CircuitBreaker, now: NIODeadline) -> AddressMove? {
+        guard let (old, new) = nextAddress() else { return nil }
+        return AddressMove(old: old, new: new, reset: breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now))
+    }
+
+    /// Logs the move, points every lane at the new address, and reports the breaker reset.
+    private func announce(_ move: AddressMove, reason: String) {
         logger.notice(
             "upstream address changed",
             metadata: [
-                "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")", "upstream.address.new": "\(new.hostAndPort)",
-                "reason": "send refused (port unreachable); trying the name's next address before the next upstream",
+                "upstream": "\(url)", "upstream.address.old": "\(move.old?.hostAndPort ?? "none")",
+                "upstream.address.new": "\(move.new.hostAndPort)", "reason": "\(reason)",
             ])
-        repointLanes.withLock { $0 }?(new)
-        if let reset { report(reset, traceID: nil) }
-        return true
+        repointLanes.withLock { $0 }?(move.new)
+        if let reset = move.reset { report(reset, traceID: nil) }
     }
 
     /// Moves to the name's next untried address, if there is one.
