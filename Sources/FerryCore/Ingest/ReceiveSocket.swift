@@ -34,6 +34,22 @@ package final class ReceiveSocket: @unchecked Sendable {
     ///   - receiveBufferBytes: `SO_RCVBUF` to ask for, beyond `net.core.rmem_max` where the process may.
     ///   - wakeInterval: how long a blocked read may wait before it returns empty;
     ///     nil: until data arrives or ``shutdownReads()`` (no timer armed per wait, as in the C relay).
+    /// A port no socket uses on `address`'s host, for listening on port 0.
+    ///
+    /// Asking the kernel for port 0 with `SO_REUSEPORT` set may give a port
+    /// another `SO_REUSEPORT` socket of the same user already has (another
+    /// Ferry), and the two would then share its datagrams. A plain socket gets
+    /// a port nobody holds; the receive sockets then bind that port.
+    package static func freePort(near address: SocketAddress) throws -> Int {
+        let descriptor = cferry_udp_socket(CInt(address.protocol.rawValue))
+        guard descriptor >= 0 else { throw ReceiveSocketError.systemCall("socket", errno) }
+        defer { Glibc.close(descriptor) }
+        let bound = address.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
+        guard bound == 0 else { throw ReceiveSocketError.systemCall("bind", errno) }
+        guard let port = try boundAddress(descriptor).port else { throw ReceiveSocketError.systemCall("getsockname", EINVAL) }
+        return port
+    }
+
     package static func bind(to address: SocketAddress, receiveBufferBytes: Int, wakeInterval: TimeAmount?) throws -> ReceiveSocket {
         let descriptor = cferry_udp_socket(CInt(address.protocol.rawValue))
         guard descriptor >= 0 else { throw ReceiveSocketError.systemCall("socket", errno) }

@@ -19,6 +19,9 @@ struct UDPListener {
         var sockets: [Socket] = []
         var port = configuration.listen.port
         do {
+            if port == 0 {
+                port = try ReceiveSocket.freePort(near: SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: 0))
+            }
             for handle in handles {
                 let address = try SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: port)
                 let socket = try ReceiveSocket.bind(
