@@ -18,7 +18,16 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("http-max-body-bytes"), help: "Largest POST /v1/logs body (key http.max-body-bytes).")
     var httpMaxBodyBytes: String?
 
-    @Option(name: .customLong("upstream"), help: "Upstream in failover order, repeatable: udp://HOST:PORT or file:PATH (key upstreams).")
+    @Option(name: .customLong("http-header-timeout"), help: "Time to send a complete request head (key http.header-timeout).")
+    var httpHeaderTimeout: String?
+
+    @Option(name: .customLong("http-idle-timeout"), help: "Time an idle keep-alive connection stays open (key http.idle-timeout).")
+    var httpIdleTimeout: String?
+
+    @Option(name: .customLong("http-max-connections"), help: "Concurrent HTTP connections, 0 = from the fd limit (key http.max-connections).")
+    var httpMaxConnections: String?
+
+    @Option(name: .customLong("upstream"), help: "Upstream in failover order, repeatable: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (key upstreams).")
     var upstreams: [String] = []
 
     @Option(name: .customLong("queue-capacity-logs"), help: "Buffer capacity in logs (key queue.capacity-logs).")
@@ -126,6 +135,9 @@ struct ConfigOptions: ParsableArguments {
             ("listen", listen),
             ("http.address", http),
             ("http.max-body-bytes", httpMaxBodyBytes),
+            ("http.header-timeout", httpHeaderTimeout),
+            ("http.idle-timeout", httpIdleTimeout),
+            ("http.max-connections", httpMaxConnections),
             ("queue.capacity-logs", queueCapacityLogs),
             ("queue.capacity-bytes", queueCapacityBytes),
             ("datagram.max-bytes", datagramMaxBytes),

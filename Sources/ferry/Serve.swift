@@ -18,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     var printConfig = false
 
     func run() async throws {
+        // Before anything is bound: no signal may take its default action from here on.
+        let signals = await SignalRouter.trap()
         let configuration = try await options.load()
         if printConfig {
             print(configuration.renderedLines.joined(separator: "\n"))
@@ -58,9 +60,11 @@ struct Serve: AsyncParsableCommand {
                     .init(service: http),
                     .init(service: RelayService(relay: relay)),
                 ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                gracefulShutdownSignals: [],  // SignalRouter triggers it
                 cancellationSignals: [],
                 logger: logger))
+        let routing = Task { await signals.route(group: group, relay: relay, writer: writer, logger: logger) }
+        defer { routing.cancel() }
         do {
             try await group.run()
         } catch {

@@ -35,8 +35,13 @@ struct TraceCommand: ParsableCommand {
             let paths = TraceTimeline.filesWithRotations(of: path)
             guard !paths.isEmpty else { throw RuntimeFailure(description: "cannot read log file '\(path)': no such file") }
             for file in paths {
-                guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+                guard let data = FileManager.default.contents(atPath: file) else {
                     throw RuntimeFailure(description: "cannot read log file '\(file)'")
+                }
+                let (contents, invalid) = TraceTimeline.validLines(of: Array(data))
+                if invalid > 0 {
+                    let note = "ferry trace: skipped \(invalid) line(s) of '\(file)' that are not valid UTF-8\n"
+                    FileHandle.standardError.write(Data(note.utf8))
                 }
                 timeline.add(contents: contents, file: file, traceID: traceID)
             }

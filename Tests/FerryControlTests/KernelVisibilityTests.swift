@@ -73,17 +73,31 @@ struct KernelVisibilityTests {
         #expect(check.output.contains("net.core.rmem_max"))
     }
 
+    /// The isolation the name tests rely on: inside ``PrivateNames`` a name the
+    /// hosts file lacks is asked of a resolver on 127.0.0.1 (here: this test's
+    /// socket on port 53), never of the machine's resolver.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil && ExternalTool.path("getent") != nil))
+    func namesMissingFromThePrivateHostsFileAreAskedOnLoopbackOnly() async throws {
+        guard let resolver = try? UDPTestSocket(host: "127.0.0.1", port: 53) else { return }  // port 53 taken here
+        let names = try PrivateNames(hosts: "127.0.0.2 known.test\n")
+        let queries = resolver.startReceiving(count: 1, idleMilliseconds: 5_000)
+        let lookup = try ExternalTool.run(names.wrapper[0], Array(names.wrapper.dropFirst()) + ["getent", "hosts", "missing.invalid", "known.test"])
+        let asked = await queries.value
+        #expect(lookup.output.contains("127.0.0.2") && lookup.output.contains("known.test"), "\(lookup.output)")
+        #expect(asked.count == 1, "no DNS query reached the loopback resolver")
+        // The query names the missing host (DNS labels: 7 "missing" 7 "invalid").
+        #expect(asked.first.map { Array($0.dropFirst(12).prefix(17)) } == Array("\u{07}missing\u{07}invalid".utf8))
+    }
+
     /// A name re-pointed (hosts file bind-mounted over /etc/hosts in a private
     /// mount namespace, rewritten in place) while logs flow: every log arrives
     /// once, before the change at the old address, after it at the new one.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func udpUpstreamFollowsAChangedName() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let hosts = dir + "/hosts"
-        try "127.0.0.2 logs.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let names = try PrivateNames(hosts: "127.0.0.2 logs.test\n")
+        let dir = (names.hostsPath as NSString).deletingLastPathComponent
         let (old, new) = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3")
-        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let wrapper = names.wrapper
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
             ["--upstream", "udp://logs.test:\(old.port)", "--resolve-interval", "1"], wrapper: wrapper)
         let total = 3_000
@@ -91,9 +105,9 @@ struct KernelVisibilityTests {
         let newSide = new.startReceiving(count: total, idleMilliseconds: 6_000)
         let sending = Task { try await PacedSender.send(prefix: "n", count: total, rate: 1_000, to: udpPort) }
         try await Task.sleep(for: .milliseconds(1_200))
-        try rewrite(hosts, "127.0.0.3 logs.test\n")
+        try names.rewrite("127.0.0.3 logs.test\n")
         try await Task.sleep(for: .milliseconds(1_200))
-        try rewrite(hosts, "")  // the name stops resolving: the last good address is kept
+        try names.rewrite("")  // the name stops resolving: the last good address is kept
         try await sending.value
         let atOld = await oldSide.value.map { String(decoding: $0, as: UTF8.self) }
         let atNew = await newSide.value.map { String(decoding: $0, as: UTF8.self) }
@@ -116,20 +130,18 @@ struct KernelVisibilityTests {
     /// aggregator until acknowledged; across both files every log appears once.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func ferryUpstreamFollowsAChangedNameWithoutDuplicates() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let hosts = dir + "/hosts"
-        try "127.0.0.2 agg.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let names = try PrivateNames(hosts: "127.0.0.2 agg.test\n")
+        let dir = (names.hostsPath as NSString).deletingLastPathComponent
         let port = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3").0.port  // free on both, released
         let (aggregatorA, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/a.log"], listen: "127.0.0.2:\(port)")
         let (aggregatorB, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/b.log"], listen: "127.0.0.3:\(port)")
-        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let wrapper = names.wrapper
         let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(
             ["--upstream", "ferry://agg.test:\(port)", "--resolve-interval", "1"], wrapper: wrapper)
         let total = 5_000
         let sending = Task { try await PacedSender.send(prefix: "f", count: total, rate: 2_000, to: edgePort) }
         try await Task.sleep(for: .milliseconds(1_000))
-        try rewrite(hosts, "127.0.0.3 agg.test\n")
+        try names.rewrite("127.0.0.3 agg.test\n")
         try await sending.value
         let status = StatusReader(port: edgeHTTP)
         let delivered = await eventually(seconds: 15) { (status.counters()["forwarded"] as? Int) == total && status.queueDepth() == 0 }
@@ -152,14 +164,12 @@ struct KernelVisibilityTests {
     /// next upstream.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func otherAddressesOfANameAreTriedBeforeTheNextUpstream() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let hosts = dir + "/hosts"
-        try "127.0.0.2 multi.test\n127.0.0.3 multi.test\n".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let names = try PrivateNames(hosts: "127.0.0.2 multi.test\n127.0.0.3 multi.test\n")
+        let dir = (names.hostsPath as NSString).deletingLastPathComponent
         let port = try UDPTestSocket.pair(first: "127.0.0.2", second: "127.0.0.3").0.port
         // Only the second address has a receiver; the first is refused.
         let (aggregator, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/second-address.log"], listen: "127.0.0.3:\(port)")
-        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let wrapper = names.wrapper
         let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(
             ["--upstream", "ferry://multi.test:\(port)", "--upstream", "file:\(dir)/next-upstream.log"], wrapper: wrapper)
         let total = 500
@@ -188,12 +198,10 @@ struct KernelVisibilityTests {
     /// stop Ferry: logs wait in the buffer and are delivered once it resolves.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func aNameThatResolvesOnlyLaterIsWaitedFor() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let hosts = dir + "/hosts"
-        try "".write(toFile: hosts, atomically: false, encoding: .utf8)
+        let names = try PrivateNames(hosts: "")
+        let dir = (names.hostsPath as NSString).deletingLastPathComponent
         let sink = try UDPTestSocket(host: "127.0.0.2")
-        let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount --bind \(hosts) /etc/hosts && exec \"$0\" \"$@\""]
+        let wrapper = names.wrapper
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
             ["--upstream", "udp://late.test:\(sink.port)", "--resolve-interval", "0"], wrapper: wrapper)
         let ready = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
@@ -203,7 +211,7 @@ struct KernelVisibilityTests {
         let sender = try UDPTestSocket()
         for index in 0..<10 { sender.send(Array(PacedSender.line("late", index).utf8), to: udpPort) }
         try await Task.sleep(for: .milliseconds(300))
-        try rewrite(hosts, "127.0.0.2 late.test\n")
+        try names.rewrite("127.0.0.2 late.test\n")
         let lines = await received.value.map { String(decoding: $0, as: UTF8.self) }
         #expect(lines == (0..<10).map { PacedSender.line("late", $0) })
         #expect(await eventually(seconds: 5) { (try? HTTPTestClient.request("GET", port: httpPort, path: "/readyz"))?.status == 200 })
@@ -211,11 +219,4 @@ struct KernelVisibilityTests {
         #expect(await ferry.waitForExit(timeout: 10) == 0)
     }
 
-    /// Rewrites a file in place (same inode), as a bind mount requires.
-    private func rewrite(_ path: String, _ contents: String) throws {
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: 0)
-        try handle.write(contentsOf: Data(contents.utf8))
-        try handle.close()
-    }
 }

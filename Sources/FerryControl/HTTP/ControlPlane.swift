@@ -1,5 +1,6 @@
 import FerryCore
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -33,10 +34,27 @@ public enum ControlPlane {
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let address = relay.configuration.httpAddress
+        let configuration = relay.configuration
+        let address = configuration.httpAddress
+        let softLimit = HTTPConnectionBudget.raiseDescriptorLimit()
+        let open = HTTPConnectionBudget.openDescriptors()
+        let cap = HTTPConnectionBudget.cap(softLimit: softLimit, open: open, configured: configuration.httpMaxConnections)
+        logger.info(
+            "http connection limit",
+            metadata: [
+                "http.max_connections": "\(cap)", "process.fd_limit": "\(softLimit)", "process.fds_open": "\(open)",
+                "process.fds_reserved": "\(HTTPConnectionBudget.reserve)",
+            ])
+        let headerTimeout = TimeAmount(configuration.httpHeaderTimeout)
+        let idleTimeout = TimeAmount(configuration.httpIdleTimeout)
         return Application(
             router: makeRouter(relay: relay, metrics: metrics),
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ferry"),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, headerTimeout: headerTimeout, idleTimeout: idleTimeout)
+            },
+            configuration: .init(
+                address: .hostname(address.host, port: address.port), serverName: "ferry",
+                availableConnectionsDelegate: MaximumAvailableConnections(cap, logger: logger)),
             onServerRunning: onServerRunning,
             logger: logger)
     }

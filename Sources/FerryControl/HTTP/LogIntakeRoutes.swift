@@ -16,6 +16,13 @@ struct LogIntakeRoutes {
     func register(on router: Router<BasicRequestContext>) {
         let limit = relay.configuration.httpMaxBodyBytes
         router.post("v1/logs") { request, _ in
+            // Refused from the head alone, before any of the body is read (the
+            // connection is then closed, see GuardedHTTP1Channel).
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+                return try JSONResponse.make(
+                    ReasonBody(status: "error", reason: "body larger than http.max-body-bytes (\(limit) bytes)"),
+                    status: .contentTooLarge)
+            }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: limit)

@@ -71,11 +71,19 @@ struct ConfigValues {
         if let array = reader.stringArray(forKey: configKey) {
             items = array
         } else if let string = reader.string(forKey: configKey) {
-            items = string.split(separator: ",").map(String.init)
+            // An empty value is no value; "a,,b" or "," is a mistake to report, not to skip.
+            guard !string.trimmingWhitespace().isEmpty else { return nil }
+            items = string.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         } else {
             return nil
         }
-        return items.map { (item: String) in item.trimmingWhitespace() }.filter { !$0.isEmpty }
+        let trimmed = items.map { (item: String) in item.trimmingWhitespace() }
+        if let empty = trimmed.firstIndex(where: \.isEmpty) {
+            throw ConfigurationError.invalidValue(
+                key: key, value: items.joined(separator: ","),
+                allowed: "a list of non-empty items (item \(empty + 1) of \(items.count) is empty; check for a stray comma)")
+        }
+        return trimmed
     }
 }
 

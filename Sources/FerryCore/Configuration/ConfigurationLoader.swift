@@ -57,6 +57,9 @@ public struct ConfigurationLoader: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let root: Any?
         if path.lowercased().hasSuffix(".json") {
+            if let key = JSONDuplicateKeys.first(in: text) {
+                throw ConfigurationError.unreadableFile(path: path, reason: "key '\(key)' appears twice in one object (a key may be given once)")
+            }
             root = try? JSONSerialization.jsonObject(with: Data(text.utf8))
         } else {
             root = try? Yams.load(yaml: text)

@@ -19,6 +19,15 @@ extension FerryConfiguration {
         if let limit = try values.byteSize("http.max-body-bytes", range: 1...(1 << 30)) {
             self.httpMaxBodyBytes = limit
         }
+        if let timeout = try values.duration("http.header-timeout", range: .milliseconds(100) ... .seconds(10)) {
+            self.httpHeaderTimeout = timeout
+        }
+        if let timeout = try values.duration("http.idle-timeout", range: .seconds(1) ... .seconds(3600)) {
+            self.httpIdleTimeout = timeout
+        }
+        if let count = try values.integer("http.max-connections", range: 0...1_000_000) {
+            self.httpMaxConnections = count
+        }
         if let list = try values.list("upstreams") {
             var upstreams: [UpstreamURL] = []
             for item in list {
@@ -158,6 +167,9 @@ extension FerryConfiguration {
             "listen": listen.description,
             "http.address": httpAddress.description,
             "http.max-body-bytes": String(httpMaxBodyBytes),
+            "http.header-timeout": Self.seconds(httpHeaderTimeout),
+            "http.idle-timeout": Self.seconds(httpIdleTimeout),
+            "http.max-connections": httpMaxConnections == 0 ? "0 (from the file-descriptor limit)" : String(httpMaxConnections),
             "upstreams": upstreams.map(\.description).joined(separator: ","),
             "queue.capacity-logs": String(queueCapacityLogs),
             "queue.capacity-bytes": String(queueCapacityBytes),

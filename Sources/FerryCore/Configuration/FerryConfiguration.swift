@@ -19,6 +19,12 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var httpAddress: HostAndPort = .init(host: "127.0.0.1", port: 9514)
     /// Largest `POST /v1/logs` body accepted (`http.max-body-bytes`).
     public var httpMaxBodyBytes: Int = 4 << 20
+    /// Time a connection has to send a complete request head (`http.header-timeout`).
+    public var httpHeaderTimeout: Duration = .seconds(5)
+    /// Time an idle keep-alive connection is kept open (`http.idle-timeout`).
+    public var httpIdleTimeout: Duration = .seconds(60)
+    /// Concurrent HTTP connections; 0 = derived from the file-descriptor limit (`http.max-connections`).
+    public var httpMaxConnections: Int = 0
     /// Upstreams in failover order (`upstreams`).
     public var upstreams: [UpstreamURL] = [FerryConfiguration.embeddedDefaultUpstream]
     /// Buffer capacity in logs (`queue.capacity-logs`).

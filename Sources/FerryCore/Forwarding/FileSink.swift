@@ -10,155 +10,215 @@ import Glibc
 /// Appends batches of lines to one file from a thread of its own, so that no
 /// event loop ever waits for the disk.
 ///
-/// Batches from every loop are written in the order they were handed over. A
-/// failed write (disk full, permissions changed) is retried with backoff while
-/// the sink reports itself unhealthy, so new traffic fails over to the next
-/// upstream; batches already handed over keep their buffer reservation until
-/// written, which keeps memory bounded.
+/// Batches from every loop are written in the order they were handed over.
+/// Every line is written whole or not at all:
+/// - a write the kernel took only part of is continued from the byte where it
+///   stopped, never from the batch's first byte (no torn line, no duplicate);
+/// - when the disk stays full (or the file cannot be written at all), the file
+///   is cut back to the last complete line of the batch and the lines after it
+///   are handed back (``FileWriteOutcome/partial(linesWritten:)``), so they fail
+///   over to the next upstream; the sink then stays unavailable for a backoff;
+/// - a file that ends in a fragment (a crash mid-line) gets a newline before
+///   the first new line, counted in `Upstream.fileFragmentsEnded`.
 ///
-/// Rotation-friendly: about once a second the sink checks that `path` is still
-/// the file it writes to, and reopens it when logrotate (or anyone) moved or
-/// removed it, so no logs go on into a renamed file.
+/// Before every batch the sink checks that `path` still names the file it
+/// writes to (`fstat` of the descriptor, `stat` of the path): a file moved by
+/// logrotate or removed by anyone is reopened before any more is written into
+/// it. ``reopen()`` (SIGHUP) does the same unconditionally.
 final class FileSink: Sendable {
     let path: String
     private let upstream: Upstream
-    private let file: Mutex<OpenFile>
+    private let file: Mutex<OpenFile?>
     private let pool: NIOThreadPool
     private let logger: Logger
-    private let healthy = Atomic<Bool>(true)
+    private let backoff = Mutex(FileSinkBackoff())
     private let stopping = Atomic<Bool>(false)
+    private let reopenRequested = Atomic<Bool>(false)
     private let warnings = Mutex(WarningLimiter(interval: .seconds(10)))
+    /// Tries of one batch while the sink is healthy before its rest is handed back.
+    static let attemptsPerBatch = 3
 
     /// Opens (creating if needed) `path` and its parent directories for appending.
     init(path: String, upstream: Upstream, logger: Logger) throws {
         self.path = path
         self.upstream = upstream
         self.logger = logger
-        try Self.createParentDirectories(of: path)
-        self.file = Mutex(try OpenFile(path: path))
+        if let code = ParentDirectories.create(for: path) { throw ForwardingError.cannotOpenFile(path: path, errno: code) }
+        let opened = try OpenFile(path: path)
+        if opened.endedFragment { upstream.fileFragmentsEnded.add(1) }
+        self.file = Mutex(opened)
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
     }
 
-    var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+    /// False during the backoff after a failed write: new traffic goes elsewhere.
+    var isHealthy: Bool { backoff.withLock { $0.isOpen(now: .now()) } }
 
-    /// Writes `blob` after every batch handed over before it; `completion`
-    /// runs on the sink's thread with `true` once it is on disk (in the page cache).
-    func write(_ blob: ByteBuffer, completion: @escaping @Sendable (Bool) -> Void) {
+    /// Writes `blob` (whose lines end at `lineEnds`, offsets into it) after every
+    /// batch handed over before it; `completion` runs on the sink's thread.
+    func write(_ blob: ByteBuffer, lineEnds: [Int], completion: @escaping @Sendable (FileWriteOutcome) -> Void) {
         pool.submit { state in
             guard case .active = state else {
-                completion(false)
+                completion(.abandoned)
                 return
             }
-            completion(self.writeRetrying(blob))
+            completion(self.writeBatch(blob, lineEnds: lineEnds))
         }
+    }
+
+    /// Closes the file and opens `path` again before the next batch (SIGHUP).
+    func reopen() {
+        reopenRequested.store(true, ordering: .relaxed)
+        pool.submit { _ in self.reopenIfNeeded() }
     }
 
     /// Stops retrying failed writes, lets queued batches finish, and closes the file.
     func close() async {
         stopping.store(true, ordering: .relaxed)
         try? await pool.shutdownGracefully()
-        file.withLock { $0.close() }
+        file.withLock { $0?.close() }
     }
 
-    private func writeRetrying(_ blob: ByteBuffer) -> Bool {
-        var delayMilliseconds = 100
+    private func writeBatch(_ blob: ByteBuffer, lineEnds: [Int]) -> FileWriteOutcome {
+        var written = 0  // bytes of this batch on disk so far
+        var attempt = 0
+        let retries = isHealthy ? Self.attemptsPerBatch : 1
         while true {
-            reopenIfMoved()
-            let descriptor = file.withLock { $0.descriptor }
-            let result = blob.withUnsafeReadableBytes { bytes in Self.writeAll(descriptor, bytes) }
+            reopenIfNeeded()
+            let result: FileAppendResult = file.withLock { file in
+                guard var current = file else { return .failure(EBADF) }
+                defer { file = current }
+                if written == 0, let code = current.endPendingFragment() { return .failure(code) }
+                return blob.withUnsafeReadableBytes { bytes in current.append(bytes, from: &written) }
+            }
             switch result {
             case .success:
-                setHealthy(true)
-                return true
+                backoff.withLock { $0.succeeded() }
+                upstream.setAvailableOnAllLanes(true)
+                return .written
             case .failure(let code):
-                setHealthy(false)
-                upstream.recordError(.other, detail: String(cString: strerror(code)))
-                upstream.record(success: false)
-                let suppressed = warnings.withLock { $0.shouldLog(key: Int(code)) }
-                if let suppressed {
-                    logger.error(
-                        "file upstream write failed",
-                        metadata: [
-                            "upstream": "file:\(path)",
-                            "error.errno": "\(code)",
-                            "error.detail": "\(String(cString: strerror(code)))",
-                            "warnings.suppressed": "\(suppressed)",
-                        ])
+                attempt += 1
+                noteFailure(code)
+                if attempt >= retries || stopping.load(ordering: .relaxed) {
+                    return giveUp(written: written, lineEnds: lineEnds)
                 }
                 // Back off, but wake at once when shutdown gives up on the file.
-                var waited = 0
-                while waited < delayMilliseconds {
-                    if stopping.load(ordering: .relaxed) { return false }
+                let delay = backoff.withLock { $0.failed(now: .now()) }
+                var waited = TimeAmount.zero
+                while waited < delay {
+                    if stopping.load(ordering: .relaxed) { return giveUp(written: written, lineEnds: lineEnds) }
                     usleep(10_000)
-                    waited += 10
+                    waited = waited + .milliseconds(10)
                 }
-                delayMilliseconds = min(delayMilliseconds * 2, 2000)
             }
         }
     }
 
-    /// Reopens `path` if the file written so far is no longer there (rotated or deleted).
-    private func reopenIfMoved() {
-        let reopened: Result<Bool, ForwardingError> = file.withLock { file in
-            guard file.isDueForCheck() else { return .success(false) }
-            guard file.pathStillNamesThisFile() else {
-                do {
-                    try Self.createParentDirectories(of: path)
-                    let new = try OpenFile(path: path)
-                    file.close()
-                    file = new
-                    return .success(true)
-                } catch let error as ForwardingError {
-                    return .failure(error)
-                } catch {
-                    return .success(false)
-                }
-            }
-            return .success(false)
+    /// Cuts the file back to the last whole line of the batch and says how many
+    /// lines stay written; the rest go back to the buffer.
+    private func giveUp(written: Int, lineEnds: [Int]) -> FileWriteOutcome {
+        _ = backoff.withLock { $0.failed(now: .now()) }
+        upstream.setAvailableOnAllLanes(false)
+        let whole = lineEnds.lastIndex(where: { $0 <= written }).map { $0 + 1 } ?? 0
+        let keep = whole == 0 ? 0 : lineEnds[whole - 1]
+        if written > keep {
+            file.withLock { $0?.cutBack(by: written - keep) }
         }
-        switch reopened {
-        case .success(true):
-            logger.notice("file upstream reopened", metadata: ["upstream": "file:\(path)", "reason": "the file was moved or removed (rotation)"])
-        case .success(false):
+        return .partial(linesWritten: whole)
+    }
+
+    private func noteFailure(_ code: CInt) {
+        upstream.recordError(.other, detail: String(cString: strerror(code)))
+        upstream.record(success: false)
+        upstream.setAvailableOnAllLanes(false)
+        if let suppressed = warnings.withLock({ $0.shouldLog(key: Int(code)) }) {
+            logger.error(
+                "file upstream write failed",
+                metadata: [
+                    "upstream": "file:\(path)",
+                    "error.errno": "\(code)",
+                    "error.detail": "\(String(cString: strerror(code)))",
+                    "warnings.suppressed": "\(suppressed)",
+                ])
+        }
+    }
+
+    /// Reopens `path` when asked to (SIGHUP) or when the file written so far is
+    /// no longer what the path names (moved, removed).
+    private func reopenIfNeeded() {
+        let requested = reopenRequested.exchange(false, ordering: .relaxed)
+        let outcome: Result<String?, ForwardingError> = file.withLock { file in
+            let reason: String
+            if requested {
+                reason = "SIGHUP"
+            } else if let current = file, let moved = current.whyPathNoLongerNamesThisFile() {
+                reason = moved
+            } else if file == nil {
+                reason = "the file could not be opened before"
+            } else {
+                return .success(nil)
+            }
+            do {
+                _ = ParentDirectories.create(for: path)
+                let fresh = try OpenFile(path: path)
+                if fresh.endedFragment { upstream.fileFragmentsEnded.add(1) }
+                file?.close()
+                file = fresh
+                return .success(reason)
+            } catch let error as ForwardingError {
+                if !requested {  // keep nothing that writes into a removed file
+                    file?.close()
+                    file = nil
+                }
+                return .failure(error)
+            } catch {
+                return .success(nil)
+            }
+        }
+        switch outcome {
+        case .success(let reason?):
+            logger.notice("file upstream reopened", metadata: ["upstream": "file:\(path)", "reason": "\(reason)"])
+        case .success(nil):
             break
         case .failure(let error):
             logger.error("file upstream could not be reopened", metadata: ["upstream": "file:\(path)", "error": "\(error)"])
         }
     }
+}
 
-    private func setHealthy(_ value: Bool) {
-        if healthy.exchange(value, ordering: .relaxed) != value {
-            upstream.setAvailableOnAllLanes(value)
-        }
+/// What became of a batch handed to a ``FileSink``.
+enum FileWriteOutcome: Sendable, Equatable {
+    /// Every line is in the file.
+    case written
+    /// The first `linesWritten` lines are in the file, whole; the others are not
+    /// (the file was cut back to a line boundary) and must go elsewhere.
+    case partial(linesWritten: Int)
+    /// Shutdown gave up on the batch before it was tried.
+    case abandoned
+}
+
+/// When a sink that failed may be tried again: 100 ms after the first failure,
+/// doubling to 2 s; reset by a successful write.
+struct FileSinkBackoff {
+    private var retryAt: NIODeadline?
+    private var delay = TimeAmount.milliseconds(100)
+
+    func isOpen(now: NIODeadline) -> Bool {
+        guard let retryAt else { return true }
+        return now >= retryAt
     }
 
-    private enum WriteResult { case success, failure(CInt) }
-
-    private static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> WriteResult {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return .failure(errno)
-            }
-            offset += written
-        }
-        return .success
+    /// Records a failure; returns how long to wait.
+    mutating func failed(now: NIODeadline) -> TimeAmount {
+        let wait = delay
+        retryAt = now + wait
+        delay = min(delay * 2, .seconds(2))
+        return wait
     }
 
-    private static func createParentDirectories(of path: String) throws {
-        var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
-        guard !components.isEmpty else { return }
-        var current = path.hasPrefix("/") ? "" : "."
-        if path.hasPrefix("/") { components = components.dropFirst() }
-        for component in components where !component.isEmpty && component != "." {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw ForwardingError.cannotOpenFile(path: path, errno: errno)
-            }
-        }
+    mutating func succeeded() {
+        retryAt = nil
+        delay = .milliseconds(100)
     }
 }
 
@@ -169,7 +229,10 @@ struct OpenFile {
     private(set) var descriptor: CInt
     private let device: UInt64
     private let inode: UInt64
-    private var lastCheck = NIODeadline.now()
+    /// The file ended in a partial line when opened; a newline was written after it.
+    private(set) var endedFragment = false
+    /// A newline is owed before the next line (a fragment could not be cut back).
+    private var fragmentPending = false
 
     init(path: String) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
@@ -180,23 +243,71 @@ struct OpenFile {
         descriptor = fd
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+        if info.st_size > 0, Self.lastByte(of: path, size: Int(info.st_size)) != UInt8(ascii: "\n") {
+            // A crash left a partial line: it keeps a line of its own.
+            fragmentPending = true
+            if endPendingFragment() == nil { endedFragment = true }
+        }
     }
 
-    mutating func isDueForCheck(now: NIODeadline = .now()) -> Bool {
-        guard now - lastCheck >= .seconds(1) else { return false }
-        lastCheck = now
-        return true
+    /// Writes the newline owed after a fragment; nil when none is owed or it was written.
+    mutating func endPendingFragment() -> CInt? {
+        guard fragmentPending else { return nil }
+        var newline = UInt8(ascii: "\n")
+        let result = Glibc.write(descriptor, &newline, 1)
+        if result == 1 {
+            fragmentPending = false
+            return nil
+        }
+        return result < 0 ? errno : ENOSPC
     }
 
-    /// False when `path` is gone or is now another file.
-    func pathStillNamesThisFile() -> Bool {
+    /// Appends `bytes[written...]`, advancing `written` by what the kernel took.
+    mutating func append(_ bytes: UnsafeRawBufferPointer, from written: inout Int) -> FileAppendResult {
+        while written < bytes.count {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .failure(errno)
+            }
+            written += count
+        }
+        return .success
+    }
+
+    /// Removes the last `bytes` of the file (a partial line); if that fails, a
+    /// newline is owed so the fragment stays on a line of its own.
+    mutating func cutBack(by bytes: Int) {
         var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+        guard fstat(descriptor, &info) == 0, Int(info.st_size) >= bytes, ftruncate(descriptor, info.st_size - off_t(bytes)) == 0 else {
+            fragmentPending = true
+            return
+        }
+    }
+
+    /// Why `path` no longer names the file written so far, or nil when it still does.
+    func whyPathNoLongerNamesThisFile() -> String? {
+        var own = stat()
+        if fstat(descriptor, &own) == 0, own.st_nlink == 0 { return "the file was removed" }
+        var named = stat()
+        guard stat(path, &named) == 0 else { return "the file was moved or removed" }
+        if UInt64(named.st_dev) != device || UInt64(named.st_ino) != inode { return "the path names another file (rotation)" }
+        return nil
     }
 
     mutating func close() {
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
         descriptor = -1
     }
+
+    private static func lastByte(of path: String, size: Int) -> UInt8? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = Glibc.close(fd) }
+        var byte: UInt8 = 0
+        return pread(fd, &byte, 1, off_t(size - 1)) == 1 ? byte : nil
+    }
 }
+
+/// The result of one append: done, or the `errno` that stopped it.
+enum FileAppendResult { case success, failure(CInt) }

@@ -11,6 +11,8 @@ final class FileUpstreamLane: UpstreamLane {
     private let capacity: BufferCapacity
     private let laneIndex: Int
     private let allocator = ByteBufferAllocator()
+    /// Gives logs the file did not take back to the loop's buffer (runs on the loop).
+    var returnToBuffer: (@Sendable ([ByteBuffer], Int, NIODeadline) -> Void)?
 
     init(upstream: Upstream, sink: FileSink, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int) {
         self.upstream = upstream
@@ -37,21 +39,43 @@ final class FileUpstreamLane: UpstreamLane {
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
         _ = upstream.acquire()  // a file takes what it is given; this only tracks half-open probes
         var blob = allocator.buffer(capacity: bytes + records.count)
+        var lineEnds: [Int] = []
+        lineEnds.reserveCapacity(records.count)
         for record in records {
             LineFormat.append(record, to: &blob)
+            lineEnds.append(blob.readableBytes)
         }
-        let count = records.count
         let upstream = self.upstream
         let capacity = self.capacity
-        sink.write(blob) { written in
-            // A batch the sink gave up on (only at shutdown, after the drain
-            // deadline) keeps its reservation: it is counted as undrained.
-            guard written else { return }
-            upstream.record(success: true)
-            upstream.observeLatency(since: receivedAt)
-            capacity.release(count: count, bytes: bytes)
-            upstream.forwarded.add(count)
-            upstream.forwardedBytes.add(bytes)
+        let eventLoop = self.eventLoop
+        let handBack = self.returnToBuffer
+        sink.write(blob, lineEnds: lineEnds) { outcome in
+            let written: Int
+            switch outcome {
+            case .written:
+                written = records.count
+                upstream.record(success: true)
+            case .partial(let lines):
+                written = lines
+            case .abandoned:
+                // Given up at shutdown, after the drain deadline: the batch keeps
+                // its reservation and is counted as undrained.
+                return
+            }
+            let writtenBytes = records.prefix(written).reduce(0) { $0 + $1.readableBytes }
+            if written > 0 {
+                upstream.observeLatency(since: receivedAt)
+                capacity.release(count: written, bytes: writtenBytes)
+                upstream.forwarded.add(written)
+                upstream.forwardedBytes.add(writtenBytes)
+            }
+            if written < records.count {
+                // Not in the file (it was cut back to a line boundary): the rest
+                // keeps its reservation and goes back to the buffer, to fail over.
+                let rest = Array(records[written...])
+                upstream.failovers.add(1)
+                eventLoop.execute { handBack?(rest, bytes - writtenBytes, receivedAt) }
+            }
         }
     }
 }

@@ -30,6 +30,8 @@ public final class Upstream: Sendable {
     /// Outcomes of forward attempts (batches or frames), as the breaker saw them.
     let attemptsSucceeded = AtomicCounter()
     let attemptsFailed = AtomicCounter()
+    /// `file:` only: partial last lines (a crash mid-write) ended with a newline on open.
+    let fileFragmentsEnded = AtomicCounter()
     /// Time from receipt to acknowledgement or write, one observation per batch or frame.
     private let latency: DurationHistogram?
     private let laneAvailable: [AtomicFlag]
@@ -367,6 +369,7 @@ public final class Upstream: Sendable {
             failovers: failovers.load,
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
+            fileFragmentsEnded: fileFragmentsEnded.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
             lastError: lastError.withLock { $0 },
             address: currentAddress?.hostAndPort,
@@ -402,6 +405,8 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
     public var failovers: Int
     public var forwarded: Int
     public var forwardedBytes: Int
+    /// `file:` only: partial last lines found on open and ended with a newline.
+    public var fileFragmentsEnded: Int
     public var sendErrors: [String: Int]
     public var lastError: String?
     /// The address traffic goes to now (`udp://`, `ferry://`).

@@ -298,6 +298,14 @@ public final class Relay: Sendable {
         return undrained
     }
 
+    /// Closes and reopens every `file:` upstream's file (SIGHUP, after
+    /// logrotate moved them); returns their paths.
+    @discardableResult
+    public func reopenFiles() -> [String] {
+        for sink in fileSinks { sink.reopen() }
+        return fileSinks.map(\.path)
+    }
+
     // MARK: - Reading state
 
     /// Sums of every loop's counters.
@@ -315,9 +323,12 @@ public final class Relay: Sendable {
     /// kernel says of them (drops before Ferry could read, bytes waiting).
     public var listeners: [ListenerSnapshot] {
         let sockets = state.withLock { $0.sockets }
-        let kernel = KernelUDPStats.sockets()
+        let table = PortSharing.kernelTable()
+        let kernel = Dictionary(table.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
+        let own = Set(sockets.map(\.socket.inode))
         return sockets.map { socket in
             let line = kernel[socket.socket.inode]
+            let foreign = PortSharing.foreignReceivers(of: socket.socket.localAddress, own: own, table: table)
             return ListenerSnapshot(
                 address: socket.socket.localAddress.hostAndPort,
                 port: socket.socket.localAddress.port ?? 0,
@@ -325,7 +336,34 @@ public final class Relay: Sendable {
                 receiveBufferBytes: socket.socket.receiveBufferBytes,
                 directRoute: directRoute(of: socket.loopIndex),
                 kernelReceiveDrops: line?.drops,
-                receiveQueueBytes: line?.receiveQueueBytes)
+                receiveQueueBytes: line?.receiveQueueBytes,
+                foreignReceivers: foreign.map(\.inode).sorted())
+        }
+    }
+
+    /// Foreign sockets seen on a listener's port since start (each counted once).
+    public let foreignReceiversSeen = AtomicCounter()
+    private let foreignInodesSeen = Mutex<Set<UInt64>>([])
+
+    /// Warns about, and counts, sockets that joined a listener's port group
+    /// since the last check: they take part of its traffic.
+    func checkForeignReceivers(_ listeners: [ListenerSnapshot]) {
+        for listener in listeners where listener.loop == listeners.first?.loop {
+            let fresh = foreignInodesSeen.withLock { seen in
+                let fresh = listener.foreignReceivers.filter { !seen.contains($0) }
+                seen.formUnion(fresh)
+                return fresh
+            }
+            guard !fresh.isEmpty else { continue }
+            foreignReceiversSeen.add(fresh.count)
+            logger.warning(
+                "foreign receiver on the UDP port takes part of its traffic",
+                metadata: [
+                    "listener": "\(listener.address)",
+                    "socket.inodes": "\(fresh.map(String.init).joined(separator: ","))",
+                    "foreign_receivers": "\(listener.foreignReceivers.count)",
+                    "fix": "another process bound this port with SO_REUSEPORT (a second Ferry?): stop it; see 'ss -ulpn sport = :\(listener.port)'",
+                ])
         }
     }
 
@@ -375,6 +413,8 @@ public final class Relay: Sendable {
             } catch {
                 return
             }
+            let listeners = self.listeners
+            checkForeignReceivers(listeners)
             for listener in listeners {
                 guard let drops = listener.kernelReceiveDrops else { continue }
                 let grown = drops - previous[listener.loop, default: drops]
@@ -427,9 +467,14 @@ private enum UpstreamTarget: @unchecked Sendable {
             }
             return lane
         case .file(let upstream, let sink):
-            return FileUpstreamLane(
+            let lane = FileUpstreamLane(
                 upstream: upstream, sink: sink, eventLoop: pipeline.eventLoop, capacity: capacity,
                 laneIndex: pipeline.index)
+            let loopBound = NIOLoopBound(pipeline, eventLoop: pipeline.eventLoop)
+            lane.returnToBuffer = { records, bytes, receivedAt in
+                loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
+            }
+            return lane
         }
     }
 }
@@ -463,4 +508,7 @@ public struct ListenerSnapshot: Sendable, Codable, Equatable {
     public var kernelReceiveDrops: Int?
     /// Bytes waiting in the socket's receive queue.
     public var receiveQueueBytes: Int?
+    /// Inodes of other processes' sockets on the same port (`SO_REUSEPORT`):
+    /// each takes part of the port's datagrams. Empty when Ferry has it alone.
+    public var foreignReceivers: [UInt64] = []
 }

@@ -12,10 +12,16 @@ public enum KernelUDPStats {
         public var receiveQueueBytes: Int
         public var drops: Int
         public var inode: UInt64
+        /// The local address as the table prints it: 8 hex digits (IPv4) or 32 (IPv6).
+        public var localAddress: String = ""
+        /// The remote address likewise; all zeros for an unconnected socket.
+        public var remoteAddress: String = ""
+        /// The remote port; 0 for an unconnected socket.
+        public var remotePort: Int = 0
     }
 
     /// Every UDP socket of the host, IPv4 and IPv6, by inode.
-    public static func sockets(files: [String] = ["/proc/net/udp", "/proc/net/udp6"]) -> [UInt64: SocketLine] {
+    public static func sockets(files: [String] = tables) -> [UInt64: SocketLine] {
         var result: [UInt64: SocketLine] = [:]
         for file in files {
             guard let text = readFile(file) else { continue }
@@ -24,17 +30,24 @@ public enum KernelUDPStats {
         return result
     }
 
+    /// The kernel's UDP socket tables, IPv4 and IPv6.
+    public static let tables = ["/proc/net/udp", "/proc/net/udp6"]
+
     /// Parses the table format of /proc/net/udp:
     /// `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops`.
     public static func parseSocketTable(_ text: String) -> [SocketLine] {
         text.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 13,
-                let portText = fields[1].split(separator: ":").last, let port = Int(portText, radix: 16),
+            let local = fields.count > 2 ? fields[1].split(separator: ":") : []
+            let remote = fields.count > 2 ? fields[2].split(separator: ":") : []
+            guard fields.count >= 13, local.count == 2, remote.count == 2,
+                let portText = local.last, let port = Int(portText, radix: 16), let remotePort = Int(remote[1], radix: 16),
                 let queueText = fields[4].split(separator: ":").last, let queue = Int(queueText, radix: 16),
                 let inode = UInt64(fields[9]), let drops = Int(fields[12])
             else { return nil }
-            return SocketLine(localPort: port, receiveQueueBytes: queue, drops: drops, inode: inode)
+            return SocketLine(
+                localPort: port, receiveQueueBytes: queue, drops: drops, inode: inode, localAddress: String(local[0]),
+                remoteAddress: String(remote[0]), remotePort: remotePort)
         }
     }
 

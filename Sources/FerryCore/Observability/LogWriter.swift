@@ -16,6 +16,7 @@ public final class LogWriter: Sendable {
     private struct Queue {
         var lines: Deque<[UInt8]> = []
         var closed = false
+        var reopenRequested = false
     }
 
     private let queue = Mutex(Queue())
@@ -58,6 +59,16 @@ public final class LogWriter: Sendable {
         }
     }
 
+    /// Asks the writer thread to close and reopen the log file before its next
+    /// write (SIGHUP, after logrotate moved it). Standard error is left as it is.
+    public func reopen() {
+        queue.withLock { $0.reopenRequested = true }
+        wakeUp.signal()
+    }
+
+    /// The log file's path, or nil when lines go to standard error.
+    public var path: String? { output.withLock { $0.path } }
+
     /// Writes everything queued so far and stops the writer thread.
     public func close() {
         let wasOpen = queue.withLock { queue -> Bool in
@@ -73,11 +84,15 @@ public final class LogWriter: Sendable {
         var batch: [UInt8] = []
         while true {
             wakeUp.wait()
-            let (lines, closed) = queue.withLock { queue in
-                defer { queue.lines.removeAll(keepingCapacity: true) }
-                return (Array(queue.lines), queue.closed)
+            let (lines, closed, reopen) = queue.withLock { queue in
+                defer {
+                    queue.lines.removeAll(keepingCapacity: true)
+                    queue.reopenRequested = false
+                }
+                return (Array(queue.lines), queue.closed, queue.reopenRequested)
             }
             output.withLock { output in
+                if reopen { output.reopen() }
                 for line in lines {
                     batch.append(contentsOf: line)
                     if output.wouldRotate(adding: batch.count, linesBefore: batch.count - line.count) {
@@ -118,7 +133,7 @@ private final class WriterThread: Sendable {
 /// Where log lines go: a descriptor, or a file rotated by size.
 struct LogOutput {
     private var descriptor: CInt
-    private let path: String?
+    let path: String?
     private let maxBytes: Int
     private let keep: Int
     private var size = 0
@@ -134,10 +149,24 @@ struct LogOutput {
         self.path = path
         self.maxBytes = maxBytes
         self.keep = keep
+        if let code = ParentDirectories.create(for: path) { throw LogOutputError.cannotOpen(path: path, errno: code) }
         self.descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw LogOutputError.cannotOpen(path: path, errno: errno) }
         var info = stat()
         if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+    }
+
+    /// Closes the file and opens `path` again (a new file if it was moved away);
+    /// on failure keeps writing to the old descriptor rather than nowhere.
+    mutating func reopen() {
+        guard let path else { return }
+        _ = ParentDirectories.create(for: path)
+        let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fresh >= 0 else { return }
+        _ = Glibc.close(descriptor)
+        descriptor = fresh
+        var info = stat()
+        size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
     }
 
     /// Whether `bytes` more would pass the size limit. A line longer than the

@@ -41,6 +41,9 @@ public final class RelayMetrics: Sendable {
         var kernelDrops: [Int: TotalCounter]
         var receiveQueue: [Int: Gauge]
         var host: [String: [String: TotalCounter]]
+        var foreignReceivers: Gauge
+        var foreignReceiversSeen: TotalCounter
+        var senderEvictions: TotalCounter
     }
 
     private let bufferLogs: Gauge
@@ -158,7 +161,14 @@ public final class RelayMetrics: Sendable {
                 received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
                 logLinesDropped: TotalCounter(registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
                 undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed."),
-                kernelDrops: kernelDrops, receiveQueue: receiveQueue, host: host))
+                kernelDrops: kernelDrops, receiveQueue: receiveQueue, host: host,
+                foreignReceivers: registry.ferryGauge(
+                    "udp_foreign_receivers", "Other processes' sockets on a UDP listener's port now (SO_REUSEPORT): each takes part of its traffic."),
+                foreignReceiversSeen: TotalCounter(
+                    registry.ferryCounter("udp_foreign_receivers_seen", "Foreign sockets seen joining a UDP listener's port since start.")),
+                senderEvictions: TotalCounter(
+                    registry.ferryCounter(
+                        "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another."))))
     }
 
     /// Brings every family up to date and returns the exposition text.
@@ -181,6 +191,9 @@ public final class RelayMetrics: Sendable {
         let listeners = relay.listeners
         let hostCounters = KernelUDPStats.hostCounters()
         state.withLock { state in
+            state.foreignReceivers.set(Int64(listeners.first?.foreignReceivers.count ?? 0))
+            state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
+            state.senderEvictions.update(to: totals.senderEvictions)
             for listener in listeners {
                 if let drops = listener.kernelReceiveDrops { state.kernelDrops[listener.loop]?.update(to: drops) }
                 if let queue = listener.receiveQueueBytes { state.receiveQueue[listener.loop]?.set(Int64(queue)) }

@@ -104,3 +104,20 @@ public struct TraceTimeline: Sendable {
         return out
     }
 }
+
+extension TraceTimeline {
+    /// The lines of `bytes` that are valid UTF-8, joined again, and how many were not.
+    /// A log file with one damaged line (a torn write, binary junk) is still read.
+    public static func validLines(of bytes: [UInt8]) -> (contents: String, invalid: Int) {
+        var valid: [String] = []
+        var invalid = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            if let text = String(validating: line, as: UTF8.self) {
+                valid.append(text)
+            } else {
+                invalid += 1
+            }
+        }
+        return (valid.joined(separator: "\n"), invalid)
+    }
+}

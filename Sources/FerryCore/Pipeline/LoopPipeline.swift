@@ -58,8 +58,12 @@ package final class LoopPipeline {
     /// The receive socket of this loop, which acknowledges frames.
     var replySocket: ReceiveSocket?
     /// Dedupe windows of the `ferry://` senders this loop has heard from.
-    private var senders: [UInt64: DedupeWindow] = [:]
-    private static let maximumSenders = 4096
+    private var senders = SenderWindows(capacity: LoopPipeline.maximumSenders)
+    static let maximumSenders = 4096
+    /// A frame may claim to have been first sent at most this far in our future (clock skew).
+    static let maximumClockSkewMilliseconds: UInt64 = 60_000
+    /// The longest TTL a frame may carry: `forward.frame-ttl`'s largest allowed value.
+    static let maximumTTLMilliseconds: UInt32 = 3_600_000
 
     /// Takes what a receive thread could not send itself: frames, and logs
     /// while no direct route is open. It has counted them already; here they
@@ -213,12 +217,23 @@ package final class LoopPipeline {
         }
         let header = decoded.header
         let now = WallClock.milliseconds()
+        if header.sentAtMilliseconds > now &+ Self.maximumClockSkewMilliseconds || header.ttlMilliseconds > Self.maximumTTLMilliseconds {
+            // Claims to come from the future, or to stay deliverable for longer
+            // than any Ferry sends: not a frame a sender made, so not trusted.
+            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+            counters.countFrame(.malformed)
+            drops.drop(
+                .malformed, logs: 1, detail: datagram.readableBytes,
+                error: "sent \(Int64(bitPattern: header.sentAtMilliseconds &- now)) ms from now with TTL \(header.ttlMilliseconds) ms "
+                    + "(allowed: up to \(Self.maximumClockSkewMilliseconds) ms ahead, TTL up to \(Self.maximumTTLMilliseconds) ms)")
+            return nil
+        }
         if now > header.sentAtMilliseconds, now - header.sentAtMilliseconds > UInt64(header.ttlMilliseconds) {
             // The sender has given up on this frame and sent its logs elsewhere.
             counters.countFrame(.expired)
             return nil
         }
-        switch senders[header.senderID]?.check(header.sequence) ?? .new {
+        switch senders.check(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds) {
         case .duplicate:
             counters.countFrame(.duplicate)
             acknowledge(header, to: sender)
@@ -247,10 +262,9 @@ package final class LoopPipeline {
             counters.countFrame(.rejectedFull)
             return nil
         }
-        if senders[header.senderID] == nil, senders.count >= Self.maximumSenders {
-            senders.remove(at: senders.startIndex)
-        }
-        senders[header.senderID, default: DedupeWindow()].mark(header.sequence)
+        let evictions = senders.evictions
+        senders.mark(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds, now: now)
+        if senders.evictions > evictions { counters.senderEvictions.add(1) }
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }

@@ -7,6 +7,8 @@ public final class PipelineCounters: Sendable {
     let receivedBytes: [AtomicCounter] = Transport.allCases.map { _ in AtomicCounter() }
     let dropped: [AtomicCounter] = DropReason.allCases.map { _ in AtomicCounter() }
     let frames: [AtomicCounter] = FrameOutcome.allCases.map { _ in AtomicCounter() }
+    /// `ferry://` senders whose dedupe window was evicted to make room for another.
+    let senderEvictions = AtomicCounter()
 
     public init() {}
 
@@ -32,8 +34,10 @@ public struct PipelineTotals: Sendable, Equatable {
     public var receivedBytes: [Transport: Int] = [:]
     public var dropped: [DropReason: Int] = [:]
     public var frames: [FrameOutcome: Int] = [:]
+    public var senderEvictions = 0
 
     public init(summing counters: [PipelineCounters]) {
+        senderEvictions = counters.reduce(0) { $0 + $1.senderEvictions.load }
         for transport in Transport.allCases {
             received[transport] = counters.reduce(0) { $0 + $1.received[transport.rawValue].load }
             receivedBytes[transport] = counters.reduce(0) { $0 + $1.receivedBytes[transport.rawValue].load }

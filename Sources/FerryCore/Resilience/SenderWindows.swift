@@ -1,0 +1,113 @@
+/// The dedupe windows of the `ferry://` senders one loop has heard from:
+/// bounded, with the least recently used sender evicted when full.
+///
+/// Eviction must not turn a retransmission into a second delivery. An
+/// evicted sender's frames can only have been first sent at or before the
+/// newest first-send time its window saw, so the table keeps the largest such
+/// time of every evicted window (``evictedHorizon``, clamped to the time of
+/// receipt so a sender's clock cannot push it into the future). A frame from
+/// an unknown sender first sent at or before it may be a retransmission the
+/// table forgot: it is ``DedupeWindow/Verdict/tooOld`` (not delivered, not
+/// acknowledged; its sender sends it elsewhere after its TTL), never `new`.
+///
+/// All operations are O(1): a dictionary from sender to slot, and the slots
+/// linked in order of use.
+struct SenderWindows {
+    private struct Slot {
+        var sender: UInt64
+        var window: DedupeWindow
+        /// Newest first-send time (ms, clamped to receipt) of a frame marked in `window`.
+        var newestSentAt: UInt64
+        var older: Int
+        var newer: Int
+    }
+
+    let capacity: Int
+    private var slotOf: [UInt64: Int] = [:]
+    private var slots: [Slot] = []
+    private var newest = -1
+    private var oldest = -1
+    /// Senders evicted to make room since the table was made.
+    private(set) var evictions = 0
+    /// Frames first sent at or before this (ms since the epoch) may belong to an evicted window.
+    private(set) var evictedHorizon: UInt64 = 0
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        slotOf.reserveCapacity(capacity)
+    }
+
+    var count: Int { slots.count }
+
+    /// What a frame of `sender` with `sequence`, first sent at `sentAt`, is; a
+    /// known sender becomes the most recently used.
+    mutating func check(sender: UInt64, sequence: UInt32, sentAt: UInt64) -> DedupeWindow.Verdict {
+        guard let slot = slotOf[sender] else { return sentAt <= evictedHorizon ? .tooOld : .new }
+        moveToNewest(slot)
+        return slots[slot].window.check(sequence)
+    }
+
+    /// Records a delivered frame; evicts the least recently used sender if the table is full.
+    mutating func mark(sender: UInt64, sequence: UInt32, sentAt: UInt64, now: UInt64) {
+        let stamp = min(sentAt, now)
+        if let slot = slotOf[sender] {
+            slots[slot].window.mark(sequence)
+            slots[slot].newestSentAt = max(slots[slot].newestSentAt, stamp)
+            moveToNewest(slot)
+            return
+        }
+        var window = DedupeWindow()
+        window.mark(sequence)
+        let fresh = Slot(sender: sender, window: window, newestSentAt: stamp, older: -1, newer: -1)
+        let slot: Int
+        if slots.count < capacity {
+            slot = slots.count
+            slots.append(fresh)
+        } else {
+            slot = oldest
+            let evicted = slots[slot]
+            evictedHorizon = max(evictedHorizon, evicted.newestSentAt)
+            evictions += 1
+            unlink(slot)
+            slotOf[evicted.sender] = nil
+            slots[slot] = fresh
+        }
+        slotOf[sender] = slot
+        linkAsNewest(slot)
+    }
+
+    /// Senders from least to most recently used (for tests).
+    var sendersByUse: [UInt64] {
+        var result: [UInt64] = []
+        var slot = oldest
+        while slot >= 0 {
+            result.append(slots[slot].sender)
+            slot = slots[slot].newer
+        }
+        return result
+    }
+
+    private mutating func moveToNewest(_ slot: Int) {
+        guard slot != newest else { return }
+        unlink(slot)
+        linkAsNewest(slot)
+    }
+
+    private mutating func unlink(_ slot: Int) {
+        let older = slots[slot].older
+        let newer = slots[slot].newer
+        if older >= 0 { slots[older].newer = newer } else if oldest == slot { oldest = newer }
+        if newer >= 0 { slots[newer].older = older } else if newest == slot { newest = older }
+        slots[slot].older = -1
+        slots[slot].newer = -1
+    }
+
+    private mutating func linkAsNewest(_ slot: Int) {
+        slots[slot].older = newest
+        slots[slot].newer = -1
+        if newest >= 0 { slots[newest].newer = slot }
+        newest = slot
+        if oldest < 0 { oldest = slot }
+    }
+}
