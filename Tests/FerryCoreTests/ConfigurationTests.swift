@@ -27,6 +27,35 @@ struct ConfigurationTests {
         #expect(configuration.drainTimeout == .seconds(5))
     }
 
+    /// JSON keeps the last of two equal keys silently; Ferry refuses, as YAML does.
+    @Test func duplicateKeysInAJSONFileAreRejected() async throws {
+        for json in [#"{"listen": "127.0.0.1:1", "listen": "127.0.0.1:2"}"#, #"{"http": {"address": "127.0.0.1:1", "address": "127.0.0.1:2"}}"#] {
+            await #expect(throws: ConfigurationError.self) { try await load(file: ("ferry.json", json)) }
+        }
+        do {
+            _ = try await load(file: ("ferry.json", #"{"queue": {"capacity-logs": 5}, "http": {"address": "127.0.0.1:1", "address": "127.0.0.1:2"}}"#))
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("'http.address' appears twice"), "\(error)")
+        }
+        // Equal keys in different objects, and keys inside strings, are fine.
+        let ok = try await load(file: ("ferry.json", #"{"http": {"address": "127.0.0.1:7"}, "listen": "127.0.0.1:8", "instance": "x{\"address\":1}"}"#))
+        #expect(ok.listen.port == 8 && ok.httpAddress.port == 7)
+    }
+
+    /// `FERRY_UPSTREAMS=","` used to mean "the default"; an empty item is now an error naming it.
+    @Test func anUpstreamListWithAnEmptyItemIsAnError() async throws {
+        for value in [",", "udp://127.0.0.1:9,,file:x.log", " , "] {
+            do {
+                _ = try await load(environment: ["FERRY_UPSTREAMS": value])
+                Issue.record("FERRY_UPSTREAMS='\(value)' was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("key 'upstreams'") && error.description.contains("is empty"), "\(error)")
+            }
+        }
+        let empty = try await load(environment: ["FERRY_UPSTREAMS": ""])  // not set at all
+        #expect(empty.upstreams == [.file(path: "./ferry-data/forwarded.log")])
+    }
+
     @Test func fileOverridesDefaultsEnvironmentOverridesFileFlagsOverrideEnvironment() async throws {
         let yaml = """
             listen: "127.0.0.1:7001"

@@ -38,8 +38,10 @@ public final class FerryProcess {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FERRY_") }
         env.merge(environment) { _, new in new }
         process.environment = env
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        // One descriptor for both, so neither overwrites what the other wrote.
+        let output = FileHandle(forWritingAtPath: logPath)
+        process.standardError = output
+        process.standardOutput = output
         try process.run()
     }
 

@@ -20,9 +20,14 @@ public final class UDPTestSocket: @unchecked Sendable {
         throw TestSocketError.system("bind pair", EADDRINUSE)
     }
 
-    public init(receiveBuffer: Int = 16 << 20, host: String = "127.0.0.1", port: Int = 0) throws {
+    /// - Parameter reusePort: set `SO_REUSEPORT` first, to join another socket's port (as a second relay would).
+    public init(receiveBuffer: Int = 16 << 20, host: String = "127.0.0.1", port: Int = 0, reusePort: Bool = false) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw TestSocketError.system("socket", errno) }
+        if reusePort {
+            var one: CInt = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<CInt>.size))
+        }
         var size = CInt(receiveBuffer)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size))
         var address = sockaddr_in()

@@ -22,6 +22,10 @@ struct StatusDocument: Encodable {
         var droppedByReason: [String: Int]
         var undrained: Int
         var framesReceivedByOutcome: [String: Int]
+        /// `ferry://` senders whose dedupe window was evicted to make room (least recently used).
+        var frameSenderEvictions: Int
+        /// Foreign sockets seen joining a UDP listener's port (`SO_REUSEPORT`) since start.
+        var foreignReceiversSeen: Int
     }
 
     var version: String
@@ -56,6 +60,8 @@ struct StatusDocument: Encodable {
             dropped: totals.droppedTotal,
             droppedByReason: Dictionary(uniqueKeysWithValues: totals.dropped.map { ($0.key.description, $0.value) }),
             undrained: relay.undrained,
-            framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }))
+            framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }),
+            frameSenderEvictions: totals.senderEvictions,
+            foreignReceiversSeen: relay.foreignReceiversSeen.load)
     }
 }

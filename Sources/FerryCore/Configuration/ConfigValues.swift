@@ -78,6 +78,7 @@ struct ConfigValues {
             return nil
         }
         let trimmed = items.map { (item: String) in item.trimmingWhitespace() }
+        if trimmed == [""] { return nil }  // an empty value is no value
         if let empty = trimmed.firstIndex(where: \.isEmpty) {
             throw ConfigurationError.invalidValue(
                 key: key, value: items.joined(separator: ","),

@@ -53,6 +53,15 @@ struct UDPListener {
         return sockets
     }
 
+    /// Fails if another socket already holds the configured port; run first
+    /// thing at start, before any file is opened or socket bound.
+    static func refuseSharedPort(_ configuration: FerryConfiguration) throws {
+        guard configuration.listen.port != 0,
+            let address = try? SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: configuration.listen.port)
+        else { return }
+        try refuseShared(address, own: [])
+    }
+
     private static func refuseShared(_ address: SocketAddress, own: Set<UInt64>) throws {
         let foreign = PortSharing.foreignReceivers(of: address, own: own, table: PortSharing.kernelTable())
         guard foreign.isEmpty else {

@@ -53,6 +53,7 @@ public final class Relay: Sendable {
     public static func start(
         configuration: FerryConfiguration, logger: Logger, registry: PrometheusCollectorRegistry = .init()
     ) async throws -> Relay {
+        try UDPListener.refuseSharedPort(configuration)
         let loopCount = configuration.effectiveReceiveSockets
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
         do {
