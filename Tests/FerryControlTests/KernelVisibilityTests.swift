@@ -78,15 +78,34 @@ struct KernelVisibilityTests {
     /// socket on port 53), never of the machine's resolver.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil && ExternalTool.path("getent") != nil))
     func namesMissingFromThePrivateHostsFileAreAskedOnLoopbackOnly() async throws {
-        guard let resolver = try? UDPTestSocket(host: "127.0.0.1", port: 53) else { return }  // port 53 taken here
+        guard let resolver = await loopbackResolverSocket() else { return }  // port 53 taken here
         let names = try PrivateNames(hosts: "127.0.0.2 known.test\n")
         let queries = resolver.startReceiving(count: 1, idleMilliseconds: 5_000)
-        let lookup = try ExternalTool.run(names.wrapper[0], Array(names.wrapper.dropFirst()) + ["getent", "hosts", "missing.invalid", "known.test"])
+        let lookup = try ExternalTool.run("unshare", Array(names.wrapper.dropFirst()) + ["getent", "hosts", "missing.invalid", "known.test"])
         let asked = await queries.value
         #expect(lookup.output.contains("127.0.0.2") && lookup.output.contains("known.test"), "\(lookup.output)")
         #expect(asked.count == 1, "no DNS query reached the loopback resolver")
         // The query names the missing host (DNS labels: 7 "missing" 7 "invalid").
-        #expect(asked.first.map { Array($0.dropFirst(12).prefix(17)) } == Array("\u{07}missing\u{07}invalid".utf8))
+        #expect(asked.first.map { Array($0.dropFirst(12).prefix(16)) } == Array("\u{07}missing\u{07}invalid".utf8))
+    }
+
+    /// A SIGTERM that arrives while Ferry is still starting (here: resolving an
+    /// upstream name against a loopback resolver that never answers) is not
+    /// the default action (death by signal): Ferry starts, then shuts down
+    /// gracefully and exits 0.
+    @Test(.enabled(if: ExternalTool.path("unshare") != nil))
+    func aSigtermDuringStartUpIsAGracefulShutdown() async throws {
+        guard let blackHole = await loopbackResolverSocket() else { return }  // port 53 taken here
+        let names = try PrivateNames(hosts: "", resolverOptions: "timeout:3 attempts:1")
+        let ferry = try FerryProcess(
+            ["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--upstream", "udp://slow.invalid:9"], wrapper: names.wrapper)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(blackHole.receive(timeoutMilliseconds: 3_000) != nil, "Ferry did not ask the resolver")  // it is resolving now
+        ferry.signal(SIGTERM)
+        let status = await ferry.waitForExit(timeout: 20)
+        #expect(ferry.process.terminationReason == .exit, "ended by a signal: \(ferry.logText.suffix(300))")
+        #expect(status == 0)
+        #expect(ferry.logLines.contains { $0["message"] as? String == "drained" })
     }
 
     /// A name re-pointed (hosts file bind-mounted over /etc/hosts in a private
@@ -219,4 +238,13 @@ struct KernelVisibilityTests {
         #expect(await ferry.waitForExit(timeout: 10) == 0)
     }
 
+    /// 127.0.0.1:53, where ``PrivateNames`` sends DNS queries; waits a few
+    /// seconds for another test's socket there to close; nil if it stays taken.
+    private func loopbackResolverSocket() async -> UDPTestSocket? {
+        for _ in 0..<80 {
+            if let socket = try? UDPTestSocket(host: "127.0.0.1", port: 53) { return socket }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
 }

@@ -13,13 +13,14 @@ public struct PrivateNames {
     public let hostsPath: String
     public let resolverPath: String
 
-    public init(hosts: String) throws {
+    /// - Parameter resolverOptions: the `options` line of the private `resolv.conf`.
+    public init(hosts: String, resolverOptions: String = "timeout:1 attempts:1") throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dns-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         hostsPath = dir + "/hosts"
         resolverPath = dir + "/resolv.conf"
         try hosts.write(toFile: hostsPath, atomically: false, encoding: .utf8)
-        try "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n".write(toFile: resolverPath, atomically: false, encoding: .utf8)
+        try "nameserver 127.0.0.1\noptions \(resolverOptions)\n".write(toFile: resolverPath, atomically: false, encoding: .utf8)
     }
 
     /// `unshare` wrapper for ``FerryProcess``: the child sees only these names.

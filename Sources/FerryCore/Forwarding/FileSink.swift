@@ -32,6 +32,8 @@ final class FileSink: Sendable {
     private let pool: NIOThreadPool
     private let logger: Logger
     private let backoff = Mutex(FileSinkBackoff())
+    /// When the sink may be tried again (uptime ns; 0 = now): read on every dispatch, so an atomic.
+    private let retryAt = Atomic<UInt64>(0)
     private let stopping = Atomic<Bool>(false)
     private let reopenRequested = Atomic<Bool>(false)
     private let warnings = Mutex(WarningLimiter(interval: .seconds(10)))
@@ -52,7 +54,7 @@ final class FileSink: Sendable {
     }
 
     /// False during the backoff after a failed write: new traffic goes elsewhere.
-    var isHealthy: Bool { backoff.withLock { $0.isOpen(now: .now()) } }
+    var isHealthy: Bool { NIODeadline.now().uptimeNanoseconds >= retryAt.load(ordering: .relaxed) }
 
     /// Writes `blob` (whose lines end at `lineEnds`, offsets into it) after every
     /// batch handed over before it; `completion` runs on the sink's thread.
@@ -94,6 +96,7 @@ final class FileSink: Sendable {
             switch result {
             case .success:
                 backoff.withLock { $0.succeeded() }
+                retryAt.store(0, ordering: .relaxed)
                 upstream.setAvailableOnAllLanes(true)
                 return .written
             case .failure(let code):
@@ -103,7 +106,7 @@ final class FileSink: Sendable {
                     return giveUp(written: written, lineEnds: lineEnds)
                 }
                 // Back off, but wake at once when shutdown gives up on the file.
-                let delay = backoff.withLock { $0.failed(now: .now()) }
+                let delay = backOff()
                 var waited = TimeAmount.zero
                 while waited < delay {
                     if stopping.load(ordering: .relaxed) { return giveUp(written: written, lineEnds: lineEnds) }
@@ -117,7 +120,7 @@ final class FileSink: Sendable {
     /// Cuts the file back to the last whole line of the batch and says how many
     /// lines stay written; the rest go back to the buffer.
     private func giveUp(written: Int, lineEnds: [Int]) -> FileWriteOutcome {
-        _ = backoff.withLock { $0.failed(now: .now()) }
+        _ = backOff()
         upstream.setAvailableOnAllLanes(false)
         let whole = lineEnds.lastIndex(where: { $0 <= written }).map { $0 + 1 } ?? 0
         let keep = whole == 0 ? 0 : lineEnds[whole - 1]
@@ -125,6 +128,14 @@ final class FileSink: Sendable {
             file.withLock { $0?.cutBack(by: written - keep) }
         }
         return .partial(linesWritten: whole)
+    }
+
+    /// Starts (or lengthens) the backoff after a failure; returns its length.
+    private func backOff() -> TimeAmount {
+        let now = NIODeadline.now()
+        let delay = backoff.withLock { $0.failed(now: now) }
+        retryAt.store((now + delay).uptimeNanoseconds, ordering: .relaxed)
+        return delay
     }
 
     private func noteFailure(_ code: CInt) {
@@ -197,27 +208,19 @@ enum FileWriteOutcome: Sendable, Equatable {
     case abandoned
 }
 
-/// When a sink that failed may be tried again: 100 ms after the first failure,
-/// doubling to 2 s; reset by a successful write.
+/// How long a sink that failed waits before it is tried again: 100 ms after
+/// the first failure, doubling to 2 s; reset by a successful write.
 struct FileSinkBackoff {
-    private var retryAt: NIODeadline?
     private var delay = TimeAmount.milliseconds(100)
-
-    func isOpen(now: NIODeadline) -> Bool {
-        guard let retryAt else { return true }
-        return now >= retryAt
-    }
 
     /// Records a failure; returns how long to wait.
     mutating func failed(now: NIODeadline) -> TimeAmount {
         let wait = delay
-        retryAt = now + wait
         delay = min(delay * 2, .seconds(2))
         return wait
     }
 
     mutating func succeeded() {
-        retryAt = nil
         delay = .milliseconds(100)
     }
 }
