@@ -36,34 +36,19 @@ public final class Upstream: Sendable {
     private let latency: DurationHistogram?
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
-    private let resilience: Mutex<Resilience>
+    /// Breaker, retry budget and addresses: one state machine behind one lock.
+    private let health: Mutex<HealthState>
     /// The breaker's state as of its last change, readable without the lock (per burst, on the data path).
     private let breakerClosed = Atomic<Bool>(true)
     /// Grows whenever the current address changes, so senders notice without the lock.
     private let addressGeneration = Atomic<Int>(0)
-    private let endpoint: Mutex<Endpoint>
     /// Carries a change of address to every loop's lane (set by the relay).
     private let repointLanes = Mutex<(@Sendable (SocketAddress) -> Void)?>(nil)
     private let logger: Logger
 
-    /// Where a `udp://` or `ferry://` upstream sends, and what its name resolved to.
-    private struct Endpoint {
-        var host: String?
-        var port = 0
-        var addresses: [SocketAddress] = []
-        var current: SocketAddress?
-        /// Addresses tried since the upstream last worked (breaker closed after probes).
-        var rotations = 0
-        var lastResolved = NIODeadline.uptimeNanoseconds(0)
-        var resolveRequested = false
-        var resolutionFailing = false
-        var note: String?
-    }
-
-    /// The breaker and retry budget every loop shares for this upstream.
-    private struct Resilience {
-        var breaker: CircuitBreaker
-        var budget: RetryBudget
+    /// The state machine and what the snapshot shows of its past.
+    private struct HealthState {
+        var machine: UpstreamHealth
         var transitions: [CircuitBreaker.State: Int] = [:]
         var lastTransitionWallClock: String?
     }
@@ -77,16 +62,10 @@ public final class Upstream: Sendable {
         self.url = url
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }
-        self.resilience = Mutex(Resilience(breaker: CircuitBreaker(configuration: breaker), budget: RetryBudget(configuration: budget)))
-        var endpoint = Endpoint()
-        switch url {
-        case .udp(let address), .ferry(let address):
-            endpoint.host = NameResolver.isLiteral(address.host) ? nil : address.host
-            endpoint.port = address.port
-        case .file:
-            break
-        }
-        self.endpoint = Mutex(endpoint)
+        var host: String?
+        if case .udp(let address) = url, !NameResolver.isLiteral(address.host) { host = address.host }
+        if case .ferry(let address) = url, !NameResolver.isLiteral(address.host) { host = address.host }
+        self.health = Mutex(HealthState(machine: UpstreamHealth(breaker: breaker, budget: budget, host: host)))
         self.logger = logger
     }
 
@@ -103,92 +82,35 @@ public final class Upstream: Sendable {
         lastError.withLock { $0 = "\(reason): \(detail)" }
     }
 
-    // MARK: - Breaker and budget (touched once per batch or frame, never per log)
+    // MARK: - Health (touched once per batch or frame, never per log)
 
     /// Whether traffic may go to this upstream now (closed, or half-open with probes left).
     package func allowsTraffic(now: NIODeadline = .now()) -> Bool {
-        let (allowed, transition) = withResilience { $0.breaker.allowsTraffic(now: now) }
-        if let transition { report(transition, traceID: nil) }
+        let (allowed, actions) = withHealth { $0.allowsTraffic(now: now) }
+        perform(actions)
         return allowed
     }
 
     /// Takes permission for one batch or frame (a probe permit when half-open).
     package func acquire(now: NIODeadline = .now()) -> Bool {
-        let (allowed, transition) = withResilience { $0.breaker.acquire(now: now) }
-        if let transition { report(transition, traceID: nil) }
+        let (allowed, actions) = withHealth { $0.acquire(now: now) }
+        perform(actions)
         return allowed
     }
 
-    /// Records the outcome of one batch or frame.
-    ///
-    /// An outcome from an address the upstream has already moved away from
-    /// (a late timeout of a frame sent there) is counted but not held against
-    /// the breaker of the new address.
+    /// Records the outcome of one batch or frame (see ``UpstreamHealth`` for what follows from it).
     package func record(success: Bool, now: NIODeadline = .now(), traceID: TraceID? = nil, fromCurrentAddress: Bool = true) {
         (success ? attemptsSucceeded : attemptsFailed).add(1)
-        guard fromCurrentAddress else { return }
-        if success { endpoint.withLock { $0.rotations = 0 } }
-        // A trip and the move to the name's next address happen in one step,
-        // so no batch sees the breaker open while another address is untried.
-        let (transition, moved) = withResilience { state -> (CircuitBreaker.Transition?, AddressMove?) in
-            guard let transition = state.breaker.record(success: success, now: now) else { return (nil, nil) }
-            guard transition.to == .open else { return (transition, nil) }
-            return (transition, moveToNextAddress(&state.breaker, now: now))
-        }
-        if let transition { report(transition, traceID: traceID) }
-        if let moved { announce(moved, reason: "breaker opened; trying the name's next address before the next upstream") }
+        perform(withHealth { $0.record(success: success, fromCurrentAddress: fromCurrentAddress, now: now) }, traceID: traceID)
     }
 
-    /// A send to the current address was refused (ICMP port unreachable):
-    /// nothing listens there. If the name has an address not tried yet, move
-    /// to it now, as a breaker trip would, instead of letting the lanes fail
-    /// over to the next upstream while the breaker is still counting failures.
-    /// Returns true if it moved.
+    /// A send to the current address was refused (ICMP port unreachable).
+    /// Returns true if the upstream moved to another address of its name.
     @discardableResult
     func addressRefused(now: NIODeadline = .now()) -> Bool {
-        guard let moved = withResilience({ moveToNextAddress(&$0.breaker, now: now) }) else { return false }
-        announce(moved, reason: "send refused (port unreachable); trying the name's next address before the next upstream")
-        return true
-    }
-
-    /// A move to the name's next address, with the breaker reset that goes with it.
-    private struct AddressMove: Sendable {
-        let old: SocketAddress?
-        let new: SocketAddress
-        let reset: CircuitBreaker.Transition?
-    }
-
-    /// Moves to the next untried address and gives the new address a closed breaker
-    /// (called under the resilience lock, so no batch sees the breaker in between).
-    private func moveToNextAddress(_ breaker: inout CircuitBreaker, now: NIODeadline) -> AddressMove? {
-        guard let (old, new) = nextAddress() else { return nil }
-        return AddressMove(old: old, new: new, reset: breaker.reset(reason: "moved to address \(new.hostAndPort)", now: now))
-    }
-
-    /// Logs the move, points every lane at the new address, and reports the breaker reset.
-    private func announce(_ move: AddressMove, reason: String) {
-        logger.notice(
-            "upstream address changed",
-            metadata: [
-                "upstream": "\(url)", "upstream.address.old": "\(move.old?.hostAndPort ?? "none")",
-                "upstream.address.new": "\(move.new.hostAndPort)", "reason": "\(reason)",
-            ])
-        repointLanes.withLock { $0 }?(move.new)
-        if let reset = move.reset { report(reset, traceID: nil) }
-    }
-
-    /// Moves to the name's next untried address, if there is one.
-    private func nextAddress() -> (SocketAddress?, SocketAddress)? {
-        endpoint.withLock { endpoint in
-            guard endpoint.addresses.count > 1, endpoint.rotations < endpoint.addresses.count - 1,
-                let current = endpoint.current, let index = endpoint.addresses.firstIndex(of: current)
-            else { return nil }
-            endpoint.rotations += 1
-            let next = endpoint.addresses[(index + 1) % endpoint.addresses.count]
-            endpoint.current = next
-            addressGeneration.add(1, ordering: .releasing)
-            return (current, next)
-        }
+        let actions = withHealth { $0.addressRefused(now: now) }
+        perform(actions)
+        return !actions.isEmpty
     }
 
     /// Records how long a batch or frame took from receipt to acknowledgement or write.
@@ -197,16 +119,16 @@ public final class Upstream: Sendable {
     }
 
     func recordFirstAttempts(_ count: Int, now: NIODeadline = .now()) {
-        resilience.withLock { $0.budget.recordFirstAttempts(count, now: now) }
+        withHealth { $0.recordFirstAttempts(count, now: now) }
     }
 
     /// Takes a retry token; false when the retry budget is spent.
     func tryRetry(now: NIODeadline = .now()) -> Bool {
-        resilience.withLock { $0.budget.tryRetry(now: now) }
+        withHealth { $0.tryRetry(now: now) }
     }
 
     public var breakerState: CircuitBreaker.State {
-        resilience.withLock { $0.breaker.state }
+        health.withLock { $0.machine.breaker.state }
     }
 
     /// Whether the breaker is closed, without taking its lock (may lag a change in progress by one call).
@@ -215,110 +137,47 @@ public final class Upstream: Sendable {
     /// Changes when ``currentAddress`` does; compare before reading the address.
     var currentAddressGeneration: Int { addressGeneration.load(ordering: .acquiring) }
 
-    /// Runs `body` on the breaker and budget, and publishes the breaker's state.
-    private func withResilience<Result: Sendable>(_ body: (inout Resilience) -> Result) -> Result {
-        resilience.withLock { state in
-            let result = body(&state)
-            breakerClosed.store(state.breaker.state == .closed, ordering: .relaxed)
+    /// Runs `body` on the state machine and publishes what lock-free readers see.
+    private func withHealth<Result: Sendable>(_ body: (inout UpstreamHealth) -> Result) -> Result {
+        health.withLock { state in
+            let result = body(&state.machine)
+            breakerClosed.store(state.machine.breaker.state == .closed, ordering: .relaxed)
+            addressGeneration.store(state.machine.addressGeneration, ordering: .releasing)
             return result
         }
     }
 
-    // MARK: - Addresses
-
-    /// The address lanes send to now (nil for `file:`).
-    public var currentAddress: SocketAddress? { endpoint.withLock { $0.current } }
-
-    /// The host name to re-resolve, or nil for an IP literal or a file.
-    var hostName: String? { endpoint.withLock { $0.host } }
-
-    func setRepointHandler(_ handler: @escaping @Sendable (SocketAddress) -> Void) {
-        repointLanes.withLock { $0 = handler }
-    }
-
-    /// Records the first resolution, made before any lane exists.
-    package func setInitialAddresses(_ addresses: [SocketAddress]) {
-        endpoint.withLock {
-            $0.addresses = addresses
-            $0.current = addresses.first
-            addressGeneration.add(1, ordering: .releasing)
-            $0.lastResolved = .now()
-        }
-    }
-
-    /// Whether the name is due for resolution (interval passed, or the breaker opened).
-    func needsResolution(interval: TimeAmount, now: NIODeadline = .now()) -> Bool {
-        endpoint.withLock { endpoint in
-            guard endpoint.host != nil else { return false }
-            let unresolved = endpoint.current == nil && now - endpoint.lastResolved >= .seconds(1)
-            return endpoint.resolveRequested || unresolved || now - endpoint.lastResolved >= interval
-        }
-    }
-
-    /// Takes a fresh resolution of the name. A changed address is logged once
-    /// and every lane moves to it; a name that stopped resolving keeps its last
-    /// good address, and says so.
-    func applyResolution(_ result: Result<[SocketAddress], any Error>, now: NIODeadline = .now()) {
-        enum Outcome { case none, changed(SocketAddress?, SocketAddress), failing(String, SocketAddress?), recovered }
-        let outcome: Outcome = endpoint.withLock { endpoint in
-            endpoint.lastResolved = now
-            endpoint.resolveRequested = false
-            switch result {
-            case .failure(let error):
-                endpoint.note = endpoint.current == nil
-                    ? "name does not resolve (\(error)); no address yet, retrying every second"
-                    : "name did not resolve (\(error)); keeping the last good address"
-                defer { endpoint.resolutionFailing = true }
-                return endpoint.resolutionFailing ? .none : .failing("\(error)", endpoint.current)
-            case .success(let addresses):
-                let wasFailing = endpoint.resolutionFailing
-                endpoint.resolutionFailing = false
-                endpoint.note = nil
-                endpoint.addresses = addresses
-                if let current = endpoint.current, addresses.contains(current) {
-                    return wasFailing ? .recovered : .none
+    /// Carries out what the state machine decided, outside its lock.
+    private func perform(_ actions: [UpstreamHealth.Action], traceID: TraceID? = nil) {
+        for action in actions {
+            switch action {
+            case .transition(let transition):
+                report(transition, traceID: traceID)
+            case .repoint(let old, let new, let reason):
+                logger.notice(
+                    "upstream address changed",
+                    metadata: [
+                        "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")",
+                        "upstream.address.new": "\(new.hostAndPort)", "reason": "\(reason.rawValue)",
+                    ])
+                repointLanes.withLock { $0 }?(new)
+            case .resolutionFailing(let error, let kept):
+                if let kept {
+                    logger.warning(
+                        "upstream name did not resolve, keeping the last good address",
+                        metadata: ["upstream": "\(url)", "error": "\(error)", "upstream.address": "\(kept.hostAndPort)"])
+                } else {
+                    logger.warning("upstream name does not resolve yet, retrying", metadata: ["upstream": "\(url)", "error": "\(error)"])
                 }
-                let old = endpoint.current
-                endpoint.current = addresses[0]
-                addressGeneration.add(1, ordering: .releasing)
-                endpoint.rotations = 0
-                return .changed(old, addresses[0])
+            case .resolutionRecovered:
+                logger.notice("upstream name resolves again", metadata: ["upstream": "\(url)"])
             }
         }
-        switch outcome {
-        case .none:
-            break
-        case .recovered:
-            logger.notice("upstream name resolves again", metadata: ["upstream": "\(url)"])
-        case .failing(let error, let kept):
-            if let kept {
-                logger.warning(
-                    "upstream name did not resolve, keeping the last good address",
-                    metadata: ["upstream": "\(url)", "error": "\(error)", "upstream.address": "\(kept.hostAndPort)"])
-            } else {
-                logger.warning(
-                    "upstream name does not resolve yet, retrying",
-                    metadata: ["upstream": "\(url)", "error": "\(error)"])
-            }
-        case .changed(let old, let new):
-            logger.notice(
-                "upstream address changed",
-                metadata: [
-                    "upstream": "\(url)", "upstream.address.old": "\(old?.hostAndPort ?? "none")",
-                    "upstream.address.new": "\(new.hostAndPort)", "reason": "the name resolves to other addresses now",
-                ])
-            repointLanes.withLock { $0 }?(new)
-        }
-    }
-
-    /// After the breaker opened: ask for a fresh resolution of the name.
-    private func breakerOpened() {
-        endpoint.withLock { $0.resolveRequested = $0.host != nil }
     }
 
     private func report(_ transition: CircuitBreaker.Transition, traceID: TraceID?) {
         let wallClock = LogTimestamp.now()
-        resilience.withLock {
+        health.withLock {
             $0.transitions[transition.to, default: 0] += 1
             $0.lastTransitionWallClock = wallClock
         }
@@ -331,11 +190,44 @@ public final class Upstream: Sendable {
         if let traceID { metadata["trace_id"] = "\(traceID)" }
         if transition.to == .open {
             logger.warning("breaker transition", metadata: metadata)
-            breakerOpened()
         } else {
             logger.notice("breaker transition", metadata: metadata)
-
         }
+    }
+
+    // MARK: - Addresses
+
+    /// The address lanes send to now (nil for `file:`).
+    public var currentAddress: SocketAddress? { health.withLock { $0.machine.current } }
+
+    /// The host name to re-resolve, or nil for an IP literal or a file.
+    var hostName: String? { health.withLock { $0.machine.host } }
+
+    func setRepointHandler(_ handler: @escaping @Sendable (SocketAddress) -> Void) {
+        repointLanes.withLock { $0 = handler }
+    }
+
+    /// Records the first resolution, made before any lane exists.
+    package func setInitialAddresses(_ addresses: [SocketAddress]) {
+        withHealth { $0.setInitialAddresses(addresses, now: .now()) }
+    }
+
+    /// Whether the name is due for resolution (interval passed, or the breaker opened).
+    func needsResolution(interval: TimeAmount, now: NIODeadline = .now()) -> Bool {
+        health.withLock { $0.machine.needsResolution(interval: interval, now: now) }
+    }
+
+    /// Takes a fresh resolution of the name: a changed address is logged once
+    /// and every lane moves to it; a name that stopped resolving keeps its last
+    /// good address, and says so.
+    func applyResolution(_ result: Result<[SocketAddress], any Error>, now: NIODeadline = .now()) {
+        let actions = withHealth { machine -> [UpstreamHealth.Action] in
+            switch result {
+            case .success(let addresses): return machine.apply(resolved: addresses, now: now)
+            case .failure(let error): return machine.apply(resolved: nil, error: "\(error)", now: now)
+            }
+        }
+        perform(actions)
     }
 
     /// True when the upstream is known to work: its breaker is closed (not
@@ -348,9 +240,11 @@ public final class Upstream: Sendable {
     /// A point-in-time view for `/v1/status` and `/metrics`.
     public var snapshot: UpstreamSnapshot {
         let now = NIODeadline.now()
-        let (breaker, budget, transitions, lastTransition) = resilience.withLock { state in
-            (state.breaker, state.budget, state.transitions, state.lastTransitionWallClock)
+        let (machine, transitions, lastTransition) = health.withLock { state in
+            (state.machine, state.transitions, state.lastTransitionWallClock)
         }
+        let breaker = machine.breaker
+        let budget = machine.budget
         var budgetNow = budget
         return UpstreamSnapshot(
             url: url.description,
@@ -372,9 +266,9 @@ public final class Upstream: Sendable {
             fileFragmentsEnded: fileFragmentsEnded.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
             lastError: lastError.withLock { $0 },
-            address: currentAddress?.hostAndPort,
-            addresses: endpoint.withLock { $0.addresses.map(\.hostAndPort) },
-            resolution: endpoint.withLock { $0.note })
+            address: machine.current?.hostAndPort,
+            addresses: machine.addresses.map(\.hostAndPort),
+            resolution: machine.resolutionNote)
     }
 }
 
