@@ -78,6 +78,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("trace-sample-rate"), help: "Fraction of received logs logged as 'log sampled' (key trace.sample-rate).")
     var traceSampleRate: String?
 
+    @Option(name: .customLong("trace-frame-sample-interval"), help: "One ferry:// frame per loop and interval traced at info on every hop, 0 = off (key trace.frame-sample-interval).")
+    var traceFrameSampleInterval: String?
+
     @Option(name: .customLong("frame-max-bytes"), help: "Largest ferry:// frame (key forward.frame-max-bytes).")
     var frameMaxBytes: String?
 
@@ -154,6 +157,7 @@ struct ConfigOptions: ParsableArguments {
             ("kernel.check-interval", kernelCheckInterval),
             ("resolve.interval", resolveInterval),
             ("trace.sample-rate", traceSampleRate),
+            ("trace.frame-sample-interval", traceFrameSampleInterval),
             ("forward.frame-max-bytes", frameMaxBytes),
             ("forward.ack-timeout", ackTimeout),
             ("forward.frame-ttl", frameTTL),

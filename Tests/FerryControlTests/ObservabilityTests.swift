@@ -203,6 +203,36 @@ struct ObservabilityTests {
         }
     }
 
+    /// At default settings a healthy two-hop run leaves trace ids: one frame
+    /// per loop and second is logged at info on both hops, and `ferry trace`
+    /// follows it across both log files, telling the hops apart.
+    @Test func aHealthyTwoHopRunAtDefaultsLeavesATraceThatFerryTraceFollows() async throws {
+        let dir = try scratch()
+        let edgeLog = dir + "/edge.log"
+        let aggregatorLog = dir + "/aggregator.log"
+        let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/delivered.log", "--log-file", aggregatorLog])
+        let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(["--upstream", "ferry://127.0.0.1:\(aggregatorPort)", "--log-file", edgeLog])
+        try await PacedSender.send(prefix: "t", count: 50, rate: 100, to: edgePort)
+        let status = StatusReader(port: edgeHTTP)
+        #expect(await eventually(seconds: 10) { (status.counters()["forwarded"] as? Int) == 50 })
+        #expect(await eventually(seconds: 5) { jsonLines(aggregatorLog).contains { $0["message"] as? String == "frame forwarded" } })
+        let sent = try #require(jsonLines(edgeLog).first { $0["message"] as? String == "frame sent" && $0["level"] as? String == "info" })
+        let traceID = try #require(sent["trace_id"] as? String)
+        let trace = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog, "--format", "json"])
+        #expect(await trace.waitForExit(timeout: 10) == 0)
+        let events = trace.logText.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let names = Set(events.compactMap { $0["event"] as? String })
+        #expect(names.isSuperset(of: ["frame sent", "frame received", "frame acknowledged", "frame forwarded"]), "\(names)")
+        let instances = Set(events.compactMap { $0["instance"] as? String })
+        #expect(instances.count == 2, "the hops are not told apart: \(instances)")
+        for process in [aggregator, edge] {
+            process.signal(SIGTERM)
+            _ = await process.waitForExit(timeout: 10)
+        }
+    }
+
     private func jsonLines(_ path: String) -> [[String: Any]] {
         fileLines(path).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }

@@ -2,6 +2,10 @@ import Configuration
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension FerryConfiguration {
     /// Reads and validates every key from `reader`, starting from the defaults.
     ///
@@ -78,6 +82,12 @@ extension FerryConfiguration {
             (1...128).contains($0.count) && !$0.contains(" ") ? $0 : nil
         }) {
             self.instance = instance
+        } else {
+            // Two Ferrys on one host must be told apart in `ferry trace`: host name and UDP port.
+            self.instance = listen.port == 0 ? "\(System.hostname)-\(getpid())" : "\(System.hostname):\(listen.port)"
+        }
+        if let interval = try values.duration("trace.frame-sample-interval", range: .zero ... .seconds(3600)) {
+            self.frameSampleInterval = interval
         }
         if let rate = try values.decimal("trace.sample-rate", range: 0...1) {
             self.traceSampleRate = rate
@@ -184,6 +194,7 @@ extension FerryConfiguration {
             "log.keep": String(logKeep),
             "instance": instance,
             "trace.sample-rate": String(traceSampleRate),
+            "trace.frame-sample-interval": Self.seconds(frameSampleInterval),
             "resolve.interval": Self.seconds(resolveInterval),
             "kernel.check-interval": Self.seconds(kernelCheckInterval),
             "drain.timeout": Self.seconds(drainTimeout),

@@ -49,10 +49,14 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var logMaxBytes = 10 << 20
     /// Rotated log files kept (`log.keep`).
     public var logKeep = 5
-    /// Name of this Ferry in its log lines, so `ferry trace` can tell hops apart (`instance`).
+    /// Name of this Ferry in its log lines, so `ferry trace` can tell hops apart
+    /// (`instance`; when unset, the host name and the UDP port, `host:5514`).
     public var instance: String = System.hostname
     /// Fraction of received logs that get a `log sampled` line (`trace.sample-rate`, 0 = off).
     public var traceSampleRate = 0.0
+    /// One `ferry://` frame per loop and interval is traced at info on every hop
+    /// (`trace.frame-sample-interval`, zero = off).
+    public var frameSampleInterval: Duration = .seconds(1)
     /// How often upstream host names are resolved again; zero means never (`resolve.interval`).
     public var resolveInterval: Duration = .seconds(30)
     /// How often the kernel's drop counters are checked for the warning (`kernel.check-interval`).

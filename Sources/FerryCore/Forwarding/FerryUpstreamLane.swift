@@ -19,6 +19,8 @@ final class FerryUpstreamLane: UpstreamLane {
         let count: Int
         let bytes: Int
         let traceID: TraceID
+        /// Traced on every hop (logged at info): one frame per loop and `trace.frame-sample-interval`.
+        let traced: Bool
         let receivedAt: NIODeadline
         /// The socket (and so the address) the frame went out on; retransmissions use the same one,
         /// so a frame is never delivered by two different receivers.
@@ -32,6 +34,8 @@ final class FerryUpstreamLane: UpstreamLane {
         var maximumFrameBytes: Int
         var windowFrames: Int
         var timing: AckWindow<InFlight>.Timing
+        /// One frame per interval is traced at info on every hop; nil = none.
+        var traceInterval: TimeAmount? = nil
     }
 
     let upstream: Upstream
@@ -58,6 +62,8 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Buffers frames are encoded into, used in turn (see `send`).
     private var arenas = [ByteBuffer](repeating: ByteBuffer(), count: 16)
     private var arenaIndex = 0
+    /// When the next frame sent is traced (`trace.frame-sample-interval`).
+    private var nextTracedAt = NIODeadline.uptimeNanoseconds(0)
     private static let arenaBytes = 16 << 10
     /// Called when the window has room again, so waiting batches move.
     var onAvailable: (() -> Void)?
@@ -148,10 +154,16 @@ final class FerryUpstreamLane: UpstreamLane {
             arenas[arenaIndex].clear(minimumCapacity: max(frameBytes, Self.arenaBytes))
             var encoded: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
             encoded.reserveCapacity(plan.count)
+            var traceFirst = false
+            if let interval = settings.traceInterval, now >= nextTracedAt {
+                traceFirst = true
+                nextTracedAt = now + interval
+            }
             for (position, frame) in plan.enumerated() {
                 let header = FrameCodec.DataHeader(
                     senderID: senderID, sequence: window.nextSequence &+ UInt32(position), ttlMilliseconds: ttl,
-                    sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator))
+                    sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator),
+                    flags: traceFirst && position == 0 ? FrameCodec.DataHeader.traced : 0)
                 let offset = arenas[arenaIndex].writerIndex
                 FrameCodec.encodeData(header: header, records: records[frame.start..<(frame.start + frame.count)], into: &arenas[arenaIndex])
                 encoded.append((header, offset, arenas[arenaIndex].writerIndex - offset))
@@ -163,12 +175,13 @@ final class FerryUpstreamLane: UpstreamLane {
                 let sequence = window.open(
                     InFlight(
                         frame: slice, count: frame.count, bytes: frame.payloadBytes, traceID: encoding.header.traceID,
-                        receivedAt: receivedAt, channel: channel, address: address!),
+                        traced: encoding.header.isTraced, receivedAt: receivedAt, channel: channel, address: address!),
                     now: now)
                 assert(sequence == encoding.header.sequence)
                 upstream.inFlightFrames.add(1)
                 outgoing.append(slice)
-                logger.debug(
+                logger.log(
+                    level: encoding.header.isTraced ? .info : .debug,
                     "frame sent",
                     metadata: [
                         "trace_id": "\(encoding.header.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)",
@@ -214,7 +227,8 @@ final class FerryUpstreamLane: UpstreamLane {
                     "frame.attempts": "\(entry.attempts)",
                 ])
         } else {
-            logger.debug(
+            logger.log(
+                level: frame.traced ? .info : .debug,
                 "frame acknowledged",
                 metadata: ["trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)"])
         }

@@ -95,7 +95,8 @@ public final class Relay: Sendable {
             windowFrames: configuration.windowFrames,
             timing: .init(
                 ackTimeout: TimeAmount(configuration.ackTimeout), ttl: TimeAmount(configuration.frameTTL),
-                policy: configuration.retryPolicy))
+                policy: configuration.retryPolicy),
+            traceInterval: configuration.frameSampleInterval > .zero ? TimeAmount(configuration.frameSampleInterval) : nil)
 
         // Resolve names and open files once, before any loop uses them.
         var targets: [UpstreamTarget] = []

@@ -27,8 +27,8 @@ package final class LoopPipeline {
     private var shard: Deque<RecordBatch> = []
     private var retryScheduled = false
     private let allocator = ByteBufferAllocator()
-    /// Acknowledgements owed for the burst being taken.
-    private var replies = ReplyQueue()
+    /// Takes the `ferry://` frames of this loop's bursts: validates, dedupes, acknowledges.
+    private let frames: FrameReceiver
 
 
     package init(
@@ -44,6 +44,7 @@ package final class LoopPipeline {
         self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
+        self.frames = FrameReceiver(capacity: capacity, counters: counters, maxRecordBytes: maxRecordBytes, loopIndex: index, logger: logger)
     }
 
     package func setLanes(_ lanes: [any UpstreamLane]) {
@@ -56,14 +57,10 @@ package final class LoopPipeline {
     // MARK: - Intake
 
     /// The receive socket of this loop, which acknowledges frames.
-    var replySocket: ReceiveSocket?
-    /// Dedupe windows of the `ferry://` senders this loop has heard from.
-    private var senders = SenderWindows(capacity: LoopPipeline.maximumSenders)
-    static let maximumSenders = 4096
-    /// A frame may claim to have been first sent at most this far in our future (clock skew).
-    static let maximumClockSkewMilliseconds: UInt64 = 60_000
-    /// The longest TTL a frame may carry: `forward.frame-ttl`'s largest allowed value.
-    static let maximumTTLMilliseconds: UInt32 = 3_600_000
+    var replySocket: ReceiveSocket? {
+        get { frames.replySocket }
+        set { frames.replySocket = newValue }
+    }
 
     /// Takes what a receive thread could not send itself: frames, and logs
     /// while no direct route is open. It has counted them already; here they
@@ -111,7 +108,7 @@ package final class LoopPipeline {
                 outgoingBytes += bytes
             }
             start = max(start, frame.position)
-            if let (records, bytes) = receiveFrame(frame.datagram, from: frame.sender) {
+            if let (records, bytes) = frames.receive(frame.datagram, from: frame.sender) {
                 outgoing.append(contentsOf: records)
                 outgoingBytes += bytes
             }
@@ -120,8 +117,16 @@ package final class LoopPipeline {
             outgoing.append(contentsOf: records)
             outgoingBytes += bytes
         }
-        if let replySocket { replies.flush(from: replySocket.descriptor) }
+        frames.sendAcknowledgements()
         forward(outgoing, bytes: outgoingBytes, of: burst)
+        for traceID in frames.takeTraced() {
+            logger.info(
+                "frame forwarded",
+                metadata: [
+                    "trace_id": "\(traceID)",
+                    "upstream": "\(shard.isEmpty && !lanes.isEmpty ? lanes[currentUpstream].upstream.url.description : "waiting in the buffer")",
+                ])
+        }
         publishDirectRoute()
     }
 
@@ -194,95 +199,6 @@ package final class LoopPipeline {
         }
         dispatch(accepted, bytes: bytes, receivedAt: .now())
         return .accepted(accepted.count)
-    }
-
-    // MARK: - Frames from other Ferry instances
-
-    /// Validates a `ferry://` frame, reserves its logs once, and acknowledges it.
-    /// Returns the logs to forward (reserved), or nil when there are none.
-    ///
-    /// A frame is acknowledged only once its logs hold a place in this Ferry's
-    /// buffer; when the buffer is full it is not acknowledged, so the sender
-    /// keeps it and retries (backpressure instead of loss). Retransmissions are
-    /// acknowledged again but not delivered again.
-    private func receiveFrame(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int)? {
-        let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
-        do {
-            decoded = try FrameCodec.decodeData(datagram)
-        } catch {
-            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
-            counters.countFrame(.malformed)
-            drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
-            return nil
-        }
-        let header = decoded.header
-        let now = WallClock.milliseconds()
-        if header.sentAtMilliseconds > now &+ Self.maximumClockSkewMilliseconds || header.ttlMilliseconds > Self.maximumTTLMilliseconds {
-            // Claims to come from the future, or to stay deliverable for longer
-            // than any Ferry sends: not a frame a sender made, so not trusted.
-            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
-            counters.countFrame(.malformed)
-            drops.drop(
-                .malformed, logs: 1, detail: datagram.readableBytes,
-                error: "sent \(Int64(bitPattern: header.sentAtMilliseconds &- now)) ms from now with TTL \(header.ttlMilliseconds) ms "
-                    + "(allowed: up to \(Self.maximumClockSkewMilliseconds) ms ahead, TTL up to \(Self.maximumTTLMilliseconds) ms)")
-            return nil
-        }
-        if now > header.sentAtMilliseconds, now - header.sentAtMilliseconds > UInt64(header.ttlMilliseconds) {
-            // The sender has given up on this frame and sent its logs elsewhere.
-            counters.countFrame(.expired)
-            return nil
-        }
-        switch senders.check(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds) {
-        case .duplicate:
-            counters.countFrame(.duplicate)
-            acknowledge(header, to: sender)
-            logger.debug(
-                "frame duplicate acknowledged",
-                metadata: ["trace_id": "\(header.traceID)", "frame.sequence": "\(header.sequence)"])
-            return nil
-        case .tooOld:
-            counters.countFrame(.stale)
-            return nil
-        case .new:
-            break
-        }
-        var accepted = decoded.records
-        var bytes = 0
-        var oversize = 0
-        accepted.removeAll { record in
-            if record.readableBytes > maxRecordBytes {
-                oversize += 1
-                return true
-            }
-            bytes += record.readableBytes
-            return false
-        }
-        guard accepted.isEmpty || capacity.reserveAll(count: accepted.count, bytes: bytes) else {
-            counters.countFrame(.rejectedFull)
-            return nil
-        }
-        let evictions = senders.evictions
-        senders.mark(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds, now: now)
-        if senders.evictions > evictions { counters.senderEvictions.add(1) }
-        counters.countFrame(.accepted)
-        counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
-        if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
-        acknowledge(header, to: sender)
-        logger.debug(
-            "frame received",
-            metadata: [
-                "trace_id": "\(header.traceID)", "frame.sender": "\(String(header.senderID, radix: 16))",
-                "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
-            ])
-        return accepted.isEmpty ? nil : (accepted, bytes)
-    }
-
-    private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
-        guard replySocket != nil else { return }
-        replies.append(to: sender) { buffer in
-            FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &buffer)
-        }
     }
 
     // MARK: - Forwarding

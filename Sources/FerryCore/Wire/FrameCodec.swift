@@ -32,8 +32,18 @@ public enum FrameCodec {
         public var ttlMilliseconds: UInt32
         public var sentAtMilliseconds: UInt64
         public var traceID: TraceID
+        /// Header flags (bytes 6–7): ``DataHeader/traced`` so far; unknown bits are ignored.
+        public var flags: UInt16
 
-        public init(senderID: UInt64, sequence: UInt32, ttlMilliseconds: UInt32, sentAtMilliseconds: UInt64, traceID: TraceID) {
+        /// Flag: every hop logs this frame at info (`trace.frame-sample-interval`), so `ferry trace` can follow it.
+        public static let traced: UInt16 = 0x0001
+
+        public var isTraced: Bool { flags & Self.traced != 0 }
+
+        public init(
+            senderID: UInt64, sequence: UInt32, ttlMilliseconds: UInt32, sentAtMilliseconds: UInt64, traceID: TraceID, flags: UInt16 = 0
+        ) {
+            self.flags = flags
             self.senderID = senderID
             self.sequence = sequence
             self.ttlMilliseconds = ttlMilliseconds
@@ -104,7 +114,7 @@ public enum FrameCodec {
         buffer.writeInteger(magic)
         buffer.writeInteger(version)
         buffer.writeInteger(FrameType.data.rawValue)
-        buffer.writeInteger(UInt16(0))  // flags
+        buffer.writeInteger(header.flags)
         buffer.writeInteger(header.senderID)
         buffer.writeInteger(header.sequence)
         buffer.writeInteger(header.ttlMilliseconds)
@@ -132,7 +142,8 @@ public enum FrameCodec {
             sequence: frame.getInteger(at: base + 16)!,
             ttlMilliseconds: frame.getInteger(at: base + 20)!,
             sentAtMilliseconds: frame.getInteger(at: base + 24)!,
-            traceID: TraceID(high: frame.getInteger(at: base + 32)!, low: frame.getInteger(at: base + 40)!))
+            traceID: TraceID(high: frame.getInteger(at: base + 32)!, low: frame.getInteger(at: base + 40)!),
+            flags: frame.getInteger(at: base + 6)!)
         let count = Int(frame.getInteger(at: base + 48, as: UInt16.self)!)
         let end = base + frame.readableBytes - trailerBytes
         var offset = base + dataHeaderBytes

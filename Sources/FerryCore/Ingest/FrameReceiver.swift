@@ -1,0 +1,148 @@
+import Logging
+import NIOCore
+
+/// The `ferry://` receiving end of one event loop: validates each frame,
+/// reserves its logs in the buffer once, and acknowledges it.
+///
+/// - A frame that fails to decode, claims a first-send time more than
+///   ``maximumClockSkewMilliseconds`` in the future, or a TTL over
+///   ``maximumTTLMilliseconds``, is `malformed` (one log dropped).
+/// - One past its TTL is `expired`: its sender has sent its logs elsewhere.
+/// - A retransmission is acknowledged again, not delivered again (per-sender
+///   dedupe windows in a bounded ``SenderWindows`` table, least recently used
+///   evicted, failing safe).
+/// - A frame is acknowledged only once its logs hold a place in the buffer; when
+///   there is none it is not, so the sender keeps it (backpressure, not loss).
+///
+/// Acknowledgements of a burst are queued and sent together
+/// (``sendAcknowledgements()``) from the loop's receive socket. Confined to its loop.
+final class FrameReceiver {
+    /// Senders remembered per loop.
+    static let maximumSenders = 4096
+    /// A frame may claim to have been first sent at most this far in our future (clock skew).
+    static let maximumClockSkewMilliseconds: UInt64 = 60_000
+    /// The longest TTL a frame may carry: `forward.frame-ttl`'s largest allowed value.
+    static let maximumTTLMilliseconds: UInt32 = 3_600_000
+
+    /// The receive socket of this loop, which acknowledges frames (nil once intake stopped).
+    var replySocket: ReceiveSocket?
+    private let capacity: BufferCapacity
+    private let counters: PipelineCounters
+    private let maxRecordBytes: Int
+    private let logger: Logger
+    private var drops: DropReporter
+    private var senders = SenderWindows(capacity: FrameReceiver.maximumSenders)
+    /// Acknowledgements owed for the burst being taken.
+    private var replies = ReplyQueue()
+    /// Trace ids of traced frames taken in this burst, for the pipeline to log where their logs went.
+    private var traced: [TraceID] = []
+
+    init(capacity: BufferCapacity, counters: PipelineCounters, maxRecordBytes: Int, loopIndex: Int, logger: Logger) {
+        self.capacity = capacity
+        self.counters = counters
+        self.maxRecordBytes = maxRecordBytes
+        self.logger = logger
+        self.drops = DropReporter(counters: counters, logger: logger, loopIndex: loopIndex)
+    }
+
+    /// The trace ids of traced frames taken since the last call.
+    func takeTraced() -> [TraceID] {
+        guard !traced.isEmpty else { return [] }
+        defer { traced.removeAll(keepingCapacity: true) }
+        return traced
+    }
+
+    /// Sends the acknowledgements queued since the last call.
+    func sendAcknowledgements() {
+        if let replySocket { replies.flush(from: replySocket.descriptor) }
+    }
+
+    /// Validates a `ferry://` frame, reserves its logs once, and acknowledges it.
+    /// Returns the logs to forward (reserved), or nil when there are none.
+    ///
+    /// A frame is acknowledged only once its logs hold a place in this Ferry's
+    /// buffer; when the buffer is full it is not acknowledged, so the sender
+    /// keeps it and retries (backpressure instead of loss). Retransmissions are
+    /// acknowledged again but not delivered again.
+    func receive(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int)? {
+        let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
+        do {
+            decoded = try FrameCodec.decodeData(datagram)
+        } catch {
+            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+            counters.countFrame(.malformed)
+            drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
+            return nil
+        }
+        let header = decoded.header
+        let now = WallClock.milliseconds()
+        if header.sentAtMilliseconds > now &+ Self.maximumClockSkewMilliseconds || header.ttlMilliseconds > Self.maximumTTLMilliseconds {
+            // Claims to come from the future, or to stay deliverable for longer
+            // than any Ferry sends: not a frame a sender made, so not trusted.
+            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+            counters.countFrame(.malformed)
+            drops.drop(
+                .malformed, logs: 1, detail: datagram.readableBytes,
+                error: "sent \(Int64(bitPattern: header.sentAtMilliseconds &- now)) ms from now with TTL \(header.ttlMilliseconds) ms "
+                    + "(allowed: up to \(Self.maximumClockSkewMilliseconds) ms ahead, TTL up to \(Self.maximumTTLMilliseconds) ms)")
+            return nil
+        }
+        if now > header.sentAtMilliseconds, now - header.sentAtMilliseconds > UInt64(header.ttlMilliseconds) {
+            // The sender has given up on this frame and sent its logs elsewhere.
+            counters.countFrame(.expired)
+            return nil
+        }
+        switch senders.check(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds) {
+        case .duplicate:
+            counters.countFrame(.duplicate)
+            acknowledge(header, to: sender)
+            logger.debug(
+                "frame duplicate acknowledged",
+                metadata: ["trace_id": "\(header.traceID)", "frame.sequence": "\(header.sequence)"])
+            return nil
+        case .tooOld:
+            counters.countFrame(.stale)
+            return nil
+        case .new:
+            break
+        }
+        var accepted = decoded.records
+        var bytes = 0
+        var oversize = 0
+        accepted.removeAll { record in
+            if record.readableBytes > maxRecordBytes {
+                oversize += 1
+                return true
+            }
+            bytes += record.readableBytes
+            return false
+        }
+        guard accepted.isEmpty || capacity.reserveAll(count: accepted.count, bytes: bytes) else {
+            counters.countFrame(.rejectedFull)
+            return nil
+        }
+        let evictions = senders.evictions
+        senders.mark(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds, now: now)
+        if senders.evictions > evictions { counters.senderEvictions.add(1) }
+        counters.countFrame(.accepted)
+        counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
+        if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
+        acknowledge(header, to: sender)
+        if header.isTraced, !accepted.isEmpty { traced.append(header.traceID) }
+        logger.log(
+            level: header.isTraced ? .info : .debug,
+            "frame received",
+            metadata: [
+                "trace_id": "\(header.traceID)", "frame.sender": "\(String(header.senderID, radix: 16))",
+                "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
+            ])
+        return accepted.isEmpty ? nil : (accepted, bytes)
+    }
+
+    private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
+        guard replySocket != nil else { return }
+        replies.append(to: sender) { buffer in
+            FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &buffer)
+        }
+    }
+}
