@@ -45,7 +45,8 @@ struct Serve: AsyncParsableCommand {
 
         let relay: Relay
         do {
-            relay = try await Relay.start(configuration: configuration, logger: logger, registry: registry)
+            relay = try await Relay.start(
+                configuration: configuration, logger: logger, latency: RelayMetrics.latencyRecorders(registry: registry))
         } catch {
             logger.critical("start-up failed", metadata: ["error": "\(error)"])
             throw RuntimeFailure(description: String(describing: error))

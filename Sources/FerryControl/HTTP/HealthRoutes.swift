@@ -36,7 +36,7 @@ public struct Readiness: Sendable {
         case .stopped:
             (isReady, reason) = (false, "stopped")
         case .running:
-            if relay.listeners.isEmpty {
+            if relay.listenerCount == 0 {
                 (isReady, reason) = (false, "no_listener")
             } else if !relay.upstreams.contains(where: \.isAvailable) {
                 (isReady, reason) = (false, "no_upstream_available")

@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import Prometheus
 import Synchronization
 
 /// One configured upstream as the whole process sees it: its URL, its place in
@@ -28,12 +27,12 @@ public final class Upstream: Sendable {
     /// Failovers: batches or frames moved from this upstream to the next one or back to the buffer.
     let failovers = AtomicCounter()
     /// Outcomes of forward attempts (batches or frames), as the breaker saw them.
-    let attemptsSucceeded = AtomicCounter()
-    let attemptsFailed = AtomicCounter()
+    public let attemptsSucceeded = AtomicCounter()
+    public let attemptsFailed = AtomicCounter()
     /// `file:` only: partial last lines (a crash mid-write) ended with a newline on open.
     let fileFragmentsEnded = AtomicCounter()
     /// Time from receipt to acknowledgement or write, one observation per batch or frame.
-    private let latency: DurationHistogram?
+    private let latency: (any LatencyRecorder)?
     private let laneAvailable: [AtomicFlag]
     private let lastError = Mutex<String?>(nil)
     /// Breaker, retry budget and addresses: one state machine behind one lock.
@@ -55,7 +54,7 @@ public final class Upstream: Sendable {
 
     package init(
         url: UpstreamURL, index: Int, lanes: Int, breaker: CircuitBreaker.Configuration = .init(),
-        budget: RetryBudget.Configuration = .init(), latency: DurationHistogram? = nil, udpSegmentation: Bool = true, logger: Logger
+        budget: RetryBudget.Configuration = .init(), latency: (any LatencyRecorder)? = nil, udpSegmentation: Bool = true, logger: Logger
     ) {
         self.latency = latency
         self.udpSegmentation = udpSegmentation

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOPosix
-import Prometheus
 import Synchronization
 
 /// The running data plane: receive sockets, per-loop pipelines, upstream lanes
@@ -49,42 +48,30 @@ public final class Relay: Sendable {
     /// Resolves upstreams, opens file sinks, connects upstream sockets and binds
     /// the receive sockets.
     ///
-    /// - Parameter registry: where the forward latency histograms are registered (``RelayMetrics`` adds the rest).
+    /// - Parameter latency: makes each upstream's forward latency recorder (the metrics backend's histogram).
     public static func start(
-        configuration: FerryConfiguration, logger: Logger, registry: PrometheusCollectorRegistry = .init()
+        configuration: FerryConfiguration, logger: Logger, latency: @escaping LatencyRecorders = { _ in nil }
     ) async throws -> Relay {
         try UDPListener.refuseSharedPort(configuration)
         let loopCount = configuration.effectiveReceiveSockets
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
         do {
-            return try await build(configuration: configuration, group: group, loopCount: loopCount, registry: registry, logger: logger)
+            return try await build(configuration: configuration, group: group, loopCount: loopCount, latency: latency, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    /// Buckets of the forward latency histogram: 100 µs to 10 s.
-    public static let latencyBuckets: [Duration] = [
-        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),
-        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
-    ]
-
     private static func build(
-        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, registry: PrometheusCollectorRegistry,
+        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, latency: LatencyRecorders,
         logger: Logger
     ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
         let upstreams = configuration.upstreams.enumerated().map { index, url in
-            let latency = registry.makeDurationHistogram(
-                descriptor: .ferry(
-                    "forward_latency", unit: "seconds",
-                    help: "Time from receipt to acknowledgement (ferry://), send (udp://) or write (file:), one observation per batch or frame."),
-                labels: [("upstream", url.description)], buckets: latencyBuckets)
             return Upstream(
                 url: url, index: index, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget,
-                latency: latency, udpSegmentation: configuration.udpSegmentation, logger: logger)
+                latency: latency(url), udpSegmentation: configuration.udpSegmentation, logger: logger)
         }
         // Sender ids: one random instance id, with the loop index in the low byte,
         // so every loop has its own sequence space and receivers their own dedupe window.
@@ -325,7 +312,7 @@ public final class Relay: Sendable {
     /// kernel says of them (drops before Ferry could read, bytes waiting).
     public var listeners: [ListenerSnapshot] {
         let sockets = state.withLock { $0.sockets }
-        let table = PortSharing.kernelTable()
+        let table = kernelTable()
         let kernel = Dictionary(table.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
         let own = Set(sockets.map(\.socket.inode))
         return sockets.map { socket in
@@ -342,6 +329,20 @@ public final class Relay: Sendable {
                 foreignReceivers: foreign.map(\.inode).sorted())
         }
     }
+
+    /// Receive sockets bound now (no /proc read: for `/readyz`).
+    public var listenerCount: Int { state.withLock { $0.sockets.count } }
+
+    /// The kernel's UDP socket tables, read at most every 250 ms however often
+    /// status, metrics and the monitors ask (a scrape storm costs no /proc parsing).
+    private func kernelTable(now: NIODeadline = .now()) -> [KernelUDPStats.SocketLine] {
+        if let cached = kernelCache.withLock({ $0 }), now - cached.readAt < .milliseconds(250) { return cached.lines }
+        let lines = PortSharing.kernelTable()
+        kernelCache.withLock { $0 = (now, lines) }
+        return lines
+    }
+
+    private let kernelCache = Mutex<(readAt: NIODeadline, lines: [KernelUDPStats.SocketLine])?>(nil)
 
     /// Foreign sockets seen on a listener's port since start (each counted once).
     public let foreignReceiversSeen = AtomicCounter()

@@ -1,3 +1,4 @@
+import FerryCore
 import Prometheus
 
 /// Shorthands for registering Ferry's metric families with help texts, so that

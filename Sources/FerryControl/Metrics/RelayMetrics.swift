@@ -1,3 +1,4 @@
+import FerryCore
 import NIOCore
 import Prometheus
 import Synchronization
@@ -233,3 +234,26 @@ public final class RelayMetrics: Sendable {
         }
     }
 }
+
+extension RelayMetrics {
+    /// Buckets of the forward latency histogram: 100 µs to 10 s.
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    /// Each upstream's `ferry_forward_latency_seconds` histogram, registered in `registry`
+    /// (pass to ``Relay/start(configuration:logger:latency:)``).
+    public static func latencyRecorders(registry: PrometheusCollectorRegistry) -> LatencyRecorders {
+        { url in
+            registry.makeDurationHistogram(
+                descriptor: .ferry(
+                    "forward_latency", unit: "seconds",
+                    help: "Time from receipt to acknowledgement (ferry://), send (udp://) or write (file:), one observation per batch or frame."),
+                labels: [("upstream", url.description)], buckets: latencyBuckets)
+        }
+    }
+}
+
+extension DurationHistogram: LatencyRecorder {}
