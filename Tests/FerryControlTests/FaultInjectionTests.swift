@@ -7,11 +7,7 @@ import Testing
 /// file sinks. Each scenario is bounded in time.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct FaultInjectionTests {
-    private func scratch() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-fault-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    private func scratch() throws -> String { try scratchDirectory("fault") }
 
     private func breakerTransitions(_ upstream: [String: Any]) -> [String: Int] {
         (upstream["breaker"] as? [String: Any])?["transitions"] as? [String: Int] ?? [:]

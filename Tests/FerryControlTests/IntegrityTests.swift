@@ -9,11 +9,7 @@ import Testing
 /// full and removed files, a flooded dedupe table.
 @Suite(.timeLimit(.minutes(3)))
 struct IntegrityTests {
-    private func scratch() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-integrity-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    private func scratch() throws -> String { try scratchDirectory("integrity") }
 
     private func stop(_ processes: FerryProcess...) async {
         for process in processes {
@@ -318,7 +314,7 @@ struct IntegrityTests {
         bytes += [0x0A, 0xFF, 0xFE, 0x41, 0x0A]
         bytes += Array(#"{"time":"2026-12-01T10:00:00.100000Z","level":"debug","message":"frame acknowledged","instance":"edge","trace_id":"\#(traceID)"}"#.utf8)
         bytes += [0x0A]
-        FileManager.default.createFile(atPath: log, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: log, contents: Data(bytes))
         let trace = try FerryProcess(["trace", traceID, log])
         #expect(await trace.waitForExit(timeout: 10) == 0)
         #expect(trace.logText.contains("frame sent") && trace.logText.contains("frame acknowledged"), "\(trace.logText)")

@@ -5,11 +5,7 @@ import Testing
 /// `/metrics` checked by the real Prometheus tools, JSON logs, trace ids and `ferry trace`.
 @Suite(.timeLimit(.minutes(2)))
 struct ObservabilityTests {
-    private func scratch() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-obs-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    private func scratch() throws -> String { try scratchDirectory("obs") }
 
     @Test(.enabled(if: ExternalTool.shouldRun("promtool")))
     func promtoolFindsNothingInLiveMetrics() async throws {

@@ -27,7 +27,7 @@ struct RelayEndToEndTests {
         let received = upstream.receive(count: sent.count)
         #expect(received.count == sent.count)
         #expect(received == sent)  // byte-identical, in order per sender
-        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == sent.count })
+        #expect(await eventually(seconds: 5) { relay.upstreams[0].forwarded.load == sent.count })
         // In steady state the receive thread that got them sends by itself (no hop to its loop).
         #expect(relay.listeners.contains { $0.directRoute == "udp://127.0.0.1:\(upstream.port)" })
         await relay.shutdown()
@@ -47,7 +47,7 @@ struct RelayEndToEndTests {
         }
         sender.send(Array("ends with newline\n".utf8), to: port)
         expected.append("ends with newline")
-        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == expected.count })
+        #expect(await eventually(seconds: 5) { relay.upstreams[0].forwarded.load == expected.count })
         await relay.shutdown()
         let contents = try String(contentsOfFile: path, encoding: .utf8)
         #expect(contents.hasSuffix("\n"))
@@ -60,11 +60,11 @@ struct RelayEndToEndTests {
         let (relay, port) = try await TestRelay.start(TestRelay.configuration(upstreams: [.file(path: path)], sockets: 1))
         let sender = try UDPTestSocket()
         for index in 0..<3 { sender.send(Array("before \(index)".utf8), to: port) }
-        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == 3 })
+        #expect(await eventually(seconds: 5) { relay.upstreams[0].forwarded.load == 3 })
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")  // what logrotate does
         try await Task.sleep(for: .milliseconds(1_100))
         for index in 0..<3 { sender.send(Array("after \(index)".utf8), to: port) }
-        #expect(await TestRelay.eventually { relay.upstreams[0].forwarded.load == 6 })
+        #expect(await eventually(seconds: 5) { relay.upstreams[0].forwarded.load == 6 })
         await relay.shutdown()
         #expect(try String(contentsOfFile: path + ".1", encoding: .utf8) == "before 0\nbefore 1\nbefore 2\n")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "after 0\nafter 1\nafter 2\n")
@@ -102,12 +102,12 @@ struct RelayEndToEndTests {
         #expect(relay.upstreams[0].snapshot.breaker.state == "open")
         #expect(relay.listeners[0].directRoute == nil)  // nothing to send to: bursts go to the loop and wait
         // Probes refused while the breaker was closed wait in the buffer too (kept, not dropped).
-        #expect(await TestRelay.eventually { relay.totals.received[.udp] == probes })
+        #expect(await eventually(seconds: 5) { relay.totals.received[.udp] == probes })
         try await Task.sleep(for: .milliseconds(200))  // the last probe reaches the buffer (or is dropped, it being full)
         let waiting = relay.capacity.usedLogs
         let droppedWhileProbing = relay.totals.dropped[.queueFull, default: 0]
         for index in 0..<50 { sender.send(Array("log \(index)".utf8), to: port) }
-        #expect(await TestRelay.eventually { relay.totals.received[.udp] == probes + 50 })
+        #expect(await eventually(seconds: 5) { relay.totals.received[.udp] == probes + 50 })
         #expect(relay.capacity.usedLogs == 10)
         #expect(relay.totals.dropped[.queueFull, default: 0] - droppedWhileProbing == 40 + waiting)
         let undrained = await relay.shutdown()
@@ -143,7 +143,7 @@ struct RelayEndToEndTests {
         sender.send(Array("after failover".utf8), to: port)
         #expect(second.receive() == Array("after failover".utf8))
         // The direct route follows the pipeline's failover to the second upstream.
-        #expect(await TestRelay.eventually { relay.listeners[0].directRoute == "udp://127.0.0.1:\(second.port)" })
+        #expect(await eventually(seconds: 5) { relay.listeners[0].directRoute == "udp://127.0.0.1:\(second.port)" })
         sender.send(Array("direct".utf8), to: port)
         #expect(second.receive() == Array("direct".utf8))
         await relay.shutdown()

@@ -99,7 +99,7 @@ struct UDPSenderTests {
         for lengths in groups {
             let payloads = datagrams(lengths, first: seed)
             seed += lengths.count
-            var allocator = ByteBufferAllocator()
+            let allocator = ByteBufferAllocator()
             let records = payloads.map { allocator.buffer(bytes: $0) }
             let bytes = lengths.reduce(0, +)
             let sent = sender.send(records, bytes: bytes, receivedAt: .now())

@@ -6,7 +6,7 @@ import Glibc
 
 /// A raw TCP connection to 127.0.0.1, for requests a well-behaved client would
 /// never send: heads that never finish, bodies that never come.
-public final class TCPTestConnection: @unchecked Sendable {
+public final class TCPTestConnection: Sendable {
     public let fd: CInt
 
     /// Connects without waiting (the connection may still be in the server's backlog).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -6,8 +7,7 @@ import Glibc
 
 /// A plain blocking UDP socket on 127.0.0.1 for tests: a real socket, no NIO,
 /// so the tests check Ferry against the same system calls any other program uses.
-public final class UDPTestSocket: @unchecked Sendable {
-    // @unchecked Sendable: the descriptor is only used through system calls, which are thread-safe.
+public final class UDPTestSocket: Sendable {
     public let fd: CInt
     public let port: Int
 
@@ -135,14 +135,12 @@ public extension UDPTestSocket {
 }
 
 /// The datagrams a background receiver got, once it is done.
-public final class BackgroundReceive: @unchecked Sendable {
-    // @unchecked Sendable: `datagrams` is written once under the lock and read after `done`.
-    private let lock = NSLock()
+public final class BackgroundReceive: Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var datagrams: [[UInt8]] = []
+    private let datagrams = Mutex<[[UInt8]]>([])
 
     func finish(_ received: [[UInt8]]) {
-        lock.withLock { datagrams = received }
+        datagrams.withLock { $0 = received }
         done.signal()
     }
 
@@ -152,7 +150,7 @@ public final class BackgroundReceive: @unchecked Sendable {
                 let thread = Thread {
                     self.done.wait()
                     self.done.signal()
-                    continuation.resume(returning: self.lock.withLock { self.datagrams })
+                    continuation.resume(returning: self.datagrams.withLock { $0 })
                 }
                 thread.start()
             }

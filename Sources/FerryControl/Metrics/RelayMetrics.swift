@@ -60,7 +60,7 @@ public final class RelayMetrics: Sendable {
         self.logLinesDroppedSource = logLinesDropped
         self.process = ProcessMetrics(registry: registry)
 
-        _ = registry.ferryGauge("build_info", "Ferry's version; always 1.", [("version", FerryVersion.current)]).set(Int64(1))
+        registry.ferryGauge("build_info", "Ferry's version; always 1.", [("version", FerryVersion.current)]).set(Int64(1))
         bufferLogs = registry.ferryGauge("buffer_logs", "Logs held in the bounded buffer (waiting or in flight).")
         bufferBytes = registry.ferryGauge("buffer", unit: "bytes", "Payload bytes held in the bounded buffer.")
         capacityLogs = registry.ferryGauge("buffer_capacity_logs", "Capacity of the bounded buffer in logs.")

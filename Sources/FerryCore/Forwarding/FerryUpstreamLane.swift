@@ -30,7 +30,7 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     /// Frame sizes and timings of `ferry://` upstreams.
-    struct Settings {
+    struct Settings: Sendable {
         var maximumFrameBytes: Int
         var windowFrames: Int
         var timing: AckWindow<InFlight>.Timing

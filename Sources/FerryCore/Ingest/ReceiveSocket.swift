@@ -10,9 +10,8 @@ import Glibc
 ///
 /// The descriptor is closed only by ``close()``, after its receiver has
 /// stopped and its loop has sent its last acknowledgement.
-package final class ReceiveSocket: @unchecked Sendable {
-    // @unchecked Sendable: `descriptor` is only used through thread-safe system
-    // calls; it is closed once, after the receiver thread has been joined.
+package final class ReceiveSocket: Sendable {
+    /// Used only through thread-safe system calls; closed once, after the receiver thread has been joined.
     let descriptor: CInt
     /// The address the socket is bound to (the kernel's pick when port 0 was asked for).
     package let localAddress: SocketAddress

@@ -15,7 +15,6 @@ struct ReplyQueue {
     private var lengths: [Int] = []
     private var addresses: [sockaddr_storage] = []
 
-    var isEmpty: Bool { lengths.isEmpty }
 
     /// Queues one reply; `encode` writes it at the end of the queue's buffer.
     mutating func append(to address: SocketAddress, _ encode: (inout ByteBuffer) -> Void) {

@@ -443,9 +443,7 @@ public final class Relay: Sendable {
 }
 
 /// One upstream resolved and opened, ready to get a lane on every loop.
-private enum UpstreamTarget: @unchecked Sendable {
-    // @unchecked: FerryUpstreamLane.Settings holds only value types; it is
-    // built once before the loops start and only read after.
+private enum UpstreamTarget: Sendable {
     case udp(Upstream)
     case ferry(Upstream, SocketAddress?, UInt64, FerryUpstreamLane.Settings)
     case file(Upstream, FileSink)

@@ -8,8 +8,6 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case malformed
     /// A frame used all its attempts and neither another upstream nor the buffer could take it back.
     case retriesExhausted
-    /// The upstream socket failed the write (for example, it was closed by a refused send).
-    case sendFailed
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -18,7 +16,6 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .queueFull: return "queue_full"
         case .malformed: return "malformed"
         case .retriesExhausted: return "retries_exhausted"
-        case .sendFailed: return "send_failed"
         }
     }
 }

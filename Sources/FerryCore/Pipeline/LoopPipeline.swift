@@ -51,8 +51,6 @@ package final class LoopPipeline {
         self.lanes = lanes
     }
 
-    /// Logs waiting in this loop's shard (not yet handed to an upstream).
-    var waitingLogs: Int { shard.reduce(0) { $0 + $1.count } }
 
     // MARK: - Intake
 

@@ -43,7 +43,6 @@ public struct CircuitBreaker: Sendable {
     public let configuration: Configuration
     public private(set) var state: State = .closed
     public private(set) var trips = 0
-    public private(set) var lastTransition: NIODeadline?
     private var outcomes: [Bool]  // ring of the last `window` outcomes; true = failure
     private var outcomeIndex = 0
     private var outcomeCount = 0
@@ -154,7 +153,6 @@ public struct CircuitBreaker: Sendable {
     private mutating func move(to next: State, reason: String, now: NIODeadline) -> Transition {
         let transition = Transition(from: state, to: next, reason: reason)
         state = next
-        lastTransition = now
         probesInFlight = 0
         probeSuccesses = 0
         if next == .closed {

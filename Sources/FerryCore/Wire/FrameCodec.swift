@@ -188,12 +188,6 @@ public enum FrameCodec {
             traceID: TraceID(high: frame.getInteger(at: base + 24)!, low: frame.getInteger(at: base + 32)!))
     }
 
-    /// The frame's type, after checking magic and version only.
-    public static func type(of frame: ByteBuffer) -> UInt8? {
-        guard frame.readableBytes >= 6 else { return nil }
-        return frame.getInteger(at: frame.readerIndex + 5)
-    }
-
     private static func verify(_ frame: ByteBuffer, type: FrameType, minimumLength: Int) throws(DecodeError) {
         guard frame.readableBytes >= minimumLength else { throw .truncated(frame.readableBytes) }
         let base = frame.readerIndex

@@ -6,8 +6,7 @@ import Glibc
 #endif
 
 /// A plain blocking UDP socket for the load tool: connected for sending, bound for receiving.
-final class BenchSocket: @unchecked Sendable {
-    // @unchecked Sendable: the descriptor is only used through thread-safe system calls.
+final class BenchSocket: Sendable {
     let fd: CInt
 
     private init(fd: CInt) {

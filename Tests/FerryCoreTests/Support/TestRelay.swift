@@ -26,16 +26,6 @@ enum TestRelay {
         FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)").appendingPathComponent(name).path
     }
 
-    /// Waits until `condition` holds or `seconds` pass; returns whether it held.
-    static func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
-
     /// Random printable payload (no newline) of `size` bytes.
     static func payload(size: Int, seed: Int) -> [UInt8] {
         var generator = SplitMix(seed: UInt64(seed))
