@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The udp:// path as it runs in steady state, on real loopback sockets: a

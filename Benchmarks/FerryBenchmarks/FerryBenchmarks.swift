@@ -21,4 +21,3 @@ let ferryMetrics: [BenchmarkMetric] = [.throughput, .wallClock, .mallocCountTota
 func ferryConfiguration(_ scaling: BenchmarkScalingFactor) -> Benchmark.Configuration {
     .init(metrics: ferryMetrics, warmupIterations: 3, scalingFactor: scaling, maxDuration: .seconds(2), maxIterations: 2_000)
 }
-

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A bound loopback UDP socket standing in for a `udp://` upstream, drained

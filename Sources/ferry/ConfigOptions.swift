@@ -27,7 +27,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("http-max-connections"), help: "Concurrent HTTP connections, 0 = from the fd limit (key http.max-connections).")
     var httpMaxConnections: String?
 
-    @Option(name: .customLong("upstream"), help: "Upstream in failover order, repeatable: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (key upstreams).")
+    @Option(
+        name: .customLong("upstream"),
+        help: "Upstream in failover order, repeatable: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (key upstreams).")
     var upstreams: [String] = []
 
     @Option(name: .customLong("queue-capacity-logs"), help: "Buffer capacity in logs (key queue.capacity-logs).")
@@ -78,7 +80,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("trace-sample-rate"), help: "Fraction of received logs logged as 'log sampled' (key trace.sample-rate).")
     var traceSampleRate: String?
 
-    @Option(name: .customLong("trace-frame-sample-interval"), help: "One ferry:// frame per loop and interval traced at info on every hop, 0 = off (key trace.frame-sample-interval).")
+    @Option(
+        name: .customLong("trace-frame-sample-interval"),
+        help: "One ferry:// frame per loop and interval traced at info on every hop, 0 = off (key trace.frame-sample-interval).")
     var traceFrameSampleInterval: String?
 
     @Option(name: .customLong("frame-max-bytes"), help: "Largest ferry:// frame (key forward.frame-max-bytes).")
@@ -93,7 +97,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("window-frames"), help: "Unacknowledged frames per loop and upstream (key forward.window-frames).")
     var windowFrames: String?
 
-    @Option(name: .customLong("udp-segmentation"), help: "Send runs of equal-length datagrams to udp:// upstreams as one GSO message: true or false (key forward.udp-segmentation).")
+    @Option(
+        name: .customLong("udp-segmentation"),
+        help: "Send runs of equal-length datagrams to udp:// upstreams as one GSO message: true or false (key forward.udp-segmentation).")
     var udpSegmentation: String?
 
     @Option(name: .customLong("retry-base"), help: "First retry's jitter ceiling (key retry.base).")

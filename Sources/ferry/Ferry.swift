@@ -2,7 +2,7 @@ import ArgumentParser
 import FerryCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ferry`: an observability-first UDP log relay.

@@ -72,7 +72,8 @@ struct ControlPlaneTests {
     /// per core of the machine, all competing for that core.
     @Test(.enabled(if: ExternalTool.path("taskset") != nil && ProcessInfo.processInfo.activeProcessorCount > 1))
     func receiveSocketsFollowTheCPUAffinity() async throws {
-        let (pinned, _, _) = try await FerryProcess.serve(["--upstream", "file:out/pinned.log"], wrapper: [ExternalTool.path("taskset")!, "-c", "0"])
+        let (pinned, _, _) = try await FerryProcess.serve(
+            ["--upstream", "file:out/pinned.log"], wrapper: [ExternalTool.path("taskset")!, "-c", "0"])
         let (free, _, _) = try await FerryProcess.serve(["--upstream", "file:out/free.log"])
         #expect(await pinned.waitForLine(message: "listening")?["udp.sockets"] as? String == "1")
         #expect(await free.waitForLine(message: "listening")?["udp.sockets"] as? String == "\(ProcessInfo.processInfo.activeProcessorCount)")

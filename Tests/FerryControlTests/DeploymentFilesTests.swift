@@ -30,7 +30,9 @@ struct DeploymentFilesTests {
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "docker/validate.py failed:\n\(text.split(separator: "\n").filter { $0.contains("FAIL") }.joined(separator: "\n"))")
+        #expect(
+            process.terminationStatus == 0,
+            "docker/validate.py failed:\n\(text.split(separator: "\n").filter { $0.contains("FAIL") }.joined(separator: "\n"))")
         #expect(text.contains(" 0 failed"))
     }
 }

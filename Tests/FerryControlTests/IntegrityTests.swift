@@ -310,9 +310,11 @@ struct IntegrityTests {
         let dir = try scratch()
         let log = dir + "/ferry.log"
         let traceID = "0123456789abcdef0123456789abcdef"
-        var bytes = Array(#"{"time":"2026-12-01T10:00:00.000000Z","level":"debug","message":"frame sent","instance":"edge","trace_id":"\#(traceID)"}"#.utf8)
+        var bytes = Array(
+            #"{"time":"2026-12-01T10:00:00.000000Z","level":"debug","message":"frame sent","instance":"edge","trace_id":"\#(traceID)"}"#.utf8)
         bytes += [0x0A, 0xFF, 0xFE, 0x41, 0x0A]
-        bytes += Array(#"{"time":"2026-12-01T10:00:00.100000Z","level":"debug","message":"frame acknowledged","instance":"edge","trace_id":"\#(traceID)"}"#.utf8)
+        bytes += Array(
+            #"{"time":"2026-12-01T10:00:00.100000Z","level":"debug","message":"frame acknowledged","instance":"edge","trace_id":"\#(traceID)"}"#.utf8)
         bytes += [0x0A]
         _ = FileManager.default.createFile(atPath: log, contents: Data(bytes))
         let trace = try FerryProcess(["trace", traceID, log])

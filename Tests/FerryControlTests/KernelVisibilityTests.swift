@@ -57,7 +57,9 @@ struct KernelVisibilityTests {
             ("ferry_host_udp_in_errors_total", "InErrors"), ("ferry_host_udp_no_ports_total", "NoPorts"),
         ] {
             let exported = try #require(value(metric), "\(metric) missing")
-            #expect((before[field]!...after[field]!).contains(exported), "\(metric) = \(exported), /proc/net/snmp \(field) \(before[field]!)…\(after[field]!)")
+            #expect(
+                (before[field]!...after[field]!).contains(exported),
+                "\(metric) = \(exported), /proc/net/snmp \(field) \(before[field]!)…\(after[field]!)")
         }
         ferry.signal(SIGTERM)
         _ = await ferry.waitForExit(timeout: 10)
@@ -67,7 +69,8 @@ struct KernelVisibilityTests {
     func checkConfigWarnsWhenTheKernelGrantsLessThanAsked() async throws {
         // Without CAP_NET_ADMIN, SO_RCVBUF is capped at net.core.rmem_max.
         let check = try ExternalTool.run(
-            "setpriv", ["--inh-caps=-net_admin", "--bounding-set=-net_admin", FerryProcess.binary.path, "check-config", "--receive-buffer-bytes", "1GiB"])
+            "setpriv",
+            ["--inh-caps=-net_admin", "--bounding-set=-net_admin", FerryProcess.binary.path, "check-config", "--receive-buffer-bytes", "1GiB"])
         #expect(check.status == 0)
         #expect(check.output.contains("warning: receive.buffer-bytes asks for 1073741824"), "\(check.output)")
         #expect(check.output.contains("net.core.rmem_max"))
@@ -139,7 +142,10 @@ struct KernelVisibilityTests {
         let upstream = StatusReader(port: httpPort).upstream(0)
         #expect(upstream["address"] as? String == "127.0.0.3:\(new.port)")
         #expect((upstream["resolution"] as? String)?.contains("keeping the last good address") == true)
-        #expect(ferry.logLines.contains { $0["message"] as? String == "upstream address changed" && $0["upstream.address.new"] as? String == "127.0.0.3:\(new.port)" })
+        #expect(
+            ferry.logLines.contains {
+                $0["message"] as? String == "upstream address changed" && $0["upstream.address.new"] as? String == "127.0.0.3:\(new.port)"
+            })
         #expect(ferry.logLines.contains { $0["message"] as? String == "upstream name did not resolve, keeping the last good address" })
         ferry.signal(SIGTERM)
         _ = await ferry.waitForExit(timeout: 10)
@@ -164,7 +170,8 @@ struct KernelVisibilityTests {
         try await sending.value
         let status = StatusReader(port: edgeHTTP)
         let delivered = await eventually(seconds: 15) { (status.counters()["forwarded"] as? Int) == total && status.queueDepth() == 0 }
-        #expect(delivered, "edge: \(status.counters()) \(status.upstream(0)) \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(5))")
+        #expect(
+            delivered, "edge: \(status.counters()) \(status.upstream(0)) \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(5))")
         try await Task.sleep(for: .milliseconds(500))
         let atA = fileLines(dir + "/a.log")
         let atB = fileLines(dir + "/b.log")
@@ -202,11 +209,13 @@ struct KernelVisibilityTests {
         #expect(tally.missing == 0 && tally.duplicated == 0)
         #expect(
             atSecondAddress.count == total,
-            "\(atNextUpstream.count) went to the next upstream instead; edge said: \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(8))")
+            "\(atNextUpstream.count) went to the next upstream instead; edge said: \(edge.logLines.filter { ($0["level"] as? String) != "info" }.prefix(8))"
+        )
         #expect(status.upstream(0)["address"] as? String == "127.0.0.3:\(port)")
-        #expect(edge.logLines.contains {
-            $0["message"] as? String == "upstream address changed" && ($0["reason"] as? String)?.contains("next address") == true
-        })
+        #expect(
+            edge.logLines.contains {
+                $0["message"] as? String == "upstream address changed" && ($0["reason"] as? String)?.contains("next address") == true
+            })
         for process in [aggregator, edge] {
             process.signal(SIGTERM)
             _ = await process.waitForExit(timeout: 10)

@@ -104,9 +104,12 @@ struct ObservabilityTests {
 
         let line = await ferry.waitForLine(message: "http request")
         #expect(line != nil)
-        #expect(await eventually(seconds: 5) {
-            ferry.logLines.contains { $0["message"] as? String == "http request" && $0["trace_id"] as? String == traceID && $0["span_id"] as? String == String(parts[2]) }
-        })
+        #expect(
+            await eventually(seconds: 5) {
+                ferry.logLines.contains {
+                    $0["message"] as? String == "http request" && $0["trace_id"] as? String == traceID && $0["span_id"] as? String == String(parts[2])
+                }
+            })
         ferry.signal(SIGTERM)
         _ = await ferry.waitForExit(timeout: 10)
     }
@@ -167,9 +170,10 @@ struct ObservabilityTests {
         }
         aggregator.signal(SIGCONT)
         let traceID = try #require(retried?["trace_id"] as? String)
-        #expect(await eventually(seconds: 10) {
-            jsonLines(aggregatorLog).contains { $0["message"] as? String == "frame received" && $0["trace_id"] as? String == traceID }
-        })
+        #expect(
+            await eventually(seconds: 10) {
+                jsonLines(aggregatorLog).contains { $0["message"] as? String == "frame received" && $0["trace_id"] as? String == traceID }
+            })
 
         let text = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog])
         #expect(await text.waitForExit(timeout: 10) == 0)

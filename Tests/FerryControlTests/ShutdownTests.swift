@@ -29,7 +29,8 @@ struct ShutdownTests {
         // The drain deadline plus 1.5 s for the process to stop: a drain that ignored
         // its deadline would not end at all. (Under a loaded 2-core CI, stopping took 1.0 s.)
         #expect(elapsed < .milliseconds(3500))
-        let summary = try #require(ferry.logLines.first { $0["message"] as? String == "drained" || ($0["message"] as? String)?.hasPrefix("drain incomplete") == true })
+        let summary = try #require(
+            ferry.logLines.first { $0["message"] as? String == "drained" || ($0["message"] as? String)?.hasPrefix("drain incomplete") == true })
         let received = Int(summary["logs.received"] as? String ?? "") ?? -1
         let forwarded = Int(summary["logs.forwarded"] as? String ?? "") ?? -1
         let dropped = Int(summary["logs.dropped"] as? String ?? "") ?? -1
@@ -48,7 +49,10 @@ struct ShutdownTests {
         var notReady: [String: Any]?
         for _ in 0..<100 {
             let reply = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
-            if reply.status == 503 { notReady = reply.json; break }
+            if reply.status == 503 {
+                notReady = reply.json
+                break
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(notReady?["reason"] as? String == "no_upstream_available")

@@ -33,12 +33,14 @@ struct ConfigurationTests {
             await #expect(throws: ConfigurationError.self) { try await load(file: ("ferry.json", json)) }
         }
         do {
-            _ = try await load(file: ("ferry.json", #"{"queue": {"capacity-logs": 5}, "http": {"address": "127.0.0.1:1", "address": "127.0.0.1:2"}}"#))
+            _ = try await load(
+                file: ("ferry.json", #"{"queue": {"capacity-logs": 5}, "http": {"address": "127.0.0.1:1", "address": "127.0.0.1:2"}}"#))
         } catch let error as ConfigurationError {
             #expect(error.description.contains("'http.address' appears twice"), "\(error)")
         }
         // Equal keys in different objects, and keys inside strings, are fine.
-        let ok = try await load(file: ("ferry.json", #"{"http": {"address": "127.0.0.1:7"}, "listen": "127.0.0.1:8", "instance": "x{\"address\":1}"}"#))
+        let ok = try await load(
+            file: ("ferry.json", #"{"http": {"address": "127.0.0.1:7"}, "listen": "127.0.0.1:8", "instance": "x{\"address\":1}"}"#))
         #expect(ok.listen.port == 8 && ok.httpAddress.port == 7)
     }
 

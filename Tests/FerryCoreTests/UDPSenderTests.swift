@@ -2,11 +2,11 @@ import Logging
 import NIOCore
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import FerryCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `udp://` sender against a real loopback socket: however it groups
 /// datagrams for the kernel (one segmented message per run of equal lengths,
@@ -117,7 +117,8 @@ struct UDPSenderTests {
 
     @Test func segmentationCanBeSwitchedOffInConfiguration() async throws {
         #expect(FerryConfiguration().udpSegmentation == true)
-        let flag = try await ConfigurationLoader(flags: ["forward.udp-segmentation": "off"], upstreamFlags: [], environment: [:], filePath: nil).load()
+        let flag = try await ConfigurationLoader(flags: ["forward.udp-segmentation": "off"], upstreamFlags: [], environment: [:], filePath: nil)
+            .load()
         #expect(flag.udpSegmentation == false)
         let environment = try await ConfigurationLoader(
             flags: [:], upstreamFlags: [], environment: ["FERRY_FORWARD_UDP_SEGMENTATION": "false"], filePath: nil

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sends numbered log lines (`PREFIX-000123`) to a UDP port at a steady rate,

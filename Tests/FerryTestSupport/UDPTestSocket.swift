@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A plain blocking UDP socket on 127.0.0.1 for tests: a real socket, no NIO,
@@ -115,7 +115,7 @@ public final class UDPTestSocket: Sendable {
     }
 }
 
-public extension UDPTestSocket {
+extension UDPTestSocket {
     /// Starts receiving at once on a thread of its own (so a blocking wait never
     /// holds one of Swift concurrency's few threads, and nothing piles up in the
     /// socket before the receiver runs); `value` waits for the result.

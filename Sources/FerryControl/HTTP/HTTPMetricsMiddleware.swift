@@ -33,7 +33,10 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
                 namespace: "ferry", metricName: "http_request_duration", unitName: "seconds",
                 helpText: "Time to answer HTTP requests, by route and method."),
             labels: [("route", route), ("method", method.rawValue)],
-            buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5)]
+            buckets: [
+                .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                .milliseconds(500), .seconds(1), .seconds(5),
+            ]
         ).record(ContinuousClock.now - start)
     }
 }

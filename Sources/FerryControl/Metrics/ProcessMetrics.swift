@@ -3,7 +3,7 @@ import Prometheus
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The standard `process_*` metrics Prometheus users expect, read from /proc
@@ -25,7 +25,8 @@ final class ProcessMetrics: Sendable {
         residentMemory = gauge("resident_memory_bytes", "Resident memory size in bytes.")
         virtualMemory = gauge("virtual_memory_bytes", "Virtual memory size in bytes.")
         cpuSeconds = registry.makeCounter(
-            descriptor: MetricNameDescriptor(namespace: "process", metricName: "cpu_seconds", unitName: "total", helpText: "Total user and system CPU time spent in seconds."))
+            descriptor: MetricNameDescriptor(
+                namespace: "process", metricName: "cpu_seconds", unitName: "total", helpText: "Total user and system CPU time spent in seconds."))
         openFDs = gauge("open_fds", "Number of open file descriptors.")
         maxFDs = gauge("max_fds", "Maximum number of open file descriptors.")
         startTime = gauge("start_time_seconds", "Start time of the process since unix epoch in seconds.")
@@ -57,10 +58,10 @@ final class ProcessMetrics: Sendable {
         }
         openFDs.set(Double(Self.countOpenFDs()))
         var limit = rlimit()
-        if getrlimit(Self.RLIMIT_NOFILE_VALUE, &limit) == 0 { maxFDs.set(Double(limit.rlim_cur)) }
+        if getrlimit(Self.descriptorLimitResource, &limit) == 0 { maxFDs.set(Double(limit.rlim_cur)) }
     }
 
-    private static let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    private static let descriptorLimitResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
     private static func countOpenFDs() -> Int {
         guard let directory = opendir("/proc/self/fd") else { return 0 }

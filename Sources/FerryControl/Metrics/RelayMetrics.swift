@@ -84,22 +84,30 @@ public final class RelayMetrics: Sendable {
         for proto in ["udp", "udp6"] {
             let label = [("proto", proto)]
             host[proto] = [
-                "rcvbuf": TotalCounter(registry.makeCounter(
-                    descriptor: .init(namespace: "ferry_host", metricName: "udp_rcvbuf_errors", unitName: "total",
-                        helpText: "Host-wide UDP datagrams dropped for a full receive buffer (RcvbufErrors of /proc/net/snmp, snmp6)."),
-                    labels: label)),
-                "sndbuf": TotalCounter(registry.makeCounter(
-                    descriptor: .init(namespace: "ferry_host", metricName: "udp_sndbuf_errors", unitName: "total",
-                        helpText: "Host-wide UDP sends failed for a full send buffer (SndbufErrors)."),
-                    labels: label)),
-                "inerrors": TotalCounter(registry.makeCounter(
-                    descriptor: .init(namespace: "ferry_host", metricName: "udp_in_errors", unitName: "total",
-                        helpText: "Host-wide UDP receive errors (InErrors)."),
-                    labels: label)),
-                "noports": TotalCounter(registry.makeCounter(
-                    descriptor: .init(namespace: "ferry_host", metricName: "udp_no_ports", unitName: "total",
-                        helpText: "Host-wide UDP datagrams to a port nobody listens on (NoPorts)."),
-                    labels: label)),
+                "rcvbuf": TotalCounter(
+                    registry.makeCounter(
+                        descriptor: .init(
+                            namespace: "ferry_host", metricName: "udp_rcvbuf_errors", unitName: "total",
+                            helpText: "Host-wide UDP datagrams dropped for a full receive buffer (RcvbufErrors of /proc/net/snmp, snmp6)."),
+                        labels: label)),
+                "sndbuf": TotalCounter(
+                    registry.makeCounter(
+                        descriptor: .init(
+                            namespace: "ferry_host", metricName: "udp_sndbuf_errors", unitName: "total",
+                            helpText: "Host-wide UDP sends failed for a full send buffer (SndbufErrors)."),
+                        labels: label)),
+                "inerrors": TotalCounter(
+                    registry.makeCounter(
+                        descriptor: .init(
+                            namespace: "ferry_host", metricName: "udp_in_errors", unitName: "total",
+                            helpText: "Host-wide UDP receive errors (InErrors)."),
+                        labels: label)),
+                "noports": TotalCounter(
+                    registry.makeCounter(
+                        descriptor: .init(
+                            namespace: "ferry_host", metricName: "udp_no_ports", unitName: "total",
+                            helpText: "Host-wide UDP datagrams to a port nobody listens on (NoPorts)."),
+                        labels: label)),
             ]
         }
 
@@ -120,7 +128,8 @@ public final class RelayMetrics: Sendable {
         var frames: [FrameOutcome: TotalCounter] = [:]
         for outcome in FrameOutcome.allCases {
             frames[outcome] = TotalCounter(
-                registry.ferryCounter("frames_received", "ferry:// frames received from other Ferry instances, by outcome.", [("outcome", "\(outcome)")]))
+                registry.ferryCounter(
+                    "frames_received", "ferry:// frames received from other Ferry instances, by outcome.", [("outcome", "\(outcome)")]))
         }
         let upstreams = relay.upstreams.map { upstream -> UpstreamFamilies in
             let label = ("upstream", upstream.url.description)
@@ -128,9 +137,11 @@ public final class RelayMetrics: Sendable {
             var states: [CircuitBreaker.State: Gauge] = [:]
             for state in CircuitBreaker.State.allCases {
                 transitions[state] = TotalCounter(
-                    registry.ferryCounter("breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
+                    registry.ferryCounter(
+                        "breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
                 states[state] = registry.ferryGauge(
-                    "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.", [label, ("state", state.rawValue)])
+                    "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
+                    [label, ("state", state.rawValue)])
             }
             var sendErrors: [SendErrorReason: TotalCounter] = [:]
             for reason in SendErrorReason.allCases {
@@ -138,13 +149,17 @@ public final class RelayMetrics: Sendable {
                     registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
             }
             return UpstreamFamilies(
-                forwarded: TotalCounter(registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
+                forwarded: TotalCounter(
+                    registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
                 forwardedBytes: TotalCounter(
-                    registry.makeCounter(descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
+                    registry.makeCounter(
+                        descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
                 attemptsSucceeded: TotalCounter(
-                    registry.ferryCounter("forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
+                    registry.ferryCounter(
+                        "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
                 attemptsFailed: TotalCounter(
-                    registry.ferryCounter("forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
+                    registry.ferryCounter(
+                        "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
                 retries: TotalCounter(registry.ferryCounter("retries", "Frames retransmitted, by upstream.", [label])),
                 budgetExhausted: TotalCounter(
                     registry.ferryCounter("retry_budget_exhausted", "Retries refused because the upstream's retry budget was spent.", [label])),
@@ -160,7 +175,8 @@ public final class RelayMetrics: Sendable {
         state = Mutex(
             State(
                 received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
-                logLinesDropped: TotalCounter(registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
+                logLinesDropped: TotalCounter(
+                    registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
                 undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed."),
                 kernelDrops: kernelDrops, receiveQueue: receiveQueue, host: host,
                 foreignReceivers: registry.ferryGauge(
@@ -169,7 +185,8 @@ public final class RelayMetrics: Sendable {
                     registry.ferryCounter("udp_foreign_receivers_seen", "Foreign sockets seen joining a UDP listener's port since start.")),
                 senderEvictions: TotalCounter(
                     registry.ferryCounter(
-                        "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another."))))
+                        "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another."))
+            ))
     }
 
     /// Brings every family up to date and returns the exposition text.

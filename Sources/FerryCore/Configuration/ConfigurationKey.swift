@@ -24,13 +24,23 @@ extension FerryConfiguration {
         .init(name: "http.max-body-bytes", flag: "http-max-body-bytes", help: "largest POST /v1/logs body (bytes, or with KiB/MiB suffix)"),
         .init(name: "http.header-timeout", flag: "http-header-timeout", help: "time a connection has to send a complete request head (100ms...10s)"),
         .init(name: "http.idle-timeout", flag: "http-idle-timeout", help: "time an idle keep-alive connection stays open (1s...1h)"),
-        .init(name: "http.max-connections", flag: "http-max-connections", help: "concurrent HTTP connections (0 = derived from the file-descriptor limit)"),
-        .init(name: "upstreams", flag: "upstream", help: "upstreams in failover order: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (flag repeatable; env comma-separated)"),
+        .init(
+            name: "http.max-connections", flag: "http-max-connections",
+            help: "concurrent HTTP connections (0 = derived from the file-descriptor limit)"),
+        .init(
+            name: "upstreams", flag: "upstream",
+            help: "upstreams in failover order: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (flag repeatable; env comma-separated)"),
         .init(name: "queue.capacity-logs", flag: "queue-capacity-logs", help: "buffer capacity in logs"),
         .init(name: "queue.capacity-bytes", flag: "queue-capacity-bytes", help: "buffer capacity in payload bytes"),
-        .init(name: "datagram.max-bytes", flag: "datagram-max-bytes", help: "largest datagram accepted (1...65507); larger ones are dropped as oversize"),
-        .init(name: "receive.sockets", flag: "receive-sockets", help: "SO_REUSEPORT receive sockets, each with a receive thread and event loop; 0 = one per core this process may use"),
-        .init(name: "receive.buffer-bytes", flag: "receive-buffer-bytes", help: "SO_RCVBUF asked for on each receive socket (kernel caps it at net.core.rmem_max)"),
+        .init(
+            name: "datagram.max-bytes", flag: "datagram-max-bytes", help: "largest datagram accepted (1...65507); larger ones are dropped as oversize"
+        ),
+        .init(
+            name: "receive.sockets", flag: "receive-sockets",
+            help: "SO_REUSEPORT receive sockets, each with a receive thread and event loop; 0 = one per core this process may use"),
+        .init(
+            name: "receive.buffer-bytes", flag: "receive-buffer-bytes",
+            help: "SO_RCVBUF asked for on each receive socket (kernel caps it at net.core.rmem_max)"),
         .init(name: "receive.batch", flag: "receive-batch", help: "datagrams read per recvmmsg call (1...1024)"),
         .init(name: "log.level", flag: "log-level", help: "trace, debug, info, notice, warning, error or critical"),
         .init(name: "log.format", flag: "log-format", help: "json (JSON Lines) or text"),
@@ -38,7 +48,9 @@ extension FerryConfiguration {
         .init(name: "log.max-bytes", flag: "log-max-bytes", help: "size at which the log file is rotated"),
         .init(name: "log.keep", flag: "log-keep", help: "rotated log files kept (0...100)"),
         .init(name: "instance", flag: "instance", help: "name of this Ferry in its log lines (default: host name and UDP port, host:5514)"),
-        .init(name: "trace.frame-sample-interval", flag: "trace-frame-sample-interval", help: "one ferry:// frame per loop and interval is logged at info on every hop, so ferry trace can follow it (0 = off)"),
+        .init(
+            name: "trace.frame-sample-interval", flag: "trace-frame-sample-interval",
+            help: "one ferry:// frame per loop and interval is logged at info on every hop, so ferry trace can follow it (0 = off)"),
         .init(name: "trace.sample-rate", flag: "trace-sample-rate", help: "fraction of received logs that get a 'log sampled' line (0...1; 0 = off)"),
         .init(name: "resolve.interval", flag: "resolve-interval", help: "seconds between re-resolutions of upstream host names (0 = never)"),
         .init(name: "kernel.check-interval", flag: "kernel-check-interval", help: "how often kernel receive drops are checked for the warning"),
@@ -47,7 +59,9 @@ extension FerryConfiguration {
         .init(name: "forward.ack-timeout", flag: "ack-timeout", help: "wait for a frame's acknowledgement before it counts as failed"),
         .init(name: "forward.frame-ttl", flag: "frame-ttl", help: "how long a frame stays deliverable before its logs may go elsewhere"),
         .init(name: "forward.window-frames", flag: "window-frames", help: "unacknowledged frames per event loop and upstream (1...256)"),
-        .init(name: "forward.udp-segmentation", flag: "udp-segmentation", help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
+        .init(
+            name: "forward.udp-segmentation", flag: "udp-segmentation",
+            help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
         .init(name: "retry.base", flag: "retry-base", help: "upper bound of the first retry's jittered wait"),
         .init(name: "retry.cap", flag: "retry-cap", help: "largest upper bound of a retry's jittered wait"),
         .init(name: "retry.max-attempts", flag: "retry-max-attempts", help: "sends of one frame to one upstream, the first included (1...100)"),
@@ -56,9 +70,12 @@ extension FerryConfiguration {
         .init(name: "breaker.failure-rate", flag: "breaker-failure-rate", help: "failure rate that opens the breaker (0.01...1)"),
         .init(name: "breaker.window", flag: "breaker-window", help: "outcomes in the sliding window (1...10000)"),
         .init(name: "breaker.minimum-calls", flag: "breaker-minimum-calls", help: "outcomes needed before the failure rate counts (1...10000)"),
-        .init(name: "breaker.consecutive-failures", flag: "breaker-consecutive-failures", help: "failures in a row that open the breaker (1...10000)"),
+        .init(
+            name: "breaker.consecutive-failures", flag: "breaker-consecutive-failures", help: "failures in a row that open the breaker (1...10000)"),
         .init(name: "breaker.open-duration", flag: "breaker-open-duration", help: "first open wait; doubles on repeated trips"),
         .init(name: "breaker.open-max", flag: "breaker-open-max", help: "longest open wait"),
-        .init(name: "breaker.half-open-probes", flag: "breaker-half-open-probes", help: "probes let through when half-open; that many successes close it (1...100)"),
+        .init(
+            name: "breaker.half-open-probes", flag: "breaker-half-open-probes",
+            help: "probes let through when half-open; that many successes close it (1...100)"),
     ]
 }

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension FerryConfiguration {
@@ -63,7 +63,9 @@ extension FerryConfiguration {
         if let batch = try values.integer("receive.batch", range: 1...1024) {
             self.receiveBatch = batch
         }
-        if let level = try values.parsed("log.level", allowed: Logger.Level.allCases.map(\.rawValue).joined(separator: ", "), { Logger.Level(rawValue: $0.lowercased()) }) {
+        if let level = try values.parsed(
+            "log.level", allowed: Logger.Level.allCases.map(\.rawValue).joined(separator: ", "), { Logger.Level(rawValue: $0.lowercased()) })
+        {
             self.logLevel = level
         }
         if let format = try values.parsed("log.format", allowed: "json, text", { LogFormat(rawValue: $0.lowercased()) }) {
@@ -78,9 +80,12 @@ extension FerryConfiguration {
         if let keep = try values.integer("log.keep", range: 0...100) {
             self.logKeep = keep
         }
-        if let instance = try values.parsed("instance", allowed: "a name of 1 to 128 characters without spaces", {
-            (1...128).contains($0.count) && !$0.contains(" ") ? $0 : nil
-        }) {
+        if let instance = try values.parsed(
+            "instance", allowed: "a name of 1 to 128 characters without spaces",
+            {
+                (1...128).contains($0.count) && !$0.contains(" ") ? $0 : nil
+            })
+        {
             self.instance = instance
         } else {
             // Two Ferrys on one host must be told apart in `ferry trace`: host name and UDP port.

@@ -23,9 +23,10 @@ enum JSONDuplicateKeys {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                let parentPath = stack.last.map { frame in
-                    frame.isObject ? (frame.path.isEmpty ? (lastKey ?? "") : frame.path + "." + (lastKey ?? "")) : frame.path
-                } ?? ""
+                let parentPath =
+                    stack.last.map { frame in
+                        frame.isObject ? (frame.path.isEmpty ? (lastKey ?? "") : frame.path + "." + (lastKey ?? "")) : frame.path
+                    } ?? ""
                 stack.append(Frame(isObject: byte == UInt8(ascii: "{"), path: parentPath, expectingKey: byte == UInt8(ascii: "{")))
                 index += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):

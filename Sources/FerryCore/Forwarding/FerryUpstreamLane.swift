@@ -84,7 +84,8 @@ final class FerryUpstreamLane: UpstreamLane {
         self.settings = settings
         self.logger = logger
         var seed = SystemRandomNumberGenerator()
-        self.window = AckWindow(capacity: settings.windowFrames, timing: settings.timing, firstSequence: UInt32.random(in: 0...UInt32.max, using: &seed))
+        self.window = AckWindow(
+            capacity: settings.windowFrames, timing: settings.timing, firstSequence: UInt32.random(in: 0...UInt32.max, using: &seed))
     }
 
     var canAccept: Bool {
@@ -367,18 +368,19 @@ final class FerryUpstreamLane: UpstreamLane {
     private func connect() -> EventLoopFuture<any Channel> {
         let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
         return UpstreamSocket.connect(
-            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: 256), makeHandler: makeHandler)
-            .assumeIsolated()
-            .map { channel in
-                self.channel = channel
-                self.reconnect.reset()
-                self.upstream.setAvailable(true, lane: self.laneIndex)
-                // Not from inside connect's own call stack: the new channel is
-                // still finishing its registration and must not be written to yet.
-                self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
-                return channel
-            }
-            .nonisolated()
+            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: 256), makeHandler: makeHandler
+        )
+        .assumeIsolated()
+        .map { channel in
+            self.channel = channel
+            self.reconnect.reset()
+            self.upstream.setAvailable(true, lane: self.laneIndex)
+            // Not from inside connect's own call stack: the new channel is
+            // still finishing its registration and must not be written to yet.
+            self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
+            return channel
+        }
+        .nonisolated()
     }
 
     func channelClosed(_ closed: any Channel) {

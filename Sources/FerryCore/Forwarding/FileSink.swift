@@ -4,7 +4,7 @@ import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Appends batches of lines to one file from a thread of its own, so that no
@@ -313,4 +313,7 @@ struct OpenFile {
 }
 
 /// The result of one append: done, or the `errno` that stopped it.
-enum FileAppendResult { case success, failure(CInt) }
+enum FileAppendResult {
+    case success
+    case failure(CInt)
+}

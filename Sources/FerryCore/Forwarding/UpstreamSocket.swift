@@ -23,11 +23,13 @@ enum UpstreamSocket {
         }
         if let replies {
             // One recvmmsg for a burst of replies instead of one read each.
-            bootstrap = bootstrap
+            bootstrap =
+                bootstrap
                 .channelOption(.datagramVectorReadMessageCount, value: replies.perRead)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: replies.perRead * replies.maximumBytes))
         }
-        return bootstrap
+        return
+            bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(makeHandler.value())

@@ -5,7 +5,7 @@ import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads one receive socket on a thread of its own, the way the C reference
@@ -91,11 +91,13 @@ package final class DatagramReceiver: Sendable {
         }
         var created = pthread_t()
         let box = Unmanaged.passRetained(body).toOpaque()
-        let result = pthread_create(&created, nil, { argument in
-            let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
-            body.run()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &created, nil,
+            { argument in
+                let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
+                body.run()
+                return nil
+            }, box)
         guard result == 0 else {
             Unmanaged<ThreadBody>.fromOpaque(box).release()
             throw ReceiveSocketError.systemCall("pthread_create", result)
@@ -109,7 +111,10 @@ package final class DatagramReceiver: Sendable {
         stopping.store(true, ordering: .releasing)
         socket.shutdownReads()
         caughtUp.signal()
-        if let running = thread.withLock({ value -> pthread_t? in defer { value = nil }; return value }) {
+        if let running = thread.withLock({ value -> pthread_t? in
+            defer { value = nil }
+            return value
+        }) {
             pthread_join(running, nil)
         }
     }
@@ -121,30 +126,30 @@ package final class DatagramReceiver: Sendable {
         // busy, bursts collect here and it takes them together.
         let loop = ReceiveLoop(
             socket: socket, batch: batch, maxDatagramBytes: slotBytes, slabs: Self.slabCount, forwarding: forwarding, logger: logger,
-            loopCaughtUp: { [self] in unfinished.load(ordering: .acquiring) == 0 }
-        ) { [self] burst in
-            unfinished.add(1, ordering: .relaxed)
-            let schedule = handoff.withLock { handoff in
-                handoff.bursts.append(burst)
-                defer { handoff.scheduled = true }
-                return !handoff.scheduled
-            }
-            guard schedule else { return }
-            eventLoop.execute { [self] in
-                let (bursts, receiverWaiting) = handoff.withLock { handoff in
-                    handoff.scheduled = false
-                    defer {
-                        handoff.bursts.removeAll(keepingCapacity: true)
-                        handoff.receiverWaiting = false
-                    }
-                    return (handoff.bursts, handoff.receiverWaiting)
+            loopCaughtUp: { [self] in unfinished.load(ordering: .acquiring) == 0 },
+            handOver: { [self] burst in
+                unfinished.add(1, ordering: .relaxed)
+                let schedule = handoff.withLock { handoff in
+                    handoff.bursts.append(burst)
+                    defer { handoff.scheduled = true }
+                    return !handoff.scheduled
                 }
-                deliver.value(bursts)
-                unfinished.subtract(bursts.count, ordering: .releasing)
-                // After forwarding them: on a shared core the loop finishes before the thread reads on.
-                if receiverWaiting { caughtUp.signal() }
-            }
-        }
+                guard schedule else { return }
+                eventLoop.execute { [self] in
+                    let (bursts, receiverWaiting) = handoff.withLock { handoff in
+                        handoff.scheduled = false
+                        defer {
+                            handoff.bursts.removeAll(keepingCapacity: true)
+                            handoff.receiverWaiting = false
+                        }
+                        return (handoff.bursts, handoff.receiverWaiting)
+                    }
+                    deliver.value(bursts)
+                    unfinished.subtract(bursts.count, ordering: .releasing)
+                    // After forwarding them: on a shared core the loop finishes before the thread reads on.
+                    if receiverWaiting { caughtUp.signal() }
+                }
+            })
         defer { loop.close() }
         while !stopping.load(ordering: .acquiring) {
             let full = handoff.withLock { handoff in

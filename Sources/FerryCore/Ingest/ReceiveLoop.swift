@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a receive thread does with one burst, one ``step()`` at a time: read
@@ -54,7 +54,7 @@ package final class ReceiveLoop {
 
     /// Closes the direct route's sockets (the thread is ending).
     package func close() {
-        senders.forEach { $0?.close() }
+        for sender in senders { sender?.close() }
     }
 
     /// Reads one burst (blocking for its first datagram, up to the socket's

@@ -2,7 +2,7 @@ import CFerrySystem
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One reusable receive buffer with its `recvmmsg` bookkeeping: `count` slots

@@ -2,7 +2,7 @@ import CFerrySystem
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One bound `SO_REUSEPORT` receive socket, owned by Ferry rather than by NIO,

@@ -2,7 +2,7 @@ import CFerrySystem
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Acknowledgements a loop owes `ferry://` senders for one burst, sent
@@ -14,7 +14,6 @@ struct ReplyQueue {
     private var bytes = ByteBufferAllocator().buffer(capacity: 64 * FrameCodec.ackBytes)
     private var lengths: [Int] = []
     private var addresses: [sockaddr_storage] = []
-
 
     /// Queues one reply; `encode` writes it at the end of the queue's buffer.
     mutating func append(to address: SocketAddress, _ encode: (inout ByteBuffer) -> Void) {

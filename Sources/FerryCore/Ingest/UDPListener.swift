@@ -48,7 +48,8 @@ struct UDPListener {
             throw error
         } catch {
             for socket in sockets { socket.socket.close() }
-            throw IngestError.cannotBind(address: HostAndPort(host: configuration.listen.host, port: port).description, reason: String(describing: error))
+            throw IngestError.cannotBind(
+                address: HostAndPort(host: configuration.listen.host, port: port).description, reason: String(describing: error))
         }
         return sockets
     }

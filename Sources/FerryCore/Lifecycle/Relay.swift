@@ -432,7 +432,8 @@ public final class Relay: Sendable {
                         "kernel.drops.total": "\(drops)",
                         "interval": "\(configuration.kernelCheckInterval)",
                         "udp.receive_buffer.granted_bytes": "\(listener.receiveBufferBytes)",
-                        "fix": "raise the sysctl net.core.rmem_max and receive.buffer-bytes (FERRY_RECEIVE_BUFFER_BYTES), or add receive sockets (receive.sockets) so more cores read",
+                        "fix":
+                            "raise the sysctl net.core.rmem_max and receive.buffer-bytes (FERRY_RECEIVE_BUFFER_BYTES), or add receive sockets (receive.sockets) so more cores read",
                     ])
             }
         }

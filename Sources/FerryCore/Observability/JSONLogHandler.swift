@@ -15,7 +15,9 @@ public struct JSONLogHandler: LogHandler {
     private let writer: LogWriter
     private let format: FerryConfiguration.LogFormat
 
-    public init(label: String, level: Logger.Level, format: FerryConfiguration.LogFormat, writer: LogWriter, metadataProvider: Logger.MetadataProvider? = nil) {
+    public init(
+        label: String, level: Logger.Level, format: FerryConfiguration.LogFormat, writer: LogWriter, metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format

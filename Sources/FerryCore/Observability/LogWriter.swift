@@ -1,10 +1,10 @@
+import DequeModule
 import Dispatch
 import Foundation
-import DequeModule
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes Ferry's own log lines from a thread of its own.

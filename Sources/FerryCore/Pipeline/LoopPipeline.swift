@@ -30,7 +30,6 @@ package final class LoopPipeline {
     /// Takes the `ferry://` frames of this loop's bursts: validates, dedupes, acknowledges.
     private let frames: FrameReceiver
 
-
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
         sampleRate: Double = 0, logger: Logger
@@ -50,7 +49,6 @@ package final class LoopPipeline {
     package func setLanes(_ lanes: [any UpstreamLane]) {
         self.lanes = lanes
     }
-
 
     // MARK: - Intake
 
@@ -287,7 +285,8 @@ package final class LoopPipeline {
             metadata: [
                 "upstream.from": "\(previous.url)",
                 "upstream.to": "\(next.url)",
-                "reason": "\(new > old ? "\(previous.url) cannot take traffic (breaker \(previous.breakerState.rawValue))" : "\(next.url) can take traffic again")",
+                "reason":
+                    "\(new > old ? "\(previous.url) cannot take traffic (breaker \(previous.breakerState.rawValue))" : "\(next.url) can take traffic again")",
                 "loop": "\(index)",
             ])
     }

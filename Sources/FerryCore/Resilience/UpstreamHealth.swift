@@ -130,7 +130,8 @@ public struct UpstreamHealth: Sendable {
         lastResolved = now
         resolveRequested = false
         guard let resolved, !resolved.isEmpty else {
-            resolutionNote = current == nil
+            resolutionNote =
+                current == nil
                 ? "name does not resolve (\(error)); no address yet, retrying every second"
                 : "name did not resolve (\(error)); keeping the last good address"
             defer { resolutionFailing = true }

@@ -3,7 +3,7 @@ import FerryCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ferry bench`: Ferry's own load tool. Sends sequence-numbered, timestamped

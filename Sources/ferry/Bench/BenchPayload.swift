@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The logs `ferry bench` sends: printable syslog-style lines that carry their

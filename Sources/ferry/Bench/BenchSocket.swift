@@ -2,7 +2,7 @@ import FerryCore
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A plain blocking UDP socket for the load tool: connected for sending, bound for receiving.

@@ -3,7 +3,7 @@ import Histogram
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Receives `ferry bench` logs at the sink address on a thread of its own and
@@ -65,7 +65,10 @@ final class LoadReceiver: Sendable {
             let now = BenchPayload.monotonicNanoseconds()
             let parsed = buffer.withUnsafeBytes { BenchPayload.parse(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             guard let (sequence, time) = parsed else {
-                state.withLock { $0.received += 1; $0.foreign += 1 }
+                state.withLock {
+                    $0.received += 1
+                    $0.foreign += 1
+                }
                 continue
             }
             let first = seen.withLock { words -> Bool in
