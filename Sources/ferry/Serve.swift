@@ -60,6 +60,8 @@ struct Serve: AsyncParsableCommand {
                 services: [
                     .init(service: http),
                     .init(service: RelayService(relay: relay)),
+                    .init(service: NameResolutionMonitor(relay: relay)),
+                    .init(service: KernelSocketMonitor(relay: relay)),
                 ],
                 gracefulShutdownSignals: [],  // SignalRouter triggers it
                 cancellationSignals: [],

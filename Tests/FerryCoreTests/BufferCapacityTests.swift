@@ -39,4 +39,32 @@ struct BufferCapacityTests {
         #expect(granted == 1000)
         #expect(capacity.usedLogs == 1000)
     }
+
+    /// The drain's wait: woken by the release that empties the buffer, not by polling.
+    @Test func waitUntilEmptyReturnsWhenTheLastLogIsReleased() async {
+        let capacity = BufferCapacity(logs: 10, bytes: 100)
+        await capacity.waitUntilEmpty()  // already empty: at once
+        #expect(capacity.reserveAll(count: 2, bytes: 20))
+        let waiter = Task {
+            await capacity.waitUntilEmpty()
+            return capacity.usedLogs
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        capacity.release(count: 1, bytes: 10)  // one left: still waiting
+        try? await Task.sleep(for: .milliseconds(50))
+        capacity.release(count: 1, bytes: 10)
+        #expect(await waiter.value == 0)
+    }
+
+    @Test func waitUntilEmptyEndsWhenCancelled() async {
+        let capacity = BufferCapacity(logs: 10, bytes: 100)
+        #expect(capacity.reserveAll(count: 1, bytes: 10))
+        let waiter = Task { await capacity.waitUntilEmpty() }
+        try? await Task.sleep(for: .milliseconds(50))
+        let started = ContinuousClock.now
+        waiter.cancel()
+        await waiter.value
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(capacity.usedLogs == 1)
+    }
 }

@@ -148,4 +148,17 @@ struct RelayEndToEndTests {
         #expect(second.receive() == Array("direct".utf8))
         await relay.shutdown()
     }
+
+    /// Shutdown is one state change: calls from several places drain once and
+    /// agree on what was left; the phase ends `stopped`.
+    @Test func shutdownIsIdempotent() async throws {
+        let upstream = try UDPTestSocket()
+        let (relay, _) = try await TestRelay.start(TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))]))
+        async let first = relay.shutdown()
+        async let second = relay.shutdown()
+        let counts = await [first, second]
+        #expect(counts == [0, 0])
+        #expect(relay.phase == .stopped)
+        #expect(await relay.shutdown() == 0)  // after it stopped: at once, same answer
+    }
 }

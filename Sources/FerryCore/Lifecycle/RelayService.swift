@@ -11,12 +11,7 @@ public struct RelayService: Service {
     }
 
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await relay.monitorKernelDrops() }
-            group.addTask { await relay.monitorResolution() }
-            try? await gracefulShutdown()
-            group.cancelAll()
-        }
+        try? await gracefulShutdown()
         await relay.shutdown()
     }
 }

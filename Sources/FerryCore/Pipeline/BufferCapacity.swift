@@ -16,6 +16,10 @@ public final class BufferCapacity: Sendable {
     public let capacityLogs: Int
     public let capacityBytes: Int
     private let used = Atomic<UInt64>(0)
+    /// Tasks waiting for the buffer to empty (the drain), by id.
+    private let emptyWaiters = Mutex<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
+    /// Set while anyone waits, so a release checks for emptiness only then.
+    private let hasEmptyWaiters = Atomic<Bool>(false)
 
     public init(logs: Int, bytes: Int) {
         precondition(logs > 0 && logs <= Self.maxLogs && bytes > 0 && bytes <= Self.maxBytes)
@@ -72,6 +76,43 @@ public final class BufferCapacity: Sendable {
     /// Gives back the room of logs that were forwarded or dropped.
     @inline(__always)
     public func release(count: Int, bytes: Int) {
-        used.subtract((UInt64(bytes) << 24) + UInt64(count), ordering: .relaxed)
+        let now = used.subtract((UInt64(bytes) << 24) + UInt64(count), ordering: .sequentiallyConsistent).newValue
+        if now & 0xFF_FFFF == 0, hasEmptyWaiters.load(ordering: .sequentiallyConsistent) { wakeEmptyWaiters() }
+    }
+
+    /// Returns once no log is held (at once if none is), or when the task is cancelled.
+    ///
+    /// The drain waits on this instead of polling: the release that empties the
+    /// buffer wakes it.
+    public func waitUntilEmpty() async {
+        let id = emptyWaiters.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = emptyWaiters.withLock { state -> Bool in
+                    hasEmptyWaiters.store(true, ordering: .sequentiallyConsistent)
+                    // Checked after the flag is set: a release that empties it now sees the flag.
+                    if Task.isCancelled || used.load(ordering: .sequentiallyConsistent) & 0xFF_FFFF == 0 { return true }
+                    state.waiting[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            emptyWaiters.withLock { $0.waiting.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    private func wakeEmptyWaiters() {
+        let waiting = emptyWaiters.withLock { state in
+            defer {
+                state.waiting.removeAll()
+                hasEmptyWaiters.store(false, ordering: .sequentiallyConsistent)
+            }
+            return Array(state.waiting.values)
+        }
+        for continuation in waiting { continuation.resume() }
     }
 }
