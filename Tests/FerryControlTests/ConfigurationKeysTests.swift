@@ -1,0 +1,57 @@
+import FerryCore
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// `FerryConfiguration.keys` is the one list of configuration keys; the CLI
+/// flags, `check-config`'s output and the README's table must say the same,
+/// so a key added or renamed in one place and not the others fails here.
+@Suite(.timeLimit(.minutes(1)))
+struct ConfigurationKeysTests {
+    private static let keys = FerryConfiguration.keys
+
+    /// Every key has its flag on `ferry serve`, whose help names the key; no flag names a key that does not exist.
+    @Test func everyKeyHasItsFlagAndEveryFlagItsKey() async throws {
+        let dump = try FerryProcess(["serve", "--experimental-dump-help"])
+        #expect(await dump.waitForExit(timeout: 10) == 0)
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(dump.logText.utf8)) as? [String: Any])
+        let arguments = try #require((root["command"] as? [String: Any])?["arguments"] as? [[String: Any]])
+        var flagsToKeys: [String: String] = [:]
+        for argument in arguments {
+            guard let name = (argument["names"] as? [[String: Any]])?.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
+                let abstract = argument["abstract"] as? String, let range = abstract.range(of: "(key ")
+            else { continue }
+            flagsToKeys[name] = String(abstract[range.upperBound...].prefix { $0 != ")" })
+        }
+        let expected = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.flag, $0.name) })
+        #expect(flagsToKeys == expected)
+    }
+
+    /// `ferry check-config` prints every key, in the table's order.
+    @Test func checkConfigPrintsEveryKey() async throws {
+        let check = try FerryProcess(["check-config"])
+        #expect(await check.waitForExit(timeout: 10) == 0)
+        let printed = check.logText.split(separator: "\n").compactMap { line in
+            line.range(of: " = ").map { String(line[..<$0.lowerBound]) }
+        }
+        #expect(printed == Self.keys.map(\.name))
+    }
+
+    /// The README's configuration table has one row per key, with its environment variable and flag.
+    @Test func theReadmeTableListsEveryKeyWithItsVariableAndFlag() throws {
+        let readme = try String(contentsOf: DashboardMetricsTests.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "\n## Configuration\n").dropFirst().first?.components(separatedBy: "\n## ").first)
+        var rows: [String: (variable: String, flag: String)] = [:]
+        for line in section.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3 else { continue }
+            func code(_ cell: String) -> String { cell.split(separator: "`", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? "" }
+            rows[code(cells[0])] = (code(cells[1]), code(cells[2]))
+        }
+        #expect(Set(rows.keys) == Set(Self.keys.map(\.name)), "README rows differ from the keys")
+        for key in Self.keys {
+            #expect(rows[key.name]?.variable == key.environmentVariable, "\(key.name): README variable")
+            #expect(rows[key.name]?.flag == "--\(key.flag)", "\(key.name): README flag")
+        }
+    }
+}
