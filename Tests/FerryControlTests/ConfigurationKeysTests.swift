@@ -45,7 +45,9 @@ struct ConfigurationKeysTests {
         for line in section.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count >= 3 else { continue }
-            func code(_ cell: String) -> String { cell.split(separator: "`", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? "" }
+            func code(_ cell: String) -> String {
+                cell.split(separator: "`", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? ""
+            }
             rows[code(cells[0])] = (code(cells[1]), code(cells[2]))
         }
         #expect(Set(rows.keys) == Set(Self.keys.map(\.name)), "README rows differ from the keys")

@@ -1,0 +1,91 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The socket of a `ferry://` lane: connecting (and reconnecting with backoff),
+/// noticing when it closes, and what its errors mean for the upstream.
+extension FerryUpstreamLane {
+    func connect() -> EventLoopFuture<any Channel> {
+        let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
+        return UpstreamSocket.connect(
+            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: 256), makeHandler: makeHandler
+        )
+        .assumeIsolated()
+        .map { channel in
+            self.channel = channel
+            self.reconnect.reset()
+            self.upstream.setAvailable(true, lane: self.laneIndex)
+            // Not from inside connect's own call stack: the new channel is
+            // still finishing its registration and must not be written to yet.
+            self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
+            return channel
+        }
+        .nonisolated()
+    }
+
+    func channelClosed(_ closed: any Channel) {
+        retiring.removeAll { $0 === closed }
+        guard channel === closed else { return }
+        channel = nil
+        upstream.setAvailable(false, lane: laneIndex)
+        scheduleReconnect()
+    }
+
+    func scheduleReconnect() {
+        guard !stopped else { return }
+        eventLoop.assumeIsolated().scheduleTask(in: reconnect.next()) {
+            guard !self.stopped, self.channel == nil else { return }
+            self.connect().assumeIsolated().whenFailure { error in
+                self.noteError(error)
+                self.scheduleReconnect()
+            }
+        }
+    }
+
+    /// A socket error, such as ICMP port unreachable: the receiving Ferry is not there.
+    /// `source` is the socket that reported it (an old address's socket does not count against the new one).
+    func noteError(_ error: any Error, source: (any Channel)? = nil) {
+        let reason = SendErrorReason(classifying: error)
+        // NIO may report a refused write after it has closed the channel (`channel` is nil by then): the address decides.
+        let fromCurrentAddress = source == nil || source === channel || (address != nil && source?.remoteAddress == address)
+        upstream.recordError(reason, detail: String(describing: error))
+        // A refusal moves a name to its next address at once; the failure then belongs to the old one.
+        let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()
+        upstream.record(success: false, fromCurrentAddress: fromCurrentAddress && !moved)
+        if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
+            logger.warning(
+                "upstream send failed",
+                metadata: [
+                    "upstream": "\(upstream.url)", "error.reason": "\(reason)", "error.detail": "\(error)",
+                    "warnings.suppressed": "\(suppressed)",
+                ])
+        }
+    }
+}
+
+/// Receives acks on a `ferry://` upstream socket and watches it for errors.
+private final class FerryUpstreamChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private weak var lane: FerryUpstreamLane?
+
+    init(lane: FerryUpstreamLane) {
+        self.lane = lane
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lane?.received(unwrapInboundIn(data).data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        lane?.readComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        lane?.noteError(error, source: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lane?.channelClosed(context.channel)
+        context.fireChannelInactive()
+    }
+}
