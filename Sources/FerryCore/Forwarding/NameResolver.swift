@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 #if canImport(Glibc)
@@ -55,5 +56,29 @@ public enum NameResolver {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+extension NameResolver {
+    /// Resolves an upstream before start. A host name that does not resolve
+    /// yet (a peer that starts later, DNS not ready) does not stop Ferry: the
+    /// upstream starts without an address, logs wait or fail over, and the
+    /// resolver keeps trying. An address that cannot be used at all fails start-up.
+    static func resolveAtStart(_ address: HostAndPort, for upstream: Upstream, logger: Logger) throws {
+        do {
+            upstream.setInitialAddresses(try resolve(address, for: upstream))
+        } catch {
+            guard !isLiteral(address.host) else { throw error }
+            upstream.setInitialAddresses([])
+            upstream.applyResolution(.failure(error))
+        }
+    }
+
+    private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> [SocketAddress] {
+        do {
+            return try resolveAll(host: address.host, port: address.port)
+        } catch {
+            throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
+        }
     }
 }

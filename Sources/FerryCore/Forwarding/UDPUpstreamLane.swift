@@ -32,6 +32,8 @@ package final class UDPUpstreamLane: UpstreamLane {
         self.sender = UDPSender(upstream: upstream, batch: 64, logger: logger)
     }
 
+    package var sendsFromReceiveThread: Bool { true }
+
     package var canAccept: Bool {
         upstream.isLaneAvailable(laneIndex) && upstream.allowsTraffic()
     }

@@ -14,6 +14,11 @@ package protocol UpstreamLane: AnyObject {
     /// back (`Int.max`: whatever it is given). The pipeline hands it no more,
     /// so waiting logs are not passed back and forth.
     var roomBytes: Int { get }
+    /// Whether the receive thread may send this lane's traffic itself (the
+    /// direct route: `recvmmsg` → `sendmmsg`, no hop to the loop) while the
+    /// lane can take traffic and its breaker is closed. Only a lane whose
+    /// sends are stateless per datagram can: `udp://`.
+    var sendsFromReceiveThread: Bool { get }
     /// Sends `records` (whose reservation totals `bytes`), received at `receivedAt`.
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline)
     /// Opens sockets or files; called once on the lane's loop.
@@ -26,4 +31,5 @@ package protocol UpstreamLane: AnyObject {
 
 extension UpstreamLane {
     package var roomBytes: Int { .max }
+    package var sendsFromReceiveThread: Bool { false }
 }

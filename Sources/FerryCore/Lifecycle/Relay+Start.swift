@@ -46,24 +46,13 @@ extension Relay {
             traceInterval: configuration.frameSampleInterval > .zero ? TimeAmount(configuration.frameSampleInterval) : nil)
 
         // Resolve names and open files once, before any loop uses them.
-        var targets: [UpstreamTarget] = []
-        var fileSinks: [FileSink] = []
+        let kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
+        var kinds: [any UpstreamKind] = []
         for upstream in upstreams {
-            switch upstream.url {
-            case .udp(let address):
-                try resolveAtStart(address, for: upstream, logger: logger)
-                targets.append(.udp(upstream))
-            case .ferry(let address):
-                try resolveAtStart(address, for: upstream, logger: logger)
-                targets.append(.ferry(upstream, upstream.currentAddress, instanceID, frameSettings))
-            case .file(let path):
-                let sink = try FileSink(path: path, upstream: upstream, logger: logger)
-                fileSinks.append(sink)
-                targets.append(.file(upstream, sink))
-            }
+            kinds.append(try UpstreamKinds.open(upstream, context: kindContext))
         }
 
-        let lanesToBuild = targets
+        let lanesToBuild = kinds
         let loops = Array(group.makeIterator())
         var handles: [PipelineHandle] = []
         for (index, loop) in loops.prefix(loopCount).enumerated() {
@@ -71,7 +60,8 @@ extension Relay {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
                     sampleRate: configuration.traceSampleRate, logger: logger)
-                pipeline.setLanes(lanesToBuild.map { $0.makeLane(pipeline: pipeline, capacity: capacity, logger: logger) })
+                let context = LaneContext(pipeline: pipeline, capacity: capacity, logger: logger)
+                pipeline.setLanes(lanesToBuild.map { $0.makeLane(context) })
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, route: pipeline.directRoute,
                     pipeline: NIOLoopBound(pipeline, eventLoop: loop))
@@ -84,7 +74,7 @@ extension Relay {
 
         let relay = Relay(
             configuration: configuration, capacity: capacity, upstreams: upstreams, handles: handles,
-            group: group, fileSinks: fileSinks, logger: logger)
+            group: group, kinds: kinds, logger: logger)
         for upstream in upstreams {
             let handlesToRepoint = handles
             upstream.setRepointHandler { address in
@@ -137,65 +127,5 @@ extension Relay {
                 ])
         }
         return relay
-    }
-
-    /// Resolves an upstream before start. A host name that does not resolve
-    /// yet (a peer that starts later, DNS not ready) does not stop Ferry: the
-    /// upstream starts without an address, logs wait or fail over, and the
-    /// resolver keeps trying. An address that cannot be used at all fails start-up.
-    private static func resolveAtStart(_ address: HostAndPort, for upstream: Upstream, logger: Logger) throws {
-        do {
-            upstream.setInitialAddresses(try resolve(address, for: upstream))
-        } catch {
-            guard !NameResolver.isLiteral(address.host) else { throw error }
-            upstream.setInitialAddresses([])
-            upstream.applyResolution(.failure(error))
-        }
-    }
-
-    private static func resolve(_ address: HostAndPort, for upstream: Upstream) throws -> [SocketAddress] {
-        do {
-            return try NameResolver.resolveAll(host: address.host, port: address.port)
-        } catch {
-            throw ForwardingError.cannotResolve(upstream: upstream.url.description, reason: String(describing: error))
-        }
-    }
-}
-
-/// One upstream resolved and opened, ready to get a lane on every loop.
-private enum UpstreamTarget: Sendable {
-    case udp(Upstream)
-    case ferry(Upstream, SocketAddress?, UInt64, FerryUpstreamLane.Settings)
-    case file(Upstream, FileSink)
-
-    func makeLane(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) -> any UpstreamLane {
-        switch self {
-        case .udp(let upstream):
-            let lane = UDPUpstreamLane(
-                upstream: upstream, eventLoop: pipeline.eventLoop, capacity: capacity, laneIndex: pipeline.index, logger: logger)
-            lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
-            lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
-                pipeline.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
-            }
-            return lane
-        case .ferry(let upstream, let address, let instanceID, let settings):
-            let lane = FerryUpstreamLane(
-                upstream: upstream, address: address, eventLoop: pipeline.eventLoop, capacity: capacity, counters: pipeline.counters,
-                laneIndex: pipeline.index, senderID: instanceID | UInt64(pipeline.index & 0xFF), settings: settings, logger: logger)
-            lane.onAvailable = { [unowned pipeline] in pipeline.drainShard() }
-            lane.returnToBuffer = { [unowned pipeline] records, bytes, receivedAt in
-                pipeline.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
-            }
-            return lane
-        case .file(let upstream, let sink):
-            let lane = FileUpstreamLane(
-                upstream: upstream, sink: sink, eventLoop: pipeline.eventLoop, capacity: capacity,
-                laneIndex: pipeline.index)
-            let loopBound = NIOLoopBound(pipeline, eventLoop: pipeline.eventLoop)
-            lane.returnToBuffer = { records, bytes, receivedAt in
-                loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt)
-            }
-            return lane
-        }
     }
 }

@@ -16,7 +16,8 @@ public final class Relay: Sendable {
     public let upstreams: [Upstream]
     let handles: [PipelineHandle]
     private let group: MultiThreadedEventLoopGroup
-    private let fileSinks: [FileSink]
+    /// Every upstream's kind, in failover order (files to close and reopen).
+    private let kinds: [any UpstreamKind]
     let logger: Logger
     let state: Mutex<RelayState>
     private let nextHTTPLoop = AtomicCounter()
@@ -35,14 +36,14 @@ public final class Relay: Sendable {
 
     init(
         configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], handles: [PipelineHandle],
-        group: MultiThreadedEventLoopGroup, fileSinks: [FileSink], logger: Logger
+        group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], logger: Logger
     ) {
         self.configuration = configuration
         self.capacity = capacity
         self.upstreams = upstreams
         self.handles = handles
         self.group = group
-        self.fileSinks = fileSinks
+        self.kinds = kinds
         self.logger = logger
         self.state = Mutex(RelayState(startedAt: .now))
     }
@@ -118,8 +119,8 @@ public final class Relay: Sendable {
         }
         // Close sinks first so that a batch being written settles before the
         // count of what is left is taken.
-        for sink in fileSinks {
-            await sink.close()
+        for kind in kinds {
+            await kind.close()
         }
         for handle in handles {
             try? await handle.eventLoop.flatSubmit {
@@ -155,8 +156,7 @@ public final class Relay: Sendable {
     /// logrotate moved them); returns their paths.
     @discardableResult
     public func reopenFiles() -> [String] {
-        for sink in fileSinks { sink.reopen() }
-        return fileSinks.map(\.path)
+        kinds.compactMap { $0.reopen() }
     }
 
     // MARK: - Reading state

@@ -155,7 +155,7 @@ package final class LoopPipeline {
     /// then keep the order and failover decisions this pipeline made.
     private func publishDirectRoute() {
         guard shard.isEmpty, let position = lanes.firstIndex(where: { $0.canAccept }),
-            lanes[position] is UDPUpstreamLane, lanes[position].upstream.isBreakerClosed
+            lanes[position].sendsFromReceiveThread, lanes[position].upstream.isBreakerClosed
         else {
             directRoute.close()
             return

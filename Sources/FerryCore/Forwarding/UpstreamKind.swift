@@ -1,0 +1,73 @@
+import Logging
+import NIOCore
+
+/// One configured upstream's kind (`udp://`, `ferry://`, `file:`): what it opens
+/// once for the whole process, and the lane it gives each event loop.
+///
+/// Adding a kind (`tcp://`, `tls://`) is a new type conforming to this, its
+/// lane (``UpstreamLane``), and a case in ``UpstreamKinds/open(_:context:)``
+/// where URLs are turned into kinds; the pipeline and the relay do not change.
+package protocol UpstreamKind: Sendable {
+    var upstream: Upstream { get }
+    /// The lane of one loop's pipeline; called once per loop, on that loop.
+    func makeLane(_ loop: LaneContext) -> any UpstreamLane
+    /// Reopens files (SIGHUP); returns what it reopened, if anything.
+    func reopen() -> String?
+    /// Settles and releases what the kind opened (at shutdown, before the lanes stop).
+    func close() async
+}
+
+extension UpstreamKind {
+    package func reopen() -> String? { nil }
+    package func close() async {}
+}
+
+/// What a lane needs of the loop it belongs to: the loop, the shared buffer,
+/// and the two ways back into the pipeline.
+package struct LaneContext {
+    let loopIndex: Int
+    let eventLoop: any EventLoop
+    let capacity: BufferCapacity
+    let counters: PipelineCounters
+    let logger: Logger
+    /// The lane can take traffic again: waiting logs should move (runs on the loop).
+    let wake: () -> Void
+    /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
+    let handBack: @Sendable ([ByteBuffer], Int, NIODeadline) -> Void
+
+    init(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) {
+        loopIndex = pipeline.index
+        eventLoop = pipeline.eventLoop
+        self.capacity = capacity
+        counters = pipeline.counters
+        self.logger = logger
+        wake = { [unowned pipeline] in pipeline.drainShard() }
+        let loopBound = NIOLoopBound(pipeline, eventLoop: pipeline.eventLoop)
+        handBack = { records, bytes, receivedAt in loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt) }
+    }
+}
+
+/// Settings every kind may need when it is opened.
+package struct UpstreamKindContext: Sendable {
+    /// This process's random `ferry://` instance id (the loop index goes in its low byte).
+    var instanceID: UInt64
+    var frameSettings: FerryUpstreamLane.Settings
+    var logger: Logger
+}
+
+/// Where upstream URLs become kinds: the one place that knows them all.
+package enum UpstreamKinds {
+    /// Opens `upstream`'s kind: resolves its name or opens its file, before any loop uses it.
+    static func open(_ upstream: Upstream, context: UpstreamKindContext) throws -> any UpstreamKind {
+        switch upstream.url {
+        case .udp(let address):
+            try NameResolver.resolveAtStart(address, for: upstream, logger: context.logger)
+            return UDPUpstreamKind(upstream: upstream)
+        case .ferry(let address):
+            try NameResolver.resolveAtStart(address, for: upstream, logger: context.logger)
+            return FerryUpstreamKind(upstream: upstream, instanceID: context.instanceID, settings: context.frameSettings)
+        case .file(let path):
+            return FileUpstreamKind(upstream: upstream, sink: try FileSink(path: path, upstream: upstream, logger: context.logger))
+        }
+    }
+}
