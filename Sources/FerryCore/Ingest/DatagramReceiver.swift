@@ -32,21 +32,8 @@ package final class DatagramReceiver: Sendable {
     private let forwarding: Forwarding
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    /// Bursts handed to the loop and not yet forwarded by it.
-    private let unfinished = Atomic<Int>(0)
-    /// Bursts read but not yet taken by the loop.
-    private let handoff = Mutex<Handoff>(Handoff())
-
-    /// Signalled by the loop when it takes bursts while the thread waits for it.
-    private let caughtUp = DispatchSemaphore(value: 0)
-
-    struct Handoff: Sendable {
-        var bursts: [ReceivedBurst] = []
-        /// A task to take them is on its way to the loop.
-        var scheduled = false
-        /// The thread found the queue full and waits for ``caughtUp``.
-        var receiverWaiting = false
-    }
+    /// Bursts on their way to the loop, and the ordering rule of the direct route.
+    private let handoff = BurstHandoff(capacity: DatagramReceiver.slabCount)
     private let thread = Mutex<pthread_t?>(nil)
 
     /// What the thread needs to count, sample and send on its own.
@@ -110,7 +97,7 @@ package final class DatagramReceiver: Sendable {
     func stop() {
         stopping.store(true, ordering: .releasing)
         socket.shutdownReads()
-        caughtUp.signal()
+        handoff.wakeReceiver()
         if let running = thread.withLock({ value -> pthread_t? in
             defer { value = nil }
             return value
@@ -126,42 +113,19 @@ package final class DatagramReceiver: Sendable {
         // busy, bursts collect here and it takes them together.
         let loop = ReceiveLoop(
             socket: socket, batch: batch, maxDatagramBytes: slotBytes, slabs: Self.slabCount, forwarding: forwarding, logger: logger,
-            loopCaughtUp: { [self] in unfinished.load(ordering: .acquiring) == 0 },
-            handOver: { [self] burst in
-                unfinished.add(1, ordering: .relaxed)
-                let schedule = handoff.withLock { handoff in
-                    handoff.bursts.append(burst)
-                    defer { handoff.scheduled = true }
-                    return !handoff.scheduled
-                }
-                guard schedule else { return }
-                eventLoop.execute { [self] in
-                    let (bursts, receiverWaiting) = handoff.withLock { handoff in
-                        handoff.scheduled = false
-                        defer {
-                            handoff.bursts.removeAll(keepingCapacity: true)
-                            handoff.receiverWaiting = false
-                        }
-                        return (handoff.bursts, handoff.receiverWaiting)
-                    }
+            loopCaughtUp: { [handoff] in handoff.loopCaughtUp },
+            handOver: { [handoff] burst in
+                guard handoff.handOver(burst) else { return }
+                eventLoop.execute {
+                    let (bursts, receiverWaiting) = handoff.takeAll()
                     deliver.value(bursts)
-                    unfinished.subtract(bursts.count, ordering: .releasing)
-                    // After forwarding them: on a shared core the loop finishes before the thread reads on.
-                    if receiverWaiting { caughtUp.signal() }
+                    handoff.finished(bursts.count, receiverWaiting: receiverWaiting)
                 }
             })
         defer { loop.close() }
         while !stopping.load(ordering: .acquiring) {
-            let full = handoff.withLock { handoff in
-                handoff.receiverWaiting = handoff.bursts.count >= Self.slabCount
-                return handoff.receiverWaiting
-            }
-            if full {
-                // The loop is behind: sleep until it has taken the queue (datagrams wait
-                // in the kernel meanwhile). The timeout only bounds a missed signal.
-                _ = caughtUp.wait(timeout: .now() + .milliseconds(10))
-                continue
-            }
+            // The loop is behind: sleep until it has taken the queue (datagrams wait in the kernel meanwhile).
+            if handoff.waitWhileFull() { continue }
             if !loop.step(), !stopping.load(ordering: .relaxed), loop.lastReadFailed {
                 usleep(1_000)  // an unexpected error (logged): do not spin on it
             }
