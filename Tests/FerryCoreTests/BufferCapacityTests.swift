@@ -64,7 +64,7 @@ struct BufferCapacityTests {
         let started = ContinuousClock.now
         waiter.cancel()
         await waiter.value
-        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(ContinuousClock.now - started < .seconds(5))  // ends, rather than waiting for a release that never comes
         #expect(capacity.usedLogs == 1)
     }
 }

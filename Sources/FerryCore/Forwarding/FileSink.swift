@@ -29,7 +29,7 @@ final class FileSink: Sendable {
     let path: String
     private let upstream: Upstream
     private let file: Mutex<OpenFile?>
-    private let pool: NIOThreadPool
+    private let worker: SerialWorker
     private let logger: Logger
     private let backoff = Mutex(FileSinkBackoff())
     /// When the sink may be tried again (uptime ns; 0 = now): read on every dispatch, so an atomic.
@@ -49,8 +49,7 @@ final class FileSink: Sendable {
         let opened = try OpenFile(path: path)
         if opened.endedFragment { upstream.fileFragmentsEnded.add(1) }
         self.file = Mutex(opened)
-        self.pool = NIOThreadPool(numberOfThreads: 1)
-        self.pool.start()
+        self.worker = try SerialWorker(name: "ferry-file-\(upstream.index)")
     }
 
     /// False during the backoff after a failed write: new traffic goes elsewhere.
@@ -59,8 +58,8 @@ final class FileSink: Sendable {
     /// Writes `blob` (whose lines end at `lineEnds`, offsets into it) after every
     /// batch handed over before it; `completion` runs on the sink's thread.
     func write(_ blob: ByteBuffer, lineEnds: [Int], completion: @escaping @Sendable (FileWriteOutcome) -> Void) {
-        pool.submit { state in
-            guard case .active = state else {
+        worker.submit { active in
+            guard active else {
                 completion(.abandoned)
                 return
             }
@@ -71,13 +70,13 @@ final class FileSink: Sendable {
     /// Closes the file and opens `path` again before the next batch (SIGHUP).
     func reopen() {
         reopenRequested.store(true, ordering: .relaxed)
-        pool.submit { _ in self.reopenIfNeeded() }
+        worker.submit { active in if active { self.reopenIfNeeded() } }
     }
 
     /// Stops retrying failed writes, lets queued batches finish, and closes the file.
     func close() async {
         stopping.store(true, ordering: .relaxed)
-        try? await pool.shutdownGracefully()
+        await worker.shutdown()
         file.withLock { $0?.close() }
     }
 

@@ -34,7 +34,7 @@ package final class DatagramReceiver: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Bursts on their way to the loop, and the ordering rule of the direct route.
     private let handoff = BurstHandoff(capacity: DatagramReceiver.slabCount)
-    private let thread = Mutex<pthread_t?>(nil)
+    private let thread = Mutex<NamedThread?>(nil)
 
     /// What the thread needs to count, sample and send on its own.
     package struct Forwarding: Sendable {
@@ -72,24 +72,8 @@ package final class DatagramReceiver: Sendable {
     /// Starts the thread, which hands bursts to `deliver` on `eventLoop`: all
     /// that were read since the loop last took some, oldest first.
     func start(name: String, eventLoop: any EventLoop, deliver: NIOLoopBound<([ReceivedBurst]) -> Void>) throws {
-        let body = ThreadBody { [self] in
-            cferry_name_this_thread(name)
-            self.run(eventLoop: eventLoop, deliver: deliver)
-        }
-        var created = pthread_t()
-        let box = Unmanaged.passRetained(body).toOpaque()
-        let result = pthread_create(
-            &created, nil,
-            { argument in
-                let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
-                body.run()
-                return nil
-            }, box)
-        guard result == 0 else {
-            Unmanaged<ThreadBody>.fromOpaque(box).release()
-            throw ReceiveSocketError.systemCall("pthread_create", result)
-        }
-        thread.withLock { $0 = created }
+        let started = try NamedThread(name: name) { [self] in run(eventLoop: eventLoop, deliver: deliver) }
+        thread.withLock { $0 = started }
     }
 
     /// Stops reading and waits for the thread to end. Bursts already handed to
@@ -98,12 +82,7 @@ package final class DatagramReceiver: Sendable {
         stopping.store(true, ordering: .releasing)
         socket.shutdownReads()
         handoff.wakeReceiver()
-        if let running = thread.withLock({ value -> pthread_t? in
-            defer { value = nil }
-            return value
-        }) {
-            pthread_join(running, nil)
-        }
+        thread.withLock { $0 }?.join()
     }
 
     // MARK: - The receive loop
@@ -130,14 +109,5 @@ package final class DatagramReceiver: Sendable {
                 usleep(1_000)  // an unexpected error (logged): do not spin on it
             }
         }
-    }
-}
-
-/// The closure a receive thread runs.
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-
-    init(_ run: @escaping @Sendable () -> Void) {
-        self.run = run
     }
 }

@@ -41,8 +41,12 @@ public final class LogWriter: Sendable {
     private init(output: LogOutput, maxQueuedLines: Int) {
         self.output = Mutex(output)
         self.maxQueuedLines = maxQueuedLines
-        let thread = WriterThread(writer: self)
-        thread.start()
+        // Without a writer thread there is nowhere to log; the process cannot run.
+        do {
+            _ = try NamedThread(name: "ferry-log") { [self] in runLoop() }
+        } catch {
+            fatalError("\(error)")
+        }
     }
 
     /// Queues one complete line (with its newline).
@@ -112,21 +116,6 @@ public final class LogWriter: Sendable {
                 return
             }
         }
-    }
-}
-
-/// The thread that drains a ``LogWriter``.
-private final class WriterThread: Sendable {
-    let writer: LogWriter
-
-    init(writer: LogWriter) {
-        self.writer = writer
-    }
-
-    func start() {
-        let writer = self.writer
-        let thread = Thread { writer.runLoop() }
-        thread.start()
     }
 }
 
