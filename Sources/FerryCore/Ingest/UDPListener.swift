@@ -15,7 +15,7 @@ struct UDPListener {
     let configuration: FerryConfiguration
     let logger: Logger
 
-    func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream]) throws -> [Socket] {
+    func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream]) throws -> UDPIntake {
         var sockets: [Socket] = []
         var port = configuration.listen.port
         do {
@@ -51,7 +51,7 @@ struct UDPListener {
             throw IngestError.cannotBind(
                 address: HostAndPort(host: configuration.listen.host, port: port).description, reason: String(describing: error))
         }
-        return sockets
+        return UDPIntake(sockets: sockets)
     }
 
     /// Fails if another socket already holds the configured port; run first
@@ -85,6 +85,70 @@ public enum IngestError: Error, CustomStringConvertible {
             return "cannot bind UDP listener on \(address): address already in use "
                 + "(UDP port \(port) is held by \(inodes.count) other socket(s), inode \(inodes.map(String.init).joined(separator: ", ")); "
                 + "with SO_REUSEPORT they would share its datagrams: stop the other process or choose another port)"
+        }
+    }
+}
+
+/// The bound UDP receive sockets of one `listen` address, each read by its
+/// receive thread and feeding its loop's pipeline.
+final class UDPIntake: IntakeListener {
+    let sockets: [UDPListener.Socket]
+
+    init(sockets: [UDPListener.Socket]) {
+        self.sockets = sockets
+    }
+
+    var socketCount: Int { sockets.count }
+
+    func start(handles: [Relay.PipelineHandle]) async throws {
+        do {
+            for socket in sockets {
+                let handle = handles[socket.loopIndex]
+                let replySocket = socket.socket
+                let deliver = try await handle.eventLoop.submit {
+                    let pipeline = handle.pipeline.value
+                    pipeline.replySocket = replySocket
+                    return NIOLoopBound<([ReceivedBurst]) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
+                }.get()
+                try socket.receiver.start(name: "ferry-rx-\(socket.loopIndex)", eventLoop: handle.eventLoop, deliver: deliver)
+            }
+        } catch {
+            for socket in sockets {
+                socket.receiver.stop()
+                socket.socket.close()
+            }
+            throw error
+        }
+    }
+
+    func stopIntake(handles: [Relay.PipelineHandle]) async {
+        for socket in sockets {
+            socket.receiver.stop()
+        }
+        // Bursts read before the stop are delivered on their loops first (tasks
+        // run in order); after this no loop sends from a receive socket again.
+        for socket in sockets {
+            let handle = handles[socket.loopIndex]
+            try? await handle.eventLoop.submit { handle.pipeline.value.replySocket = nil }.get()
+            socket.socket.close()
+        }
+    }
+
+    func snapshots(kernel table: [KernelUDPStats.SocketLine], directRoute: (Int) -> String?) -> [ListenerSnapshot] {
+        let kernel = Dictionary(table.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
+        let own = Set(sockets.map(\.socket.inode))
+        return sockets.map { socket in
+            let line = kernel[socket.socket.inode]
+            let foreign = PortSharing.foreignReceivers(of: socket.socket.localAddress, own: own, table: table)
+            return ListenerSnapshot(
+                address: socket.socket.localAddress.hostAndPort,
+                port: socket.socket.localAddress.port ?? 0,
+                loop: socket.loopIndex,
+                receiveBufferBytes: socket.socket.receiveBufferBytes,
+                directRoute: directRoute(socket.loopIndex),
+                kernelReceiveDrops: line?.drops,
+                receiveQueueBytes: line?.receiveQueueBytes,
+                foreignReceivers: foreign.map(\.inode).sorted())
         }
     }
 }

@@ -83,30 +83,13 @@ extension Relay {
                 }
             }
         }
-        let listener = UDPListener(configuration: configuration, logger: logger)
-        let sockets = try listener.bind(handles: handles, upstreams: upstreams)
-        do {
-            for socket in sockets {
-                let handle = handles[socket.loopIndex]
-                let replySocket = socket.socket
-                try await handle.eventLoop.submit { handle.pipeline.value.replySocket = replySocket }.get()
-                let deliver = try await handle.eventLoop.submit {
-                    let pipeline = handle.pipeline.value
-                    return NIOLoopBound<([ReceivedBurst]) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
-                }.get()
-                try socket.receiver.start(name: "ferry-rx-\(socket.loopIndex)", eventLoop: handle.eventLoop, deliver: deliver)
-            }
-        } catch {
-            for socket in sockets {
-                socket.receiver.stop()
-                socket.socket.close()
-            }
-            throw error
-        }
+        let intake = try UDPListener(configuration: configuration, logger: logger).bind(handles: handles, upstreams: upstreams)
+        try await intake.start(handles: handles)
         relay.state.withLock {
-            $0.sockets = sockets
+            $0.listeners = [intake]
             $0.phase = .running
         }
+        let sockets = intake.sockets
         let granted = sockets.map(\.socket.receiveBufferBytes).min() ?? 0
         logger.info(
             "listening",

@@ -91,20 +91,13 @@ public final class Relay: Sendable {
     }
 
     private func drainAndStop() async -> Int {
-        let sockets = state.withLock { state -> [UDPListener.Socket] in
+        let listeners = state.withLock { state -> [any IntakeListener] in
             guard state.phase == .running || state.phase == .starting else { return [] }
             state.phase = .draining
-            return state.sockets
+            return state.listeners
         }
-        for socket in sockets {
-            socket.receiver.stop()
-        }
-        // Bursts read before the stop are delivered on their loops first (tasks
-        // run in order); after this no loop sends from a receive socket again.
-        for socket in sockets {
-            let handle = handles[socket.loopIndex]
-            try? await handle.eventLoop.submit { handle.pipeline.value.replySocket = nil }.get()
-            socket.socket.close()
+        for listener in listeners {
+            await listener.stopIntake(handles: handles)
         }
         logger.info("draining", metadata: ["buffer.logs": "\(capacity.usedLogs)", "drain.timeout": "\(configuration.drainTimeout)"])
 
@@ -175,27 +168,21 @@ public final class Relay: Sendable {
     /// The bound receive sockets: addresses, granted buffers, and what the
     /// kernel says of them (drops before Ferry could read, bytes waiting).
     public var listeners: [ListenerSnapshot] {
-        let sockets = state.withLock { $0.sockets }
+        let listeners = state.withLock { $0.listeners }
         let table = kernelTable()
-        let kernel = Dictionary(table.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
-        let own = Set(sockets.map(\.socket.inode))
-        return sockets.map { socket in
-            let line = kernel[socket.socket.inode]
-            let foreign = PortSharing.foreignReceivers(of: socket.socket.localAddress, own: own, table: table)
-            return ListenerSnapshot(
-                address: socket.socket.localAddress.hostAndPort,
-                port: socket.socket.localAddress.port ?? 0,
-                loop: socket.loopIndex,
-                receiveBufferBytes: socket.socket.receiveBufferBytes,
-                directRoute: directRoute(of: socket.loopIndex),
-                kernelReceiveDrops: line?.drops,
-                receiveQueueBytes: line?.receiveQueueBytes,
-                foreignReceivers: foreign.map(\.inode).sorted())
-        }
+        return listeners.flatMap { $0.snapshots(kernel: table, directRoute: directRoute(of:)) }
+    }
+
+    /// The upstream loop `index`'s receive thread sends to itself now: the
+    /// route its pipeline opened, if that upstream can still take traffic.
+    private func directRoute(of index: Int) -> String? {
+        guard let position = handles[index].route.upstream else { return nil }
+        let upstream = upstreams[position]
+        return upstream.isBreakerClosed && upstream.isLaneAvailable(index) ? upstream.url.description : nil
     }
 
     /// Receive sockets bound now (no /proc read: for `/readyz`).
-    public var listenerCount: Int { state.withLock { $0.sockets.count } }
+    public var listenerCount: Int { state.withLock { $0.listeners.reduce(0) { $0 + $1.socketCount } } }
 
     /// The kernel's UDP socket tables, read at most every 250 ms however often
     /// status, metrics and the monitors ask (a scrape storm costs no /proc parsing).
@@ -211,14 +198,6 @@ public final class Relay: Sendable {
     /// Foreign sockets seen on a listener's port since start (each counted once).
     public let foreignReceiversSeen = AtomicCounter()
 
-    /// The upstream loop `index`'s receive thread sends to itself now: the
-    /// route its pipeline opened, if that upstream can still take traffic.
-    private func directRoute(of index: Int) -> String? {
-        guard let position = handles[index].route.upstream else { return nil }
-        let upstream = upstreams[position]
-        return upstream.isBreakerClosed && upstream.isLaneAvailable(index) ? upstream.url.description : nil
-    }
-
     /// When the relay started, for uptime.
     public var startedAt: ContinuousClock.Instant { state.withLock { $0.startedAt } }
 }
@@ -229,7 +208,7 @@ public struct RelayState: Sendable {
         case starting, running, draining, stopped
     }
     var phase: Phase = .starting
-    var sockets: [UDPListener.Socket] = []
+    var listeners: [any IntakeListener] = []
     var undrained = 0
     let startedAt: ContinuousClock.Instant
 
