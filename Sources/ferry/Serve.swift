@@ -43,36 +43,32 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let relay: Relay
-        do {
-            relay = try await Relay.start(
-                configuration: configuration, logger: logger, latency: RelayMetrics.latencyRecorders(registry: registry))
-        } catch {
-            logger.critical("start-up failed", metadata: ["error": "\(error)"])
-            throw RuntimeFailure(description: String(describing: error))
-        }
-        let metrics = RelayMetrics(relay: relay, registry: registry, logLinesDropped: writer.droppedLines)
-        let http = ControlPlane.makeApplication(relay: relay, metrics: metrics, logger: logger) { channel in
+        // The relay starts inside the group (RelayService); the others find it in `handle`.
+        let handle = RelayHandle()
+        let metrics = MetricsEndpoint(registry: registry, handle: handle, logLinesDropped: writer.droppedLines)
+        let http = ControlPlane.makeApplication(configuration: configuration, handle: handle, metrics: metrics, logger: logger) { channel in
             logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])
         }
+        let relay = RelayService(
+            configuration: configuration, logger: logger, latency: RelayMetrics.latencyRecorders(registry: registry), handle: handle)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: http),
-                    .init(service: RelayService(relay: relay)),
-                    .init(service: NameResolutionMonitor(relay: relay)),
-                    .init(service: KernelSocketMonitor(relay: relay)),
+                    .init(service: relay),
+                    .init(service: NameResolutionMonitor(handle: handle)),
+                    .init(service: KernelSocketMonitor(handle: handle)),
                 ],
                 gracefulShutdownSignals: [],  // SignalRouter triggers it
                 cancellationSignals: [],
                 logger: logger))
-        let routing = Task { await signals.route(group: group, relay: relay, writer: writer, logger: logger) }
+        let routing = Task { await signals.route(group: group, handle: handle, writer: writer, logger: logger) }
         defer { routing.cancel() }
         do {
             try await group.run()
         } catch {
-            logger.critical("stopped on error", metadata: ["error": "\(error)"])
-            if relay.phase != .stopped { await relay.shutdown() }
+            if handle.relay != nil { logger.critical("stopped on error", metadata: ["error": "\(error)"]) }
+            await handle.relay?.shutdown()  // idempotent: a no-op if it already stopped
             throw RuntimeFailure(description: String(describing: error))
         }
     }

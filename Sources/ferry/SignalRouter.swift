@@ -19,12 +19,12 @@ struct SignalRouter {
     }
 
     /// Handles signals until cancelled.
-    func route(group: ServiceGroup, relay: Relay, writer: LogWriter, logger: Logger) async {
+    func route(group: ServiceGroup, handle: RelayHandle, writer: LogWriter, logger: Logger) async {
         for await signal in signals {
             switch signal {
             case .sighup:
                 writer.reopen()
-                let files = relay.reopenFiles()
+                let files = handle.relay?.reopenFiles() ?? []
                 logger.notice(
                     "SIGHUP: files reopened",
                     metadata: [

@@ -104,6 +104,12 @@ struct KernelVisibilityTests {
             ["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--upstream", "udp://slow.invalid:9"], wrapper: names.wrapper)
         try await Task.sleep(for: .milliseconds(600))
         #expect(blackHole.receive(timeoutMilliseconds: 3_000) != nil, "Ferry did not ask the resolver")  // it is resolving now
+        // The relay starts inside the service group: meanwhile the control plane answers, and says so.
+        let http = try #require(await ferry.waitForLine(message: "http listening", timeout: 5))
+        let port = try #require((http["http.address"] as? String)?.split(separator: ":").last.flatMap { Int($0) })
+        #expect((try? HTTPTestClient.request("GET", port: port, path: "/healthz"))?.status == 200)
+        let ready = try? HTTPTestClient.request("GET", port: port, path: "/readyz")
+        #expect(ready?.status == 503 && ready?.json?["reason"] as? String == "starting", "\(String(describing: ready?.body))")
         ferry.signal(SIGTERM)
         let status = await ferry.waitForExit(timeout: 20)
         #expect(ferry.process.terminationReason == .exit, "ended by a signal: \(ferry.logText.suffix(300))")

@@ -7,8 +7,11 @@ import NIOCore
 /// The HTTP control plane: health, readiness, status and log intake, served by
 /// Hummingbird in the same process as the data plane.
 public enum ControlPlane {
-    /// Builds the router for `relay`; exposed separately so tests can drive it.
-    public static func makeRouter(relay: Relay, metrics: RelayMetrics) -> Router<BasicRequestContext> {
+    /// Builds the router; the relay is looked up in `handle` on every request
+    /// (until it has started: `/healthz` 200, everything else 503 `starting`).
+    public static func makeRouter(
+        configuration: FerryConfiguration, handle: RelayHandle, metrics: MetricsEndpoint
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(registry: metrics.registry))
         router.add(middleware: TraceContextMiddleware())
@@ -19,9 +22,9 @@ public enum ControlPlane {
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
-        HealthRoutes(relay: relay).register(on: router)
-        StatusRoutes(relay: relay).register(on: router)
-        LogIntakeRoutes(relay: relay).register(on: router)
+        HealthRoutes(handle: handle).register(on: router)
+        StatusRoutes(handle: handle).register(on: router)
+        LogIntakeRoutes(handle: handle, limit: configuration.httpMaxBodyBytes).register(on: router)
         return router
     }
 
@@ -29,12 +32,12 @@ public enum ControlPlane {
     ///
     /// - Parameter onServerRunning: called with the bound channel (tests read the port from it).
     public static func makeApplication(
-        relay: Relay,
-        metrics: RelayMetrics,
+        configuration: FerryConfiguration,
+        handle: RelayHandle,
+        metrics: MetricsEndpoint,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let configuration = relay.configuration
         let address = configuration.httpAddress
         let softLimit = HTTPConnectionBudget.raiseDescriptorLimit()
         let open = HTTPConnectionBudget.openDescriptors()
@@ -48,7 +51,7 @@ public enum ControlPlane {
         let headerTimeout = TimeAmount(configuration.httpHeaderTimeout)
         let idleTimeout = TimeAmount(configuration.httpIdleTimeout)
         return Application(
-            router: makeRouter(relay: relay, metrics: metrics),
+            router: makeRouter(configuration: configuration, handle: handle, metrics: metrics),
             server: HTTPServerBuilder { responder in
                 GuardedHTTP1Channel(responder: responder, headerTimeout: headerTimeout, idleTimeout: idleTimeout)
             },

@@ -3,14 +3,14 @@ import Hummingbird
 
 /// `GET /healthz` (the process is alive) and `GET /readyz` (it can take traffic).
 struct HealthRoutes {
-    let relay: Relay
+    let handle: RelayHandle
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in
             try JSONResponse.make(ReasonBody(status: "ok"))
         }
         router.get("readyz") { _, _ in
-            let readiness = Readiness(relay: relay)
+            let readiness = handle.relay.map { Readiness(relay: $0) } ?? Readiness(starting: ())
             return try JSONResponse.make(
                 ReasonBody(status: readiness.isReady ? "ready" : "not_ready", reason: readiness.reason),
                 status: readiness.isReady ? .ok : .serviceUnavailable)
@@ -26,6 +26,11 @@ struct HealthRoutes {
 public struct Readiness: Sendable {
     public let isReady: Bool
     public let reason: String?
+
+    /// Before the relay exists.
+    init(starting: Void) {
+        (isReady, reason) = (false, "starting")
+    }
 
     public init(relay: Relay) {
         switch relay.phase {

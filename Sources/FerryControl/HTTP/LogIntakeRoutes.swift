@@ -5,16 +5,18 @@ import Hummingbird
 /// received datagram. All lines of a request are taken or none are.
 ///
 /// 202 with the accepted count; 413 over `http.max-body-bytes`; 429 when the
-/// buffer cannot hold the request; 503 while draining.
+/// buffer cannot hold the request; 503 while starting or draining.
 struct LogIntakeRoutes {
-    let relay: Relay
+    let handle: RelayHandle
+    let limit: Int
 
     struct Accepted: Encodable {
         var accepted: Int
     }
 
     func register(on router: Router<BasicRequestContext>) {
-        let limit = relay.configuration.httpMaxBodyBytes
+        let limit = self.limit
+        let handle = self.handle
         router.post("v1/logs") { request, _ in
             // Refused from the head alone, before any of the body is read (the
             // connection is then closed, see GuardedHTTP1Channel).
@@ -30,6 +32,9 @@ struct LogIntakeRoutes {
                 return try JSONResponse.make(
                     ReasonBody(status: "error", reason: "body larger than http.max-body-bytes (\(limit) bytes)"),
                     status: .contentTooLarge)
+            }
+            guard let relay = handle.relay else {
+                return try JSONResponse.make(ReasonBody(status: "error", reason: "starting"), status: .serviceUnavailable)
             }
             let lines = LineSplitter.lines(of: body)
             switch await relay.ingest(lines) {

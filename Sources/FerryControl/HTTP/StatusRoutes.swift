@@ -1,13 +1,16 @@
 import FerryCore
 import Hummingbird
 
-/// `GET /v1/status`: the relay's state and counters as JSON.
+/// `GET /v1/status`: the relay's state and counters as JSON (503 `starting` until it runs).
 struct StatusRoutes {
-    let relay: Relay
+    let handle: RelayHandle
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("v1/status") { _, _ in
-            try JSONResponse.make(StatusDocument(relay: relay))
+            guard let relay = handle.relay else {
+                return try JSONResponse.make(ReasonBody(status: "starting"), status: .serviceUnavailable)
+            }
+            return try JSONResponse.make(StatusDocument(relay: relay))
         }
     }
 }

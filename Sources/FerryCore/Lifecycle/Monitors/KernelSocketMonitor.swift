@@ -11,17 +11,20 @@ import ServiceLifecycle
 ///
 /// A `Service` in the process's `ServiceGroup`: it stops on graceful shutdown.
 public struct KernelSocketMonitor: Service {
-    let relay: Relay
+    let handle: RelayHandle
 
-    public init(relay: Relay) {
-        self.relay = relay
+    public init(handle: RelayHandle) {
+        self.handle = handle
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await watch() }
+        try await cancelWhenGracefulShutdown {
+            guard let relay = await handle.started() else { return }
+            await watch(relay)
+        }
     }
 
-    private func watch() async {
+    private func watch(_ relay: Relay) async {
         let interval = relay.configuration.kernelCheckInterval
         var previous: [Int: Int] = [:]
         var foreignSeen: Set<UInt64> = []
@@ -33,7 +36,7 @@ public struct KernelSocketMonitor: Service {
                 return
             }
             let listeners = relay.listeners
-            reportForeignReceivers(listeners, seen: &foreignSeen)
+            reportForeignReceivers(listeners, of: relay, seen: &foreignSeen)
             for listener in listeners {
                 guard let drops = listener.kernelReceiveDrops else { continue }
                 let grown = drops - previous[listener.loop, default: drops]
@@ -56,7 +59,7 @@ public struct KernelSocketMonitor: Service {
     }
 
     /// Warns about, and counts, sockets that joined a listener's port since the last check.
-    private func reportForeignReceivers(_ listeners: [ListenerSnapshot], seen: inout Set<UInt64>) {
+    private func reportForeignReceivers(_ listeners: [ListenerSnapshot], of relay: Relay, seen: inout Set<UInt64>) {
         // Every socket of a listener sees the same port group: one report per listener.
         guard let listener = listeners.first else { return }
         let fresh = listener.foreignReceivers.filter { !seen.contains($0) }
