@@ -40,7 +40,7 @@ public enum ControlPlane {
     ) -> some ApplicationProtocol {
         let address = configuration.httpAddress
         let softLimit = HTTPConnectionBudget.raiseDescriptorLimit()
-        let open = HTTPConnectionBudget.openDescriptors()
+        let open = ProcessMetrics.openDescriptors()
         let cap = HTTPConnectionBudget.cap(softLimit: softLimit, open: open, configured: configuration.httpMaxConnections)
         logger.info(
             "http connection limit",

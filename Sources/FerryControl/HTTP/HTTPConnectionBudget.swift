@@ -31,15 +31,6 @@ public enum HTTPConnectionBudget {
         return Int(clamping: limit.rlim_cur)
     }
 
-    /// Descriptors this process has open now.
-    public static func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return 0 }
-        defer { closedir(directory) }
-        var count = 0
-        while readdir(directory) != nil { count += 1 }
-        return max(0, count - 3)  // ".", ".." and the directory's own descriptor
-    }
-
     /// The connection cap for a soft limit, descriptors in use and an optional configured maximum (0 = none).
     public static func cap(softLimit: Int, open: Int, configured: Int) -> Int {
         let derived = max(minimum, softLimit - open - reserve)

@@ -56,14 +56,15 @@ final class ProcessMetrics: Sendable {
         {
             startTime.set(bootTime + field(22) / ticks)
         }
-        openFDs.set(Double(Self.countOpenFDs()))
+        openFDs.set(Double(Self.openDescriptors()))
         var limit = rlimit()
         if getrlimit(Self.descriptorLimitResource, &limit) == 0 { maxFDs.set(Double(limit.rlim_cur)) }
     }
 
     private static let descriptorLimitResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
-    private static func countOpenFDs() -> Int {
+    /// Descriptors this process has open now (/proc/self/fd).
+    static func openDescriptors() -> Int {
         guard let directory = opendir("/proc/self/fd") else { return 0 }
         defer { closedir(directory) }
         var count = 0

@@ -141,7 +141,9 @@ public final class Upstream: Sendable {
         health.withLock { state in
             let result = body(&state.machine)
             breakerClosed.store(state.machine.breaker.state == .closed, ordering: .relaxed)
-            addressGeneration.store(state.machine.addressGeneration, ordering: .releasing)
+            if addressGeneration.load(ordering: .relaxed) != state.machine.addressGeneration {
+                addressGeneration.store(state.machine.addressGeneration, ordering: .releasing)
+            }
             return result
         }
     }

@@ -69,9 +69,7 @@ final class FrameReceiver {
         do {
             decoded = try FrameCodec.decodeData(datagram)
         } catch {
-            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
-            counters.countFrame(.malformed)
-            drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: "\(error)")
+            dropMalformed(datagram, error: "\(error)")
             return nil
         }
         let header = decoded.header
@@ -79,10 +77,8 @@ final class FrameReceiver {
         if header.sentAtMilliseconds > now &+ Self.maximumClockSkewMilliseconds || header.ttlMilliseconds > Self.maximumTTLMilliseconds {
             // Claims to come from the future, or to stay deliverable for longer
             // than any Ferry sends: not a frame a sender made, so not trusted.
-            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
-            counters.countFrame(.malformed)
-            drops.drop(
-                .malformed, logs: 1, detail: datagram.readableBytes,
+            dropMalformed(
+                datagram,
                 error: "sent \(Int64(bitPattern: header.sentAtMilliseconds &- now)) ms from now with TTL \(header.ttlMilliseconds) ms "
                     + "(allowed: up to \(Self.maximumClockSkewMilliseconds) ms ahead, TTL up to \(Self.maximumTTLMilliseconds) ms)")
             return nil
@@ -137,6 +133,13 @@ final class FrameReceiver {
                 "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
             ])
         return accepted.isEmpty ? nil : (accepted, bytes)
+    }
+
+    /// A frame that cannot be trusted: counted as one log received and dropped `malformed`.
+    private func dropMalformed(_ datagram: ByteBuffer, error: String) {
+        counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+        counters.countFrame(.malformed)
+        drops.drop(.malformed, logs: 1, detail: datagram.readableBytes, error: error)
     }
 
     private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {

@@ -20,16 +20,6 @@ public enum KernelUDPStats {
         public var remotePort: Int = 0
     }
 
-    /// Every UDP socket of the host, IPv4 and IPv6, by inode.
-    public static func sockets(files: [String] = tables) -> [UInt64: SocketLine] {
-        var result: [UInt64: SocketLine] = [:]
-        for file in files {
-            guard let text = readFile(file) else { continue }
-            for line in parseSocketTable(text) { result[line.inode] = line }
-        }
-        return result
-    }
-
     /// The kernel's UDP socket tables, IPv4 and IPv6.
     public static let tables = ["/proc/net/udp", "/proc/net/udp6"]
 

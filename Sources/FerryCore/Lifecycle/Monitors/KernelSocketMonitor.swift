@@ -10,21 +10,14 @@ import ServiceLifecycle
 ///   ``Relay/foreignReceiversSeen``.
 ///
 /// A `Service` in the process's `ServiceGroup`: it stops on graceful shutdown.
-public struct KernelSocketMonitor: Service {
+public struct KernelSocketMonitor: RelayMonitor {
     let handle: RelayHandle
 
     public init(handle: RelayHandle) {
         self.handle = handle
     }
 
-    public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            guard let relay = await handle.started() else { return }
-            await watch(relay)
-        }
-    }
-
-    private func watch(_ relay: Relay) async {
+    func watch(_ relay: Relay) async {
         let interval = relay.configuration.kernelCheckInterval
         var previous: [Int: Int] = [:]
         var foreignSeen: Set<UInt64> = []

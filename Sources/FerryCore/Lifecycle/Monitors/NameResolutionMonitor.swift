@@ -6,21 +6,14 @@ import ServiceLifecycle
 /// breaker opens, and every second while a name has no address yet; a changed
 /// address moves every lane (``Upstream/applyResolution(_:now:)``). A `Service`
 /// in the process's `ServiceGroup`: it stops on graceful shutdown.
-public struct NameResolutionMonitor: Service {
+public struct NameResolutionMonitor: RelayMonitor {
     let handle: RelayHandle
 
     public init(handle: RelayHandle) {
         self.handle = handle
     }
 
-    public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            guard let relay = await handle.started() else { return }
-            await watch(relay)
-        }
-    }
-
-    private func watch(_ relay: Relay) async {
+    func watch(_ relay: Relay) async {
         // With resolve.interval 0, names are still retried until they resolve once.
         let configured = relay.configuration.resolveInterval
         let interval = configured > .zero ? TimeAmount(configured) : .hours(1_000_000)
