@@ -56,6 +56,16 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: "json or text (key log.format).")
     var logFormat: String?
 
+    @Option(name: .customLong("spool-dir"), help: "Directory of the disk spool; off when unset (key spool.dir).")
+    var spoolDir: String?
+    @Option(name: .customLong("spool-max-bytes"), help: "Largest size of the spool (key spool.max-bytes).")
+    var spoolMaxBytes: String?
+    @Option(name: .customLong("spool-segment-bytes"), help: "Size of one spool segment file (key spool.segment-bytes).")
+    var spoolSegmentBytes: String?
+    @Option(name: .customLong("spool-fsync"), help: "interval, always or never (key spool.fsync).")
+    var spoolFsync: String?
+    @Option(name: .customLong("spool-fsync-interval"), help: "Time between syncs (key spool.fsync-interval).")
+    var spoolFsyncInterval: String?
     @Option(name: .customLong("drain-timeout"), help: "Drain time on shutdown (key drain.timeout).")
     var drainTimeout: String?
 
@@ -156,6 +166,11 @@ struct ConfigOptions: ParsableArguments {
             ("log.level", logLevel),
             ("log.format", logFormat),
             ("drain.timeout", drainTimeout),
+            ("spool.dir", spoolDir),
+            ("spool.max-bytes", spoolMaxBytes),
+            ("spool.segment-bytes", spoolSegmentBytes),
+            ("spool.fsync", spoolFsync),
+            ("spool.fsync-interval", spoolFsyncInterval),
             ("log.file", logFile),
             ("log.max-bytes", logMaxBytes),
             ("log.keep", logKeep),

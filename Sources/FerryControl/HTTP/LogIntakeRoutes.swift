@@ -43,6 +43,10 @@ struct LogIntakeRoutes {
             case .bufferFull:
                 return try JSONResponse.make(
                     ReasonBody(status: "error", reason: "buffer full (queue_full); retry later"), status: .tooManyRequests)
+            case .spoolFull:
+                return try JSONResponse.make(
+                    ReasonBody(status: "error", reason: "spool full (spool_full or spool_write_failed); retry later"),
+                    status: .init(code: 507, reasonPhrase: "Insufficient Storage"))
             case .draining:
                 return try JSONResponse.make(ReasonBody(status: "error", reason: "draining"), status: .serviceUnavailable)
             }

@@ -31,6 +31,13 @@ extension FerryConfiguration {
             name: "upstreams", flag: "upstream",
             help: "upstreams in failover order: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (flag repeatable; env comma-separated)"),
         .init(name: "queue.capacity-logs", flag: "queue-capacity-logs", help: "buffer capacity in logs"),
+        .init(
+            name: "spool.dir", flag: "spool-dir",
+            help: "directory of the disk spool: every accepted log is appended there first (off when unset)"),
+        .init(name: "spool.max-bytes", flag: "spool-max-bytes", help: "largest the spool may grow; then new logs are dropped as spool_full"),
+        .init(name: "spool.segment-bytes", flag: "spool-segment-bytes", help: "size at which a spool segment file is closed and a new one begun"),
+        .init(name: "spool.fsync", flag: "spool-fsync", help: "when spooled logs are synced to disk: interval, always or never"),
+        .init(name: "spool.fsync-interval", flag: "spool-fsync-interval", help: "time between syncs under spool.fsync=interval (1ms...1m)"),
         .init(name: "queue.capacity-bytes", flag: "queue-capacity-bytes", help: "buffer capacity in payload bytes"),
         .init(
             name: "datagram.max-bytes", flag: "datagram-max-bytes", help: "largest datagram accepted (1...65507); larger ones are dropped as oversize"

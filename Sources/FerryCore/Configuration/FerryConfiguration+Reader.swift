@@ -51,6 +51,22 @@ extension FerryConfiguration {
         if let bytes = try values.byteSize("queue.capacity-bytes", range: 1...BufferCapacity.maxBytes) {
             self.queueCapacityBytes = bytes
         }
+        var spool = spoolDefaults
+        if let bytes = try values.byteSize("spool.max-bytes", range: (1 << 20)...(1 << 44)) { spool.maxBytes = bytes }
+        if let bytes = try values.byteSize("spool.segment-bytes", range: (64 << 10)...(1 << 30)) { spool.segmentBytes = bytes }
+        if let policy = try values.parsed("spool.fsync", allowed: "interval, always, never", { SpoolSyncPolicy(rawValue: $0.lowercased()) }) {
+            spool.sync = policy
+        }
+        if let interval = try values.duration("spool.fsync-interval", range: .milliseconds(1) ... .seconds(60)) { spool.syncInterval = interval }
+        if spool.segmentBytes > spool.maxBytes {
+            throw ConfigurationError.conflict(
+                key: "spool.segment-bytes", value: String(spool.segmentBytes), reason: "must be at most spool.max-bytes (\(spool.maxBytes))")
+        }
+        self.spoolDefaults = spool
+        if let directory = try values.parsed("spool.dir", allowed: "a directory path", { $0.isEmpty ? nil : $0 }) {
+            spool.directory = directory
+            self.spool = spool
+        }
         if let size = try values.byteSize("datagram.max-bytes", range: 1...65_507) {
             self.maxDatagramBytes = size
         }
@@ -188,6 +204,11 @@ extension FerryConfiguration {
             "upstreams": upstreams.map(\.description).joined(separator: ","),
             "queue.capacity-logs": String(queueCapacityLogs),
             "queue.capacity-bytes": String(queueCapacityBytes),
+            "spool.dir": spool?.directory ?? "(none: memory buffer only)",
+            "spool.max-bytes": String(spoolDefaults.maxBytes),
+            "spool.segment-bytes": String(spoolDefaults.segmentBytes),
+            "spool.fsync": spoolDefaults.sync.rawValue,
+            "spool.fsync-interval": Self.seconds(spoolDefaults.syncInterval),
             "datagram.max-bytes": String(maxDatagramBytes),
             "receive.sockets": receiveSockets == 0 ? "0 (one per core: \(effectiveReceiveSockets))" : String(receiveSockets),
             "receive.buffer-bytes": String(receiveBufferBytes),

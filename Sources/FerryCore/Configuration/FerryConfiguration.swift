@@ -63,6 +63,10 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var kernelCheckInterval: Duration = .seconds(10)
     /// How long a shutdown may spend forwarding what is buffered (`drain.timeout`).
     public var drainTimeout: Duration = .seconds(5)
+    /// The disk spool (`spool.*`); nil when `spool.dir` is unset.
+    public var spool: SpoolSettings?
+    /// `spool.*` values, kept while `spool.dir` is unset, for `--print-config`.
+    public var spoolDefaults = SpoolSettings(directory: "", maxBytes: 1 << 30, segmentBytes: 64 << 20, sync: .interval, syncInterval: .seconds(1))
 
     // MARK: Resilient forwarding
 

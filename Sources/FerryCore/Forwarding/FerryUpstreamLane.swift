@@ -22,6 +22,8 @@ final class FerryUpstreamLane: UpstreamLane {
         /// Traced on every hop (logged at info): one frame per loop and `trace.frame-sample-interval`.
         let traced: Bool
         let receivedAt: NIODeadline
+        /// Where its logs are in the spool (settled when it is acknowledged).
+        let spans: SpoolSpans
         /// The socket (and so the address) the frame went out on; retransmissions use the same one,
         /// so a frame is never delivered by two different receivers.
         let channel: any Channel
@@ -44,7 +46,7 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Sockets to earlier addresses, kept open for the acks and retransmissions of frames sent through them.
     var retiring: [any Channel] = []
     let eventLoop: any EventLoop
-    private let capacity: BufferCapacity
+    private let settlement: Settlement
     private let counters: PipelineCounters
     let laneIndex: Int
     private let senderID: UInt64
@@ -68,16 +70,16 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Called when the window has room again, so waiting batches move.
     var onAvailable: (() -> Void)?
     /// Gives logs the lane could not send (or gave up on) back to the front of the pipeline's buffer.
-    var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
+    var returnToBuffer: (([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void)?
 
     init(
-        upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, capacity: BufferCapacity, counters: PipelineCounters,
+        upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, settlement: Settlement, counters: PipelineCounters,
         laneIndex: Int, senderID: UInt64, settings: Settings, logger: Logger
     ) {
         self.upstream = upstream
         self.address = address
         self.eventLoop = eventLoop
-        self.capacity = capacity
+        self.settlement = settlement
         self.counters = counters
         self.laneIndex = laneIndex
         self.senderID = senderID
@@ -119,7 +121,7 @@ final class FerryUpstreamLane: UpstreamLane {
         window.room * settings.maximumFrameBytes
     }
 
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         let now = NIODeadline.now()
         // Plan the frames first (what the window and breaker allow), then
         // encode all of them into one buffer: one allocation per burst, and
@@ -132,7 +134,7 @@ final class FerryUpstreamLane: UpstreamLane {
             let length = records[index].readableBytes
             if !FrameCodec.fitsAlone(length) {
                 // Cannot travel in any frame: counted, never sent cut.
-                capacity.release(count: 1, bytes: length)
+                settlement.settle(count: 1, bytes: length, spans: spans.slice(from: index, count: 1))
                 counters.countDropped(.oversize, logs: 1)
                 index += 1
                 continue
@@ -176,7 +178,8 @@ final class FerryUpstreamLane: UpstreamLane {
                 let sequence = window.open(
                     InFlight(
                         frame: slice, count: frame.count, bytes: frame.payloadBytes, traceID: encoding.header.traceID,
-                        traced: encoding.header.isTraced, receivedAt: receivedAt, channel: channel, address: address!),
+                        traced: encoding.header.isTraced, receivedAt: receivedAt,
+                        spans: spans.slice(from: frame.start, count: frame.count), channel: channel, address: address!),
                     now: now)
                 assert(sequence == encoding.header.sequence)
                 upstream.inFlightFrames.add(1)
@@ -195,7 +198,7 @@ final class FerryUpstreamLane: UpstreamLane {
         }
         if index < records.count {
             let rest = Array(records[index...])
-            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt)
+            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt, spans: spans.dropFirst(index))
         }
     }
 
@@ -215,7 +218,7 @@ final class FerryUpstreamLane: UpstreamLane {
         guard let entry = window.acknowledge(ack.sequence) else { return }  // a repeated ack
         let frame = entry.payload
         upstream.inFlightFrames.add(-1)
-        capacity.release(count: frame.count, bytes: frame.bytes)
+        settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
         upstream.record(success: true, traceID: frame.traceID, fromCurrentAddress: frame.address == address)
@@ -297,7 +300,7 @@ final class FerryUpstreamLane: UpstreamLane {
                     "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
                 ])
             guard let records = try? FrameCodec.decodeData(entry.payload.frame).records else { continue }
-            giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt)
+            giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt, spans: entry.payload.spans)
         }
         if !advance.givenUp.isEmpty { onAvailable?() }
         closeIdleRetiringChannels()
@@ -354,12 +357,12 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// Hands logs back to the pipeline with their reservation; only if there is
     /// no pipeline to take them (it has stopped) are they dropped, counted.
-    private func giveBack(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    private func giveBack(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         guard let returnToBuffer, !stopped else {
-            capacity.release(count: records.count, bytes: bytes)
+            settlement.settle(count: records.count, bytes: bytes, spans: spans)
             counters.countDropped(.retriesExhausted, logs: records.count)
             return
         }
-        returnToBuffer(records, bytes, receivedAt)
+        returnToBuffer(records, bytes, receivedAt, spans)
     }
 }

@@ -8,17 +8,17 @@ final class FileUpstreamLane: UpstreamLane {
     let upstream: Upstream
     private let sink: FileSink
     private let eventLoop: any EventLoop
-    private let capacity: BufferCapacity
+    private let settlement: Settlement
     private let laneIndex: Int
     private let allocator = ByteBufferAllocator()
     /// Gives logs the file did not take back to the loop's buffer (runs on the loop).
-    var returnToBuffer: (@Sendable ([ByteBuffer], Int, NIODeadline) -> Void)?
+    var returnToBuffer: (@Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void)?
 
-    init(upstream: Upstream, sink: FileSink, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int) {
+    init(upstream: Upstream, sink: FileSink, eventLoop: any EventLoop, settlement: Settlement, laneIndex: Int) {
         self.upstream = upstream
         self.sink = sink
         self.eventLoop = eventLoop
-        self.capacity = capacity
+        self.settlement = settlement
         self.laneIndex = laneIndex
     }
 
@@ -36,7 +36,7 @@ final class FileUpstreamLane: UpstreamLane {
 
     func repoint(to address: SocketAddress) {}
 
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         _ = upstream.acquire()  // a file takes what it is given; this only tracks half-open probes
         var blob = allocator.buffer(capacity: bytes + records.count)
         var lineEnds: [Int] = []
@@ -46,7 +46,7 @@ final class FileUpstreamLane: UpstreamLane {
             lineEnds.append(blob.readableBytes)
         }
         let upstream = self.upstream
-        let capacity = self.capacity
+        let settlement = self.settlement
         let eventLoop = self.eventLoop
         let handBack = self.returnToBuffer
         sink.write(blob, lineEnds: lineEnds) { outcome in
@@ -65,7 +65,7 @@ final class FileUpstreamLane: UpstreamLane {
             let writtenBytes = records.prefix(written).reduce(0) { $0 + $1.readableBytes }
             if written > 0 {
                 upstream.observeLatency(since: receivedAt)
-                capacity.release(count: written, bytes: writtenBytes)
+                settlement.settle(count: written, bytes: writtenBytes, spans: spans.prefix(written))
                 upstream.forwarded.add(written)
                 upstream.forwardedBytes.add(writtenBytes)
             }
@@ -74,7 +74,8 @@ final class FileUpstreamLane: UpstreamLane {
                 // keeps its reservation and goes back to the buffer, to fail over.
                 let rest = Array(records[written...])
                 upstream.failovers.add(1)
-                eventLoop.execute { handBack?(rest, bytes - writtenBytes, receivedAt) }
+                let restSpans = spans.dropFirst(written)
+                eventLoop.execute { handBack?(rest, bytes - writtenBytes, receivedAt, restSpans) }
             }
         }
     }

@@ -14,9 +14,12 @@ struct RecordBatch {
     private(set) var bytes: Int
     /// When the oldest of these records was received (for the latency histogram).
     let receivedAt: NIODeadline
+    /// Where the records not yet taken are in the spool (empty without one).
+    private(set) var spans: SpoolSpans
 
-    init(copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, allocator: ByteBufferAllocator) {
+    init(copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, allocator: ByteBufferAllocator) {
         self.receivedAt = receivedAt
+        self.spans = spans
         var storage = allocator.buffer(capacity: bytes)
         var lengths: [Int] = []
         lengths.reserveCapacity(records.count)
@@ -56,7 +59,7 @@ struct RecordBatch {
     }
 
     /// Removes the first `count` records and returns them (slices) with their bytes.
-    mutating func takeFirst(_ count: Int) -> (records: [ByteBuffer], bytes: Int) {
+    mutating func takeFirst(_ count: Int) -> (records: [ByteBuffer], bytes: Int, spans: SpoolSpans) {
         var result: [ByteBuffer] = []
         result.reserveCapacity(count)
         var taken = 0
@@ -67,6 +70,8 @@ struct RecordBatch {
         }
         self.taken += count
         bytes -= taken
-        return (result, taken)
+        let takenSpans = spans.prefix(count)
+        spans = spans.dropFirst(count)
+        return (result, taken, takenSpans)
     }
 }

@@ -13,21 +13,21 @@ import NIOCore
 package final class UDPUpstreamLane: UpstreamLane {
     package let upstream: Upstream
     private let eventLoop: any EventLoop
-    private let capacity: BufferCapacity
+    private let settlement: Settlement
     private let laneIndex: Int
     private let sender: UDPSender
     private var stopped = false
     private var reconnect = ReconnectBackoff()
     private var reconnectScheduled = false
     /// Gives records the lane could not send back to the pipeline (front of its shard).
-    var returnToBuffer: (([ByteBuffer], Int, NIODeadline) -> Void)?
+    var returnToBuffer: (([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void)?
     /// Called when the lane becomes available again, so waiting batches move.
     var onAvailable: (() -> Void)?
 
-    package init(upstream: Upstream, eventLoop: any EventLoop, capacity: BufferCapacity, laneIndex: Int, logger: Logger) {
+    package init(upstream: Upstream, eventLoop: any EventLoop, settlement: Settlement, laneIndex: Int, logger: Logger) {
         self.upstream = upstream
         self.eventLoop = eventLoop
-        self.capacity = capacity
+        self.settlement = settlement
         self.laneIndex = laneIndex
         self.sender = UDPSender(upstream: upstream, batch: 64, logger: logger)
     }
@@ -52,19 +52,19 @@ package final class UDPUpstreamLane: UpstreamLane {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    package func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    package func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         let count = records.count
         guard count > 0, !stopped, upstream.acquire() else {
-            returnToBuffer?(records, bytes, receivedAt)
+            returnToBuffer?(records, bytes, receivedAt, spans)
             return
         }
         let probing = upstream.breakerState == .halfOpen
         let sent = sender.send(records, bytes: bytes, receivedAt: receivedAt, recordSuccess: !probing)
         if sent.logs > 0 {
-            capacity.release(count: sent.logs, bytes: sent.bytes)
+            settlement.settle(count: sent.logs, bytes: sent.bytes, spans: spans.prefix(sent.logs))
         }
         if sent.logs < count {
-            returnToBuffer?(Array(records[sent.logs...]), bytes - sent.bytes, receivedAt)
+            returnToBuffer?(Array(records[sent.logs...]), bytes - sent.bytes, receivedAt, spans.dropFirst(sent.logs))
         } else if probing {
             // UDP has no acknowledgement: a probe succeeded if no error came back for it.
             eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { self.sender.settleProbe() }

@@ -28,22 +28,27 @@ package struct LaneContext {
     let loopIndex: Int
     let eventLoop: any EventLoop
     let capacity: BufferCapacity
+    /// Gives back the buffer room and spool place of records that left.
+    let settlement: Settlement
     let counters: PipelineCounters
     let logger: Logger
     /// The lane can take traffic again: waiting logs should move (runs on the loop).
     let wake: () -> Void
     /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
-    let handBack: @Sendable ([ByteBuffer], Int, NIODeadline) -> Void
+    let handBack: @Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void
 
-    init(pipeline: LoopPipeline, capacity: BufferCapacity, logger: Logger) {
+    init(pipeline: LoopPipeline, capacity: BufferCapacity, spool: Spool?, logger: Logger) {
         loopIndex = pipeline.index
         eventLoop = pipeline.eventLoop
         self.capacity = capacity
+        self.settlement = Settlement(capacity: capacity, spool: spool)
         counters = pipeline.counters
         self.logger = logger
         wake = { [unowned pipeline] in pipeline.drainShard() }
         let loopBound = NIOLoopBound(pipeline, eventLoop: pipeline.eventLoop)
-        handBack = { records, bytes, receivedAt in loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt) }
+        handBack = { records, bytes, receivedAt, spans in
+            loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+        }
     }
 }
 

@@ -19,8 +19,9 @@ package protocol UpstreamLane: AnyObject {
     /// lane can take traffic and its breaker is closed. Only a lane whose
     /// sends are stateless per datagram can: `udp://`.
     var sendsFromReceiveThread: Bool { get }
-    /// Sends `records` (whose reservation totals `bytes`), received at `receivedAt`.
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline)
+    /// Sends `records` (whose reservation totals `bytes`), received at `receivedAt`,
+    /// at `spans` in the spool (empty without one); settles them once delivered.
+    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans)
     /// Opens sockets or files; called once on the lane's loop.
     func start() -> EventLoopFuture<Void>
     /// Closes what ``start()`` opened.

@@ -48,8 +48,17 @@ package final class DatagramReceiver: Sendable {
         let counters: PipelineCounters
         /// `trace.sample-rate`.
         let sampleRate: Double
+        /// The loop's spool shard: each burst is appended there before anything else.
+        let spool: SpoolShard?
+        /// The memory buffer an admission to the spool reserves room in.
+        let capacity: BufferCapacity?
 
-        package init(loopIndex: Int, upstreams: [Upstream], route: DirectRoute, counters: PipelineCounters, sampleRate: Double) {
+        package init(
+            loopIndex: Int, upstreams: [Upstream], route: DirectRoute, counters: PipelineCounters, sampleRate: Double,
+            spool: SpoolShard? = nil, capacity: BufferCapacity? = nil
+        ) {
+            self.spool = spool
+            self.capacity = capacity
             self.loopIndex = loopIndex
             self.upstreams = upstreams
             self.route = route

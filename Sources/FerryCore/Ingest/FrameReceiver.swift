@@ -11,8 +11,10 @@ import NIOCore
 /// - A retransmission is acknowledged again, not delivered again (per-sender
 ///   dedupe windows in a bounded ``SenderWindows`` table, least recently used
 ///   evicted, failing safe).
-/// - A frame is acknowledged only once its logs hold a place in the buffer; when
-///   there is none it is not, so the sender keeps it (backpressure, not loss).
+/// - A frame is acknowledged only once its logs hold a place in the buffer (with
+///   a spool: once they are appended to it, and synced under `spool.fsync:
+///   always`); when there is none it is not, so the sender keeps it
+///   (backpressure, not loss).
 ///
 /// Acknowledgements of a burst are queued and sent together
 /// (``sendAcknowledgements()``) from the loop's receive socket. Confined to its loop.
@@ -27,6 +29,11 @@ final class FrameReceiver {
     /// The receive socket of this loop, which acknowledges frames (nil once intake stopped).
     var replySocket: ReceiveSocket?
     private let capacity: BufferCapacity
+    private let spool: Spool?
+    private let shardIndex: Int
+    private let eventLoop: any EventLoop
+    /// The highest spool sequence this burst's acknowledgements wait for (`spool.fsync: always`).
+    private var awaitingSync: UInt64?
     private let counters: PipelineCounters
     private let maxRecordBytes: Int
     private let logger: Logger
@@ -37,8 +44,14 @@ final class FrameReceiver {
     /// Trace ids of traced frames taken in this burst, for the pipeline to log where their logs went.
     private var traced: [TraceID] = []
 
-    init(capacity: BufferCapacity, counters: PipelineCounters, maxRecordBytes: Int, loopIndex: Int, logger: Logger) {
+    init(
+        capacity: BufferCapacity, spool: Spool? = nil, shardIndex: Int = 0, eventLoop: any EventLoop, counters: PipelineCounters,
+        maxRecordBytes: Int, loopIndex: Int, logger: Logger
+    ) {
         self.capacity = capacity
+        self.spool = spool
+        self.shardIndex = shardIndex
+        self.eventLoop = eventLoop
         self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
@@ -52,9 +65,27 @@ final class FrameReceiver {
         return traced
     }
 
-    /// Sends the acknowledgements queued since the last call.
+    /// Sends the acknowledgements queued since the last call: now, or (under
+    /// `spool.fsync: always`) once the spool's next sync covers their logs, one
+    /// sync for the whole burst.
     func sendAcknowledgements() {
-        if let replySocket { replies.flush(from: replySocket.descriptor) }
+        guard let replySocket else { return }
+        guard let through = awaitingSync, let spool else {
+            replies.flush(from: replySocket.descriptor)
+            return
+        }
+        awaitingSync = nil
+        var deferred = replies
+        replies = ReplyQueue()
+        let loop = eventLoop
+        let descriptor = replySocket.descriptor
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        spool.whenDurable(shard: shardIndex, through: through) {
+            loop.execute {
+                guard bound.value.replySocket != nil else { return }
+                deferred.flush(from: descriptor)
+            }
+        }
     }
 
     /// Validates a `ferry://` frame, reserves its logs once, and acknowledges it.
@@ -64,7 +95,7 @@ final class FrameReceiver {
     /// buffer; when the buffer is full it is not acknowledged, so the sender
     /// keeps it and retries (backpressure instead of loss). Retransmissions are
     /// acknowledged again but not delivered again.
-    func receive(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int)? {
+    func receive(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int, SpoolSpans)? {
         let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
         do {
             decoded = try FrameCodec.decodeData(datagram)
@@ -113,7 +144,18 @@ final class FrameReceiver {
             bytes += record.readableBytes
             return false
         }
-        guard accepted.isEmpty || capacity.reserveAll(count: accepted.count, bytes: bytes) else {
+        var spans = SpoolSpans()
+        var inMemory = true
+        if let spool, !accepted.isEmpty {
+            let admission = spool.shards[shardIndex].admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
+            guard let run = admission.run else {
+                counters.countFrame(.rejectedFull)
+                return nil
+            }
+            spans = SpoolSpans(run)
+            inMemory = admission.inMemory
+            if spool.settings.sync == .always { awaitingSync = max(awaitingSync ?? 0, run.end) }
+        } else if !accepted.isEmpty, !capacity.reserveAll(count: accepted.count, bytes: bytes) {
             counters.countFrame(.rejectedFull)
             return nil
         }
@@ -132,7 +174,8 @@ final class FrameReceiver {
                 "trace_id": "\(header.traceID)", "frame.sender": "\(String(header.senderID, radix: 16))",
                 "frame.sequence": "\(header.sequence)", "frame.records": "\(decoded.records.count)",
             ])
-        return accepted.isEmpty ? nil : (accepted, bytes)
+        // On disk only (the memory window is full): read back from the spool later.
+        return accepted.isEmpty || !inMemory ? nil : (accepted, bytes, spans)
     }
 
     /// A frame that cannot be trusted: counted as one log received and dropped `malformed`.

@@ -80,14 +80,24 @@ package final class ReceiveLoop {
             sampler.consider(burst.records, transport: .udp)
         }
 
+        // With a spool, what was read is on disk before it goes anywhere.
+        if let spool = forwarding.spool, let capacity = forwarding.capacity, !burst.records.isEmpty { admit(&burst, to: spool, capacity: capacity) }
+
         // A burst with frames goes to the loop whole, to keep its order.
         if !burst.records.isEmpty, burst.frames.isEmpty, let sender = directSender() {
             let sent = sender.send(burst.records, bytes: burst.recordBytes, receivedAt: burst.receivedAt)
+            if !burst.spans.isEmpty, sent.logs > 0 {
+                // Delivered: out of the memory buffer, and done in the spool.
+                forwarding.capacity?.release(count: sent.logs, bytes: sent.bytes)
+                forwarding.spool?.settle(burst.spans.prefix(sent.logs).runs)
+            }
             if sent.logs == burst.records.count {
                 burst.records = []
+                burst.spans = SpoolSpans()
             } else {
                 burst.records.removeFirst(sent.logs)
                 burst.recordBytes -= sent.bytes
+                burst.spans = burst.spans.dropFirst(sent.logs)
                 burst.failedDirectSend = true
             }
         }
@@ -99,6 +109,30 @@ package final class ReceiveLoop {
         // Otherwise the burst is gone and the same slab is read into again, as
         // the C relay does: its pages and headers stay hot in the cache.
         return true
+    }
+
+    /// Appends the burst's logs to the spool (and reserves memory for them if
+    /// the window has room). Logs the spool refuses are dropped, counted; logs
+    /// on disk only leave the burst (the loop reads them back).
+    private func admit(_ burst: inout ReceivedBurst, to spool: SpoolShard, capacity: BufferCapacity) {
+        let admission = spool.admit(burst.records, bytes: burst.recordBytes, capacity: capacity, allOrNothing: false)
+        if admission.refused > 0 {
+            switch admission.refusal {
+            case .writeFailed(let code): drops.drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: "errno \(code)")
+            case .full, nil: drops.drop(.spoolFull, logs: admission.refused, detail: admission.refused)
+            }
+        }
+        let taken = admission.run?.count ?? 0
+        if admission.inMemory, taken == burst.records.count {
+            burst.spans = SpoolSpans(admission.run)
+            return
+        }
+        let keep = admission.inMemory ? taken : 0
+        // Refused logs are gone; on-disk-only logs wait there: neither stays in the burst.
+        burst.recordBytes = burst.records.prefix(keep).reduce(0) { $0 + $1.readableBytes }
+        burst.records.removeLast(burst.records.count - keep)
+        burst.spans = admission.inMemory ? SpoolSpans(admission.run) : SpoolSpans()
+        for index in burst.frames.indices { burst.frames[index].position = min(burst.frames[index].position, keep) }
     }
 
     /// The direct route's sender, if the route is open and still good: no

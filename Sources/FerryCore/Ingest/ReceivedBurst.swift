@@ -15,6 +15,10 @@ package struct ReceivedBurst: Sendable {
     /// Real lengths of datagrams longer than `datagram.max-bytes`: read cut,
     /// counted as `oversize`, never forwarded.
     package var oversize: [Int] = []
+    /// Where `records` are in the spool (empty without one). With a spool, the
+    /// receive thread admitted them: they hold room in the memory buffer
+    /// already (or, when it had none, they are on disk only and `records` is empty).
+    package var spans = SpoolSpans()
     /// When the burst was read (the start of its forward latency).
     package var receivedAt: NIODeadline
     /// The records were refused on the receive thread's direct route: they wait

@@ -33,7 +33,7 @@ struct UDPListener {
                 port = socket.localAddress.port ?? port  // the others join the port the kernel picked
                 let forwarding = DatagramReceiver.Forwarding(
                     loopIndex: handle.index, upstreams: upstreams, route: handle.route, counters: handle.counters,
-                    sampleRate: configuration.traceSampleRate)
+                    sampleRate: configuration.traceSampleRate, spool: handle.spoolShard, capacity: handle.capacity)
                 let receiver = DatagramReceiver(
                     socket: socket, batch: configuration.receiveBatch, maxDatagramBytes: configuration.maxDatagramBytes,
                     forwarding: forwarding, logger: logger)

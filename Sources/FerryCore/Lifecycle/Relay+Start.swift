@@ -14,17 +14,57 @@ extension Relay {
     ) async throws -> Relay {
         try UDPListener.refuseSharedPort(configuration)
         let loopCount = configuration.effectiveReceiveSockets
+        // The spool first: what an earlier run left is sent before anything new.
+        let spool = try configuration.spool.map { try openSpool($0, loopCount: loopCount, logger: logger) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
         do {
-            return try await build(configuration: configuration, group: group, loopCount: loopCount, latency: latency, logger: logger)
+            return try await build(
+                configuration: configuration, group: group, loopCount: loopCount, spool: spool, latency: latency, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
+            spool?.close()
             throw error
         }
     }
 
+    /// Opens the spool and says what its scan found.
+    private static func openSpool(_ settings: SpoolSettings, loopCount: Int, logger: Logger) throws -> Spool {
+        let started = ContinuousClock.now
+        let spool = try Spool.open(settings: settings, shardCount: loopCount, logger: logger)
+        let found = spool.recoveries
+        let recovered = found.reduce(0) { $0 + $1.recovered }
+        logger.info(
+            "spool opened",
+            metadata: [
+                "spool.dir": "\(settings.directory)", "spool.shards": "\(spool.shards.count)", "spool.bytes": "\(spool.bytes)",
+                "spool.recovered_logs": "\(recovered)", "spool.fsync": "\(settings.sync)",
+                "spool.scan_seconds": "\((ContinuousClock.now - started).components.seconds)",
+            ])
+        for (index, report) in found.enumerated() {
+            if report.damagedRecords > 0 || report.damagedBytes > 0 || report.tornBytes > 0 || report.progressLost {
+                logger.warning(
+                    "spool damage found at start",
+                    metadata: [
+                        "spool.shard": "\(index)", "spool.damaged_records": "\(report.damagedRecords)",
+                        "spool.damaged_bytes": "\(report.damagedBytes)", "spool.torn_bytes": "\(report.tornBytes)",
+                        "spool.progress_lost": "\(report.progressLost)",
+                        "effect":
+                            "damaged records are skipped and counted as spool_corrupt; a torn tail is cut; a lost progress file resends what is on disk",
+                    ])
+            }
+            if !report.foreignFiles.isEmpty {
+                logger.warning(
+                    "spool directory holds files that are not Ferry's",
+                    metadata: [
+                        "spool.shard": "\(index)", "files": "\(report.foreignFiles.prefix(10).joined(separator: ","))", "effect": "left alone",
+                    ])
+            }
+        }
+        return spool
+    }
+
     private static func build(
-        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, latency: LatencyRecorders,
+        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, spool: Spool?, latency: LatencyRecorders,
         logger: Logger
     ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
@@ -59,12 +99,12 @@ extension Relay {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    sampleRate: configuration.traceSampleRate, logger: logger)
-                let context = LaneContext(pipeline: pipeline, capacity: capacity, logger: logger)
+                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, logger: logger)
+                let context = LaneContext(pipeline: pipeline, capacity: capacity, spool: spool, logger: logger)
                 pipeline.setLanes(lanesToBuild.map { $0.makeLane(context) })
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, route: pipeline.directRoute,
-                    pipeline: NIOLoopBound(pipeline, eventLoop: loop))
+                    pipeline: NIOLoopBound(pipeline, eventLoop: loop), spoolShard: spool?.shards[index], capacity: capacity)
             }.get()
             try await loop.flatSubmit {
                 EventLoopFuture.andAllSucceed(handle.pipeline.value.lanes.map { $0.start() }, on: loop)
@@ -73,7 +113,7 @@ extension Relay {
         }
 
         let relay = Relay(
-            configuration: configuration, capacity: capacity, upstreams: upstreams, handles: handles,
+            configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, handles: handles,
             group: group, kinds: kinds, logger: logger)
         for upstream in upstreams {
             let handlesToRepoint = handles

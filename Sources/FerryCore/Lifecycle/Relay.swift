@@ -14,6 +14,8 @@ public final class Relay: Sendable {
     public let configuration: FerryConfiguration
     public let capacity: BufferCapacity
     public let upstreams: [Upstream]
+    /// The disk spool (`spool.dir`), if configured.
+    package let spool: Spool?
     let handles: [PipelineHandle]
     private let group: MultiThreadedEventLoopGroup
     /// Every upstream's kind, in failover order (files to close and reopen).
@@ -32,13 +34,17 @@ public final class Relay: Sendable {
         /// The route the pipeline opens for its receive thread's direct sends.
         let route: DirectRoute
         let pipeline: NIOLoopBound<LoopPipeline>
+        /// The loop's spool shard (its receive thread appends there) and the buffer it reserves room in.
+        var spoolShard: SpoolShard? = nil
+        var capacity: BufferCapacity? = nil
     }
 
     init(
-        configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], handles: [PipelineHandle],
+        configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], spool: Spool?, handles: [PipelineHandle],
         group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], logger: Logger
     ) {
         self.configuration = configuration
+        self.spool = spool
         self.capacity = capacity
         self.upstreams = upstreams
         self.handles = handles
@@ -54,6 +60,8 @@ public final class Relay: Sendable {
     public enum IntakeOutcome: Sendable, Equatable {
         case accepted(Int)
         case bufferFull
+        /// The spool could not take them (`spool.max-bytes` reached, or the disk refused the write).
+        case spoolFull
         case draining
     }
 
@@ -66,8 +74,12 @@ public final class Relay: Sendable {
             handle.pipeline.value.receiveAll(records, transport: transport)
         }.get()
         switch outcome {
-        case .accepted(let count): return .accepted(count)
+        case .accepted(let count, let run):
+            // Answered once the lines are in the spool, and synced if `spool.fsync` is `always`.
+            if let run, let spool { await spool.durable(shard: run.shard, through: run.end) }
+            return .accepted(count)
         case .bufferFull: return .bufferFull
+        case .spoolFull: return .spoolFull
         case nil: return .draining
         }
     }
@@ -121,6 +133,8 @@ public final class Relay: Sendable {
             }.get()
         }
         let undrained = capacity.usedLogs
+        // A last checkpoint and sync: what was not delivered is sent first on the next start.
+        spool?.close()
         state.withLock {
             $0.phase = .stopped
             $0.undrained = undrained

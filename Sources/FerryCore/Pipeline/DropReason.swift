@@ -8,6 +8,12 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case malformed
     /// A frame used all its attempts and neither another upstream nor the buffer could take it back.
     case retriesExhausted
+    /// The spool reached `spool.max-bytes`; the newest logs are the ones dropped.
+    case spoolFull
+    /// Appending to the spool failed (the disk is full, say); nothing half-written stays.
+    case spoolWriteFailed
+    /// A spooled log could not be read back: its record failed its checksum or its file is gone.
+    case spoolCorrupt
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -16,6 +22,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .queueFull: return "queue_full"
         case .malformed: return "malformed"
         case .retriesExhausted: return "retries_exhausted"
+        case .spoolFull: return "spool_full"
+        case .spoolWriteFailed: return "spool_write_failed"
+        case .spoolCorrupt: return "spool_corrupt"
         }
     }
 }

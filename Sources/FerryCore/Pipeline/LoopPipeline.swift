@@ -14,26 +14,36 @@ package final class LoopPipeline {
     let index: Int
     let eventLoop: any EventLoop
     let counters: PipelineCounters
-    private let capacity: BufferCapacity
+    let capacity: BufferCapacity
+    /// The disk spool, if `spool.dir` is set: every log is admitted to it first.
+    let spool: Spool?
+    /// This loop's shard of the spool (it appends there).
+    var spoolShard: SpoolShard? { spool?.shards[index] }
+    /// Shards this loop reads spilled logs back from: its own, and those of
+    /// loops an earlier run had beyond this run's count.
+    let readShards: [SpoolShard]
     private let maxRecordBytes: Int
     private let logger: Logger
     private(set) var lanes: [any UpstreamLane] = []
-    private var drops: DropReporter
+    var drops: DropReporter
     private var sampler: LogSampler
     /// Tells this loop's receive thread which upstream it may send to itself.
     package let directRoute = DirectRoute()
 
     /// Batches waiting for an upstream, oldest first.
-    private var shard: Deque<RecordBatch> = []
+    var shard: Deque<RecordBatch> = []
     private var retryScheduled = false
-    private let allocator = ByteBufferAllocator()
+    let allocator = ByteBufferAllocator()
     /// Takes the `ferry://` frames of this loop's bursts: validates, dedupes, acknowledges.
     private let frames: FrameReceiver
 
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
-        sampleRate: Double = 0, logger: Logger
+        sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, logger: Logger
     ) {
+        self.spool = spool
+        self.readShards =
+            spool.map { spool in spool.shards.filter { $0.index == index || ($0.index >= loopCount && $0.index % loopCount == index) } } ?? []
         let counters = PipelineCounters()
         self.drops = DropReporter(counters: counters, logger: logger, loopIndex: index)
         self.sampler = LogSampler(rate: sampleRate, logger: logger, loopIndex: index)
@@ -43,7 +53,9 @@ package final class LoopPipeline {
         self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
-        self.frames = FrameReceiver(capacity: capacity, counters: counters, maxRecordBytes: maxRecordBytes, loopIndex: index, logger: logger)
+        self.frames = FrameReceiver(
+            capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
+            loopIndex: index, logger: logger)
     }
 
     package func setLanes(_ lanes: [any UpstreamLane]) {
@@ -78,6 +90,7 @@ package final class LoopPipeline {
             let offset = merged.records.count
             merged.records.append(contentsOf: burst.records)
             merged.recordBytes += burst.recordBytes
+            merged.spans.append(contentsOf: burst.spans)
             for var frame in burst.frames {
                 frame.position += offset
                 merged.frames.append(frame)
@@ -89,7 +102,7 @@ package final class LoopPipeline {
     package func receive(_ burst: ReceivedBurst) {
         guard !burst.frames.isEmpty else {
             // Plain logs only, the common case: forwarded as they came.
-            if let (records, bytes) = reserve(burst.records) { forward(records, bytes: bytes, of: burst) }
+            if let (records, bytes, spans) = take(burst, 0..<burst.records.count) { forward(records, bytes: bytes, spans: spans, of: burst) }
             publishDirectRoute()
             return
         }
@@ -97,24 +110,29 @@ package final class LoopPipeline {
         // write per burst, however many frames it held.
         var outgoing: [ByteBuffer] = []
         var outgoingBytes = 0
+        var outgoingSpans = SpoolSpans()
         var start = 0
         for frame in burst.frames {
-            if frame.position > start, let (records, bytes) = reserve(burst.records[start..<frame.position]) {
+            if frame.position > start, let (records, bytes, spans) = take(burst, start..<frame.position) {
                 outgoing.append(contentsOf: records)
                 outgoingBytes += bytes
+                outgoingSpans.append(contentsOf: spans)
             }
             start = max(start, frame.position)
-            if let (records, bytes) = frames.receive(frame.datagram, from: frame.sender) {
+            if let (records, bytes, spans) = frames.receive(frame.datagram, from: frame.sender) {
                 outgoing.append(contentsOf: records)
                 outgoingBytes += bytes
+                outgoingSpans.append(contentsOf: spans)
             }
         }
-        if start < burst.records.count, let (records, bytes) = reserve(burst.records[start...]) {
+        if start < burst.records.count, let (records, bytes, spans) = take(burst, start..<burst.records.count) {
             outgoing.append(contentsOf: records)
             outgoingBytes += bytes
+            outgoingSpans.append(contentsOf: spans)
         }
         frames.sendAcknowledgements()
-        forward(outgoing, bytes: outgoingBytes, of: burst)
+        forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, of: burst)
+        if spoolShard?.isSpilling == true { scheduleRetry() }
         for traceID in frames.takeTraced() {
             logger.info(
                 "frame forwarded",
@@ -124,6 +142,20 @@ package final class LoopPipeline {
                 ])
         }
         publishDirectRoute()
+    }
+
+    /// The plain logs `range` of a burst, holding room in the memory buffer.
+    /// With a spool the receive thread admitted them (room reserved, or on disk
+    /// only and not here); without, room is reserved now and the newest that do
+    /// not fit are dropped as `queue_full`.
+    private func take(_ burst: ReceivedBurst, _ range: Range<Int>) -> ([ByteBuffer], Int, SpoolSpans)? {
+        guard !range.isEmpty else { return nil }
+        if spool != nil {
+            let bytes = range.count == burst.records.count ? burst.recordBytes : burst.records[range].reduce(0) { $0 + $1.readableBytes }
+            return (Array(burst.records[range]), bytes, burst.spans.slice(from: range.lowerBound, count: range.count))
+        }
+        guard let (records, bytes) = reserve(burst.records[range]) else { return nil }
+        return (records, bytes, SpoolSpans())
     }
 
     /// Reserves room for plain logs; the newest that do not fit are dropped as `queue_full`.
@@ -138,14 +170,14 @@ package final class LoopPipeline {
         return count > 0 ? (records, bytes) : nil
     }
 
-    private func forward(_ records: [ByteBuffer], bytes: Int, of burst: ReceivedBurst) {
+    private func forward(_ records: [ByteBuffer], bytes: Int, spans: SpoolSpans, of burst: ReceivedBurst) {
         guard !records.isEmpty else { return }
         if burst.failedDirectSend {
             // Refused on the receive thread's socket: wait, then retry or fail over.
-            shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: burst.receivedAt, allocator: allocator))
+            shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans, allocator: allocator))
             scheduleRetry()
         } else {
-            dispatch(records, bytes: bytes, receivedAt: burst.receivedAt)
+            dispatch(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans)
         }
     }
 
@@ -154,7 +186,7 @@ package final class LoopPipeline {
     /// nothing waits in this loop's shard; closes it otherwise. Direct sends
     /// then keep the order and failover decisions this pipeline made.
     private func publishDirectRoute() {
-        guard shard.isEmpty, let position = lanes.firstIndex(where: { $0.canAccept }),
+        guard shard.isEmpty, spoolShard?.isSpilling != true, let position = lanes.firstIndex(where: { $0.canAccept }),
             lanes[position].sendsFromReceiveThread, lanes[position].upstream.isBreakerClosed
         else {
             directRoute.close()
@@ -166,8 +198,11 @@ package final class LoopPipeline {
 
     /// Result of offering a whole HTTP request's lines.
     enum BulkOutcome: Equatable {
-        case accepted(Int)
+        /// Taken: how many, and (with a spool) the run they were appended as, to await its sync.
+        case accepted(Int, SpoolRun?)
         case bufferFull
+        /// The spool could not take them (`spool.max-bytes`, or a failed write).
+        case spoolFull
     }
 
     /// Takes all of `records` (lines of one `POST /v1/logs`) or, when the buffer
@@ -188,30 +223,44 @@ package final class LoopPipeline {
             }
         }
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
-        guard !accepted.isEmpty else { return .accepted(0) }
+        guard !accepted.isEmpty else { return .accepted(0, nil) }
+        if let spoolShard {
+            let admission = spoolShard.admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
+            guard let run = admission.run else {
+                noteRefused(admission, offered: accepted.count)
+                return .spoolFull
+            }
+            if admission.inMemory {
+                dispatch(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(run))
+            } else {
+                scheduleRetry()  // on disk only: read back once there is room
+            }
+            return .accepted(accepted.count, run)
+        }
         guard capacity.reserveAll(count: accepted.count, bytes: bytes) else {
             drops.drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
-        dispatch(accepted, bytes: bytes, receivedAt: .now())
-        return .accepted(accepted.count)
+        dispatch(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans())
+        return .accepted(accepted.count, nil)
     }
 
     // MARK: - Forwarding
 
     /// Sends reserved records now if nothing is waiting ahead of them and an
     /// upstream can take them; otherwise queues a copy behind the waiting ones.
-    private func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    private func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         if shard.isEmpty, let lane = firstAvailableLane() {
-            lane.send(records, bytes: bytes, receivedAt: receivedAt)
+            lane.send(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
             return
         }
-        shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, allocator: allocator))
+        shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: allocator))
         drainShard()
     }
 
     /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
     func drainShard() {
+        if !readShards.isEmpty { readBackSpilled() }
         // Bounded: a lane may hand part of a batch back (to the front), which
         // is then tried on the next round rather than in a loop here.
         var remaining = shard.count
@@ -228,24 +277,26 @@ package final class LoopPipeline {
             let fitting = min(batch.countFitting(bytes: budget), Self.drainBurst)
             var records: [ByteBuffer]
             var bytes: Int
+            var spans: SpoolSpans
             remaining -= 1
             if fitting < batch.count {
-                (records, bytes) = shard[shard.startIndex].takeFirst(fitting)
+                (records, bytes, spans) = shard[shard.startIndex].takeFirst(fitting)
             } else {
-                (records, bytes) = (batch.records, batch.bytes)
+                (records, bytes, spans) = (batch.records, batch.bytes, batch.spans)
                 shard.removeFirst()
                 while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst,
                     bytes + next.bytes <= budget
                 {
                     records.append(contentsOf: next.records)
                     bytes += next.bytes
+                    spans.append(contentsOf: next.spans)
                     remaining -= 1
                     shard.removeFirst()
                 }
             }
-            lane.send(records, bytes: bytes, receivedAt: batch.receivedAt)
+            lane.send(records, bytes: bytes, receivedAt: batch.receivedAt, spans: spans)
         }
-        if !shard.isEmpty { scheduleRetry() }
+        if !shard.isEmpty || spoolShard?.isSpilling == true { scheduleRetry() }
         publishDirectRoute()
     }
 
@@ -255,9 +306,9 @@ package final class LoopPipeline {
     /// Takes back logs an upstream could not send or gave up on. They keep
     /// their reservation and go to the front of this loop's shard, from where
     /// they fail over to the next upstream that can take them, or wait.
-    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline) {
+    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         guard !records.isEmpty else { return }
-        shard.prepend(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, allocator: allocator))
+        shard.prepend(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: allocator))
         directRoute.close()
         scheduleRetry()
     }
@@ -266,7 +317,7 @@ package final class LoopPipeline {
     private var currentUpstream = 0
 
     @inline(__always)
-    private func firstAvailableLane() -> (any UpstreamLane)? {
+    func firstAvailableLane() -> (any UpstreamLane)? {
         for (position, lane) in lanes.enumerated() where lane.canAccept {
             if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
             return lane

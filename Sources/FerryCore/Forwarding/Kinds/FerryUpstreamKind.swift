@@ -6,7 +6,7 @@ struct FerryUpstreamKind: UpstreamKind {
 
     func makeLane(_ loop: LaneContext) -> any UpstreamLane {
         let lane = FerryUpstreamLane(
-            upstream: upstream, address: upstream.currentAddress, eventLoop: loop.eventLoop, capacity: loop.capacity,
+            upstream: upstream, address: upstream.currentAddress, eventLoop: loop.eventLoop, settlement: loop.settlement,
             counters: loop.counters, laneIndex: loop.loopIndex, senderID: instanceID | UInt64(loop.loopIndex & 0xFF), settings: settings,
             logger: loop.logger)
         lane.onAvailable = loop.wake

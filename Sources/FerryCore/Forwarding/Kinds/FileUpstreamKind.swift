@@ -4,7 +4,7 @@ struct FileUpstreamKind: UpstreamKind {
     let sink: FileSink
 
     func makeLane(_ loop: LaneContext) -> any UpstreamLane {
-        let lane = FileUpstreamLane(upstream: upstream, sink: sink, eventLoop: loop.eventLoop, capacity: loop.capacity, laneIndex: loop.loopIndex)
+        let lane = FileUpstreamLane(upstream: upstream, sink: sink, eventLoop: loop.eventLoop, settlement: loop.settlement, laneIndex: loop.loopIndex)
         lane.returnToBuffer = loop.handBack
         return lane
     }

@@ -4,7 +4,7 @@ struct UDPUpstreamKind: UpstreamKind {
 
     func makeLane(_ loop: LaneContext) -> any UpstreamLane {
         let lane = UDPUpstreamLane(
-            upstream: upstream, eventLoop: loop.eventLoop, capacity: loop.capacity, laneIndex: loop.loopIndex, logger: loop.logger)
+            upstream: upstream, eventLoop: loop.eventLoop, settlement: loop.settlement, laneIndex: loop.loopIndex, logger: loop.logger)
         lane.onAvailable = loop.wake
         lane.returnToBuffer = loop.handBack
         return lane

@@ -1,0 +1,280 @@
+import Dispatch
+import Logging
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// When appended logs are made durable (`spool.fsync`).
+public enum SpoolSyncPolicy: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// `fdatasync` every `spool.fsync-interval`: a process crash loses nothing
+    /// the kernel took; a power loss at most the interval.
+    case interval
+    /// `fdatasync` before an acknowledgement (HTTP 202, a `ferry://` ack), one
+    /// sync for everything appended meanwhile (group commit).
+    case always
+    /// Never: the kernel writes back when it likes (a power loss may lose
+    /// tens of seconds; a process crash still loses nothing).
+    case never
+
+    public var description: String { rawValue }
+}
+
+/// The spool's settings (`spool.*`).
+public struct SpoolSettings: Sendable, Equatable {
+    public var directory: String
+    public var maxBytes: Int
+    public var segmentBytes: Int
+    public var sync: SpoolSyncPolicy
+    public var syncInterval: Duration
+
+    public init(directory: String, maxBytes: Int, segmentBytes: Int, sync: SpoolSyncPolicy, syncInterval: Duration) {
+        self.directory = directory
+        self.maxBytes = maxBytes
+        self.segmentBytes = segmentBytes
+        self.sync = sync
+        self.syncInterval = syncInterval
+    }
+}
+
+/// Why the spool could not be opened.
+public enum SpoolError: Error, CustomStringConvertible, Equatable {
+    case cannotCreate(path: String, errno: CInt)
+    case inUse(path: String)
+
+    public var description: String {
+        switch self {
+        case .cannotCreate(let path, let code):
+            return "spool.dir: cannot create or open \(path): \(String(cString: strerror(code)))"
+        case .inUse(let path):
+            return "spool.dir: \(path) is in use by another Ferry process (its LOCK file is held); give each Ferry its own spool directory"
+        }
+    }
+}
+
+/// The disk spool: one ``SpoolShard`` per event loop under `spool.dir`, and
+/// the worker thread that syncs them, checkpoints what was delivered and
+/// deletes delivered segments, off the receive threads and event loops.
+///
+/// ```
+/// spool.dir/
+///   LOCK                      held (flock) while a Ferry uses the spool
+///   shard-0/0000000000000001.seg, …   segments of loop 0, named by first sequence
+///   shard-0/progress-default  the default route's watermark
+///   shard-1/…
+/// ```
+package final class Spool: Sendable {
+    package let settings: SpoolSettings
+    package let shards: [SpoolShard]
+    /// What each shard's start-up scan found.
+    package let recoveries: [SpoolRecovery]
+    let budget: SpoolBudget
+    private let lockDescriptor: CInt
+    private let worker: Mutex<NamedThread?> = Mutex(nil)
+    private let shared: Shared
+    private let logger: Logger
+
+    /// What the worker and the shards' users share.
+    final class Shared: Sendable {
+        let wakeUp = DispatchSemaphore(value: 0)
+        let stopping = Atomic<Bool>(false)
+        let progress: Mutex<[ProgressFile]>
+        /// Callbacks waiting for a sync that covers a shard's sequence.
+        let waiting = Mutex<[(shard: Int, through: UInt64, done: @Sendable () -> Void)]>([])
+        /// Per shard: one past the last sequence a sync covered.
+        let synced: Mutex<[UInt64]>
+        let syncs = Atomic<Int>(0)
+        let syncNanoseconds = Atomic<Int>(0)
+        let lastSyncError = Atomic<Int32>(0)
+        /// Observes each sync's duration (the metrics backend's histogram).
+        let observeSync: Mutex<(@Sendable (Duration) -> Void)?> = Mutex(nil)
+
+        init(progress: [ProgressFile]) {
+            self.progress = Mutex(progress)
+            self.synced = Mutex(progress.map { _ in 0 })
+        }
+    }
+
+    /// Opens (creating if needed) the spool for `shardCount` loops and scans
+    /// what an earlier run left. Shards beyond `shardCount` from a run with
+    /// more loops are scanned too and read back by loop `index % shardCount`.
+    package static func open(settings: SpoolSettings, shardCount: Int, logger: Logger) throws -> Spool {
+        let root = settings.directory
+        if let code = ParentDirectories.create(for: root + "/LOCK") { throw SpoolError.cannotCreate(path: root, errno: code) }
+        let lock = Glibc.open(root + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw SpoolError.cannotCreate(path: root + "/LOCK", errno: errno) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            _ = Glibc.close(lock)
+            throw SpoolError.inUse(path: root)
+        }
+        var count = shardCount
+        for name in SpoolShard.directoryEntries(root) where name.hasPrefix("shard-") {
+            if let index = Int(name.dropFirst(6)), index >= count, index < 1024 { count = index + 1 }
+        }
+        let budget = SpoolBudget(limit: settings.maxBytes)
+        var shards: [SpoolShard] = []
+        var progress: [ProgressFile] = []
+        var recoveries: [SpoolRecovery] = []
+        let clock: @Sendable () -> Double = { WallClock.seconds() }
+        for index in 0..<count {
+            let directory = "\(root)/shard-\(index)"
+            if mkdir(directory, 0o700) != 0, errno != EEXIST {
+                _ = Glibc.close(lock)
+                throw SpoolError.cannotCreate(path: directory, errno: errno)
+            }
+            let shard = SpoolShard(index: index, directory: directory, segmentBytes: settings.segmentBytes, budget: budget, clock: clock)
+            var file = ProgressFile(path: "\(directory)/\(SpoolShard.progressName)")
+            recoveries.append(shard.recover(progress: &file))
+            if index < shardCount, let code = shard.openActiveSegment() {
+                _ = Glibc.close(lock)
+                throw SpoolError.cannotCreate(path: directory, errno: code)
+            }
+            progress.append(file)
+            shards.append(shard)
+        }
+        let spool = Spool(settings: settings, shards: shards, recoveries: recoveries, budget: budget, lock: lock, progress: progress, logger: logger)
+        try spool.startWorker()
+        return spool
+    }
+
+    private init(
+        settings: SpoolSettings, shards: [SpoolShard], recoveries: [SpoolRecovery], budget: SpoolBudget, lock: CInt, progress: [ProgressFile],
+        logger: Logger
+    ) {
+        self.settings = settings
+        self.shards = shards
+        self.recoveries = recoveries
+        self.budget = budget
+        self.lockDescriptor = lock
+        self.shared = Shared(progress: progress)
+        self.logger = logger
+    }
+
+    /// Records that left Ferry (delivered, or dropped with a counted reason), of any shard.
+    package func settle(_ spans: SpoolSpans) {
+        let runs = spans.runs
+        if runs.count == 1 || runs.allSatisfy({ $0.shard == runs[0].shard }) {
+            if let shard = runs.first?.shard, shard < shards.count { shards[shard].settle(runs) }
+            return
+        }
+        for shard in Set(runs.map(\.shard)) where shard < shards.count { shards[shard].settle(runs) }
+    }
+
+    /// Bytes the spool's files take.
+    package var bytes: Int { budget.bytes }
+
+    /// Sets what observes each sync's duration.
+    package func observeSyncs(_ observe: @escaping @Sendable (Duration) -> Void) {
+        shared.observeSync.withLock { $0 = observe }
+    }
+
+    /// Runs `done` (on the worker's thread) once everything shard `shard`
+    /// appended before `sequence` is durable: at once unless the policy is `always`.
+    package func whenDurable(shard: Int, through sequence: UInt64, _ done: @escaping @Sendable () -> Void) {
+        guard settings.sync == .always, shared.synced.withLock { $0[shard] } < sequence else {
+            done()
+            return
+        }
+        shared.waiting.withLock { $0.append((shard, sequence, done)) }
+        shared.wakeUp.signal()
+    }
+
+    /// Awaits ``whenDurable(shard:through:_:)``.
+    package func durable(shard: Int, through sequence: UInt64) async {
+        guard settings.sync == .always else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            whenDurable(shard: shard, through: sequence) { continuation.resume() }
+        }
+    }
+
+    // MARK: - The worker
+
+    private func startWorker() throws {
+        let thread = try NamedThread(name: "ferry-spool") { [self] in
+            var lastSync = NIODeadline.now()
+            let interval = TimeAmount(settings.syncInterval)
+            while !shared.stopping.load(ordering: .acquiring) {
+                _ = shared.wakeUp.wait(timeout: .now() + .milliseconds(10))
+                let now = NIODeadline.now()
+                let due: Bool
+                switch settings.sync {
+                case .interval: due = now - lastSync >= interval
+                case .always: due = true
+                case .never: due = false
+                }
+                if due { lastSync = now }
+                maintain(sync: due)
+            }
+            maintain(sync: settings.sync != .never)
+        }
+        worker.withLock { $0 = thread }
+    }
+
+    /// One round of the worker: checkpoint each shard's watermark, sync if
+    /// due, delete delivered segments, and run callbacks the sync covered.
+    func maintain(sync: Bool) {
+        let started = NIODeadline.now()
+        var didSync = false
+        for shard in shards {
+            let work = shard.takeMaintenance(syncing: sync)
+            let failed = shared.progress.withLock { files -> CInt? in
+                let code = files[shard.index].write(work.watermark)
+                if work.sync {
+                    files[shard.index].sync()
+                }
+                return code
+            }
+            if let failed { shared.lastSyncError.store(failed, ordering: .relaxed) }
+            if work.sync {
+                didSync = true
+                if work.active >= 0, fdatasync(work.active) != 0 { shared.lastSyncError.store(errno, ordering: .relaxed) }
+            }
+            for descriptor in work.sealed {
+                if sync { _ = fdatasync(descriptor) }
+                _ = Glibc.close(descriptor)
+            }
+            if work.sync || settings.sync == .never { shared.synced.withLock { $0[shard.index] = work.appendedThrough } }
+            // Only what the durable watermark covers is deleted: a crash then never finds a gap.
+            let durable = sync || settings.sync == .never ? work.watermark : work.durableWatermark
+            shard.deleteDelivered(through: durable, markDurable: sync || settings.sync == .never)
+        }
+        if didSync {
+            let elapsed = NIODeadline.now() - started
+            shared.syncs.add(1, ordering: .relaxed)
+            shared.syncNanoseconds.add(Int(elapsed.nanoseconds), ordering: .relaxed)
+            if let observe = shared.observeSync.withLock({ $0 }) { observe(.nanoseconds(elapsed.nanoseconds)) }
+        }
+        let synced = shared.synced.withLock { $0 }
+        let ready = shared.waiting.withLock { waiting -> [@Sendable () -> Void] in
+            var ready: [@Sendable () -> Void] = []
+            waiting.removeAll { entry in
+                guard synced[entry.shard] >= entry.through else { return false }
+                ready.append(entry.done)
+                return true
+            }
+            return ready
+        }
+        for done in ready { done() }
+    }
+
+    /// Stops the worker after a last checkpoint and sync, closes the files and releases the lock.
+    package func close() {
+        shared.stopping.store(true, ordering: .releasing)
+        shared.wakeUp.signal()
+        worker.withLock { $0 }?.join()
+        for shard in shards { shard.closeFiles() }
+        shared.progress.withLock { files in
+            for index in files.indices { files[index].close() }
+        }
+        _ = Glibc.close(lockDescriptor)
+    }
+
+    // MARK: - Figures
+
+    /// Syncs done and their total time.
+    package var syncFigures: (count: Int, seconds: Double) {
+        (shared.syncs.load(ordering: .relaxed), Double(shared.syncNanoseconds.load(ordering: .relaxed)) / 1e9)
+    }
+}

@@ -1,0 +1,170 @@
+import FerryTestSupport
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+@testable import FerryCore
+
+/// The spool on real files: admission, the memory window, read-back, recovery
+/// after a restart, damage of every kind, limits and deletion.
+struct SpoolTests {
+    private let logger = Logger(label: "spool-test")
+
+    private func settings(_ dir: String, maxBytes: Int = 1 << 30, segmentBytes: Int = 64 << 20) -> SpoolSettings {
+        SpoolSettings(directory: dir, maxBytes: maxBytes, segmentBytes: segmentBytes, sync: .interval, syncInterval: .milliseconds(50))
+    }
+
+    private func records(_ range: ClosedRange<Int>) -> [ByteBuffer] {
+        range.map { ByteBuffer(string: "log \($0)") }
+    }
+
+    /// Admits `range` to shard 0 as one burst.
+    @discardableResult
+    private func admit(_ spool: Spool, _ range: ClosedRange<Int>, capacity: BufferCapacity) -> SpoolShard.Admission {
+        let batch = records(range)
+        return spool.shards[0].admit(batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false)
+    }
+
+    /// Everything spilled, read back until the spill ends.
+    private func readAll(_ spool: Spool, capacity: BufferCapacity) -> (texts: [String], lost: Int) {
+        var texts: [String] = []
+        var lost = 0
+        for _ in 0..<1000 where spool.shards[0].isSpilling {
+            let read = spool.shards[0].readSpilled(maxRecords: 64, capacity: capacity, allocator: ByteBufferAllocator())
+            texts += read.records.map { String(buffer: $0) }
+            lost += read.lost
+            capacity.release(count: read.records.count, bytes: read.bytes)
+        }
+        return (texts, lost)
+    }
+
+    @Test func whatWasNotSettledIsSentAgainAfterARestartInOrder() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        var spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        let first = admit(spool, 1...50, capacity: capacity)
+        let second = admit(spool, 51...100, capacity: capacity)
+        #expect(first.inMemory && second.inMemory && first.run == SpoolRun(first: 1, count: 50))
+        // Settled out of order: 51...100 first, then 1...30. The watermark stops at 31.
+        spool.settle(SpoolSpans(second.run))
+        spool.settle(SpoolSpans(SpoolRun(first: 1, count: 30)))
+        spool.close()
+
+        spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        #expect(spool.recoveries[0].recovered == 70)  // 31...100: at least once, never lost
+        let again = readAll(spool, capacity: BufferCapacity(logs: 10_000, bytes: 1 << 20))
+        #expect(again.texts == records(31...100).map { String(buffer: $0) })
+        // New logs follow the recovered ones, with later sequence numbers.
+        #expect(admit(spool, 101...101, capacity: capacity).run?.first == 101)
+        spool.close()
+    }
+
+    @Test func aFullMemoryWindowSpillsToDiskAndReadsBackInOrder() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 10, bytes: 1 << 20)
+        let spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        #expect(admit(spool, 1...10, capacity: capacity).inMemory)
+        let spilled = admit(spool, 11...20, capacity: capacity)
+        #expect(spilled.run != nil && !spilled.inMemory && spool.shards[0].isSpilling)
+        capacity.release(count: 10, bytes: capacity.usedBytes)
+        // Room again, but the spill comes first: new logs stay on disk behind it.
+        #expect(!admit(spool, 21...25, capacity: capacity).inMemory)
+        let read = readAll(spool, capacity: capacity)
+        #expect(read.texts == records(11...25).map { String(buffer: $0) } && read.lost == 0)
+        #expect(!spool.shards[0].isSpilling)
+        #expect(admit(spool, 26...26, capacity: capacity).inMemory)
+        spool.close()
+    }
+
+    @Test func theByteLimitRefusesNewLogsAndDeletionFreesRoom() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 1_000_000, bytes: 1 << 30)
+        let spool = try Spool.open(settings: settings(dir, maxBytes: 1 << 20, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        var taken: [SpoolRun] = []
+        var refused = 0
+        for burst in 0..<10_000 {
+            let admission = admit(spool, (burst * 10 + 1)...(burst * 10 + 10), capacity: capacity)
+            if let run = admission.run { taken.append(run) }
+            refused += admission.refused
+            if admission.refusal == .full { break }
+        }
+        #expect(refused > 0 && spool.bytes <= 1 << 20)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: dir + "/shard-0").filter { $0.hasSuffix(".seg") }
+        #expect(segments.count > 10)
+        for run in taken { spool.settle(SpoolSpans(run)) }
+        spool.maintain(sync: true)
+        // Every segment but the one being written is deleted, and its bytes are free again.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/shard-0").filter { $0.hasSuffix(".seg") }
+        #expect(left.count == 1 && spool.bytes < 64 << 10)
+        #expect(admit(spool, 1...10, capacity: capacity).run != nil)
+        spool.close()
+    }
+
+    /// Torn tail, flipped bits, a zero-filled stretch, a lost progress file and
+    /// a foreign file: the spool opens, counts, and delivers every good record once.
+    @Test func aDamagedSpoolOpensSkipsAndCountsAndDeliversTheRest() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 100_000, bytes: 1 << 24)
+        var spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        for burst in 0..<100 { admit(spool, (burst * 100 + 1)...(burst * 100 + 100), capacity: capacity) }
+        spool.close()
+        let shard = dir + "/shard-0"
+        let segments = try FileManager.default.contentsOfDirectory(atPath: shard).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(segments.count >= 3)
+        // Bits flipped in the first segment, a zeroed stretch in the second, the last torn.
+        try mutate(shard + "/" + segments[0]) { bytes in
+            for offset in stride(from: 1_000, to: 9_000, by: 1_000) { bytes[offset] ^= 0x5A }
+        }
+        try mutate(shard + "/" + segments[1]) { bytes in
+            for offset in 2_000..<6_000 { bytes[offset] = 0 }
+        }
+        let lastPath = try segments.map { shard + "/" + $0 }.last {  // the newest with records
+            try Data(contentsOf: URL(fileURLWithPath: $0)).count > SpoolRecordFormat.segmentHeaderBytes
+        }!
+        try mutate(lastPath) { bytes in bytes.append(contentsOf: [0x12, 0x34, 0x56]) }
+        try Data("not ours".utf8).write(to: URL(fileURLWithPath: shard + "/notes.txt"))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: shard + "/progress-default"))
+
+        spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        let report = spool.recoveries[0]
+        #expect(report.progressLost && report.foreignFiles == ["notes.txt"] && report.tornBytes == 3)
+        #expect(report.damagedRecords > 0 && report.damagedBytes > 0)
+        let read = readAll(spool, capacity: capacity)
+        let expected = Set(records(1...10_000).map { String(buffer: $0) })
+        #expect(read.texts.count + read.lost == 10_000)
+        #expect(read.texts.count >= 9_000)
+        #expect(Set(read.texts).count == read.texts.count && Set(read.texts).isSubset(of: expected))  // nothing twice, nothing corrupt
+        #expect(read.lost == report.damagedRecords)
+        #expect(FileManager.default.fileExists(atPath: shard + "/notes.txt"))  // left alone
+        spool.close()
+    }
+
+    @Test func aSecondFerryOnTheSameSpoolIsRefused() throws {
+        let dir = try scratchDirectory("spool")
+        let spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        #expect(throws: SpoolError.inUse(path: dir)) { try Spool.open(settings: settings(dir), shardCount: 1, logger: logger) }
+        spool.close()
+    }
+
+    /// A run with more loops left shards behind: they are scanned and read back too.
+    @Test func shardsOfAnEarlierRunWithMoreLoopsAreRecovered() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        var spool = try Spool.open(settings: settings(dir), shardCount: 3, logger: logger)
+        let batch = records(1...5)
+        _ = spool.shards[2].admit(batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: true)
+        spool.close()
+        spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        #expect(spool.shards.count == 3 && spool.recoveries[2].recovered == 5)
+        let read = spool.shards[2].readSpilled(maxRecords: 100, capacity: capacity, allocator: ByteBufferAllocator())
+        #expect(read.records.map { String(buffer: $0) } == batch.map { String(buffer: $0) })
+        spool.close()
+    }
+
+    private func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        change(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+}
