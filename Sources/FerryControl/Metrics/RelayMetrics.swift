@@ -52,12 +52,14 @@ public final class RelayMetrics: Sendable {
     private let capacityLogs: Gauge
     private let capacityBytes: Gauge
     private let ready: Gauge
+    private let spool: SpoolMetrics?
     private let logLinesDroppedSource: AtomicCounter?
 
     public init(relay: Relay, registry: PrometheusCollectorRegistry, logLinesDropped: AtomicCounter? = nil) {
         self.relay = relay
         self.registry = registry
         self.logLinesDroppedSource = logLinesDropped
+        self.spool = relay.spoolSnapshot == nil ? nil : SpoolMetrics(registry: registry, relay: relay)
         self.process = ProcessMetrics(registry: registry)
 
         registry.ferryGauge("build_info", "Ferry's version; always 1.", [("version", FerryVersion.current)]).set(Int64(1))
@@ -205,6 +207,7 @@ public final class RelayMetrics: Sendable {
         capacityLogs.set(Int64(relay.capacity.capacityLogs))
         capacityBytes.set(Int64(relay.capacity.capacityBytes))
         ready.set(Int64(isReady ? 1 : 0))
+        if let spool, let snapshot = relay.spoolSnapshot { spool.collect(snapshot) }
         process.collect()
         let listeners = relay.listeners
         let hostCounters = KernelUDPStats.hostCounters()

@@ -2,9 +2,11 @@ import FerryCore
 
 /// The JSON document `GET /v1/status` returns.
 ///
-/// `counters` obeys `received = forwarded + dropped + buffered + undrained`
-/// at any moment the relay is quiet, which is how an operator checks that
-/// nothing went missing without a reason.
+/// `counters` obeys `received + recovered = forwarded + dropped + queued`
+/// at any moment the relay is quiet (`recovered`: undelivered logs an earlier
+/// run left in the spool; `queued`: logs held now, in memory or in the spool),
+/// which is how an operator checks that nothing went missing without a reason,
+/// across restarts too.
 struct StatusDocument: Encodable {
     struct Queue: Encodable {
         var depthLogs: Int
@@ -21,6 +23,10 @@ struct StatusDocument: Encodable {
         var dropped: Int
         var droppedByReason: [String: Int]
         var undrained: Int
+        /// Undelivered logs found in the spool at start (an earlier run's).
+        var recovered: Int
+        /// Logs held now and not yet delivered (with a spool: in it, in memory or on disk).
+        var queued: Int
         var framesReceivedByOutcome: [String: Int]
         /// `ferry://` senders whose dedupe window was evicted to make room (least recently used).
         var frameSenderEvictions: Int
@@ -35,6 +41,8 @@ struct StatusDocument: Encodable {
     var upstreams: [UpstreamSnapshot]
     var queue: Queue
     var counters: Counters
+    /// The disk spool, if `spool.dir` is set.
+    var spool: SpoolSnapshot?
     /// Host-wide UDP error counters (/proc/net/snmp and snmp6), beside Ferry's own.
     var hostUDP: [String: KernelUDPStats.HostCounters]
 
@@ -60,8 +68,11 @@ struct StatusDocument: Encodable {
             dropped: totals.droppedTotal,
             droppedByReason: Dictionary(uniqueKeysWithValues: totals.dropped.map { ($0.key.description, $0.value) }),
             undrained: relay.undrained,
+            recovered: relay.recoveredLogs,
+            queued: relay.queuedLogs,
             framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }),
             frameSenderEvictions: totals.senderEvictions,
             foreignReceiversSeen: relay.foreignReceiversSeen.load)
+        spool = relay.spoolSnapshot
     }
 }
