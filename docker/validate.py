@@ -200,7 +200,8 @@ def live_metric_names(binary: Path | None) -> set[str] | None:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--http", f"127.0.0.1:{http_port}",
                "--upstream", f"ferry://127.0.0.1:{closed_udp}", "--upstream", f"file:{tmp}/out.log",
-               "--log-file", f"{tmp}/ferry.log", "--receive-sockets", "1", "--instance", "validate"]
+               "--log-file", f"{tmp}/ferry.log", "--receive-sockets", "1", "--instance", "validate",
+               "--spool-dir", f"{tmp}/spool"]
         proc = None
         for attempt in range(20):
             try:
@@ -471,8 +472,8 @@ def check_rules(promtool: str | None, live: set[str] | None) -> tuple[set[str], 
             wanted.append("instance")             # every other alert is per Ferry process
         if "upstream" in expr or "ferry_breaker_state" in expr:
             wanted.append("upstream")             # per-upstream series
-        if "ferry_logs_dropped_total" in expr:
-            wanted.append("reason")
+        if "ferry_logs_dropped_total" in expr and "sum by (job, instance)" not in expr:
+            wanted.append("reason")               # unless the reasons are summed away
         for label in wanted:
             if f"$labels.{label}" not in text:
                 problems.append(f"annotations do not mention {{{{ $labels.{label} }}}}")

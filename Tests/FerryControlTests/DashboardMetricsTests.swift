@@ -34,7 +34,7 @@ struct DashboardMetricsTests {
         #expect(used.count >= 10, "found only \(used.keys.sorted()) under dashboards/")
         let closedPort = try UDPTestSocket().port
         let (ferry, _, httpPort) = try await FerryProcess.serve([
-            "--upstream", "ferry://127.0.0.1:\(closedPort)", "--upstream", "file:out.log",
+            "--upstream", "ferry://127.0.0.1:\(closedPort)", "--upstream", "file:out.log", "--spool-dir", "spool",
         ])
         _ = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics")
         let exposition = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics").body

@@ -276,7 +276,9 @@ struct IntegrityTests {
         let liveFrames = 40
         let flood = 30_000
         for sequence in 0..<liveFrames {
-            socket.send(frame(sender: live, sequence: UInt32(sequence), sentAt: liveSentAt, records: ["live-\(sequence)"]), to: port)
+            // A long TTL: on a loaded machine sending the flood takes far longer than the default 10 s,
+            // and the live frames all carry the first-send time of the start.
+            socket.send(frame(sender: live, sequence: UInt32(sequence), sentAt: liveSentAt, ttl: 600_000, records: ["live-\(sequence)"]), to: port)
             for junk in 0..<(flood / liveFrames) {
                 socket.send(frame(sender: random.next(), sequence: random.next(), sentAt: epochMilliseconds(), records: []), to: port)
                 // Paced (~20,000 frames/s), so a loaded CI machine's receive buffer never overflows.
@@ -285,7 +287,7 @@ struct IntegrityTests {
             try await Task.sleep(for: .milliseconds(5))
         }
         // The retransmission of an early frame (same header: same first-send time).
-        socket.send(frame(sender: live, sequence: 3, sentAt: liveSentAt, records: ["live-3"]), to: port)
+        socket.send(frame(sender: live, sequence: 3, sentAt: liveSentAt, ttl: 600_000, records: ["live-3"]), to: port)
         socket.send(
             frame(sender: random.next(), sequence: 1, sentAt: epochMilliseconds() + 1_000_000_000, ttl: .max, records: ["from-the-future"]),
             to: port)
