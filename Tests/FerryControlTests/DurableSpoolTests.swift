@@ -240,3 +240,36 @@ struct DurableSpoolTests {
         await stop(edge, aggregator)
     }
 }
+
+extension DurableSpoolTests {
+    /// An edge SIGKILLed while its frames wait for a frozen aggregator: once
+    /// restarted, it sends those frames again with the same sender id and
+    /// sequence numbers (its spool's frame journal), so the aggregator, which
+    /// took the originals when it woke, acknowledges them as duplicates and
+    /// writes every line once. (A new sender id would write them twice.)
+    @Test func anEdgeRestartedAfterKillResendsItsFramesUnderTheSameIdentity() async throws {
+        let dir = try scratchDirectory("spool-journal")
+        let out = dir + "/out.log"
+        let aggregatorPort = freePort(Int32(SOCK_DGRAM.rawValue))
+        let (aggregator, _, aggregatorHTTP) = try await FerryProcess.serve(
+            ["--upstream", "file:\(out)", "--receive-sockets", "1"], listen: "127.0.0.1:\(aggregatorPort)")
+        let edgeArguments = ["--upstream", "ferry://127.0.0.1:\(aggregatorPort)", "--spool-dir", dir + "/edge", "--receive-sockets", "1"]
+        let (edge, edgePort, _) = try await FerryProcess.serve(edgeArguments)
+        aggregator.signal(SIGSTOP)
+        try await PacedSender.send(prefix: "journal", count: 2_000, rate: 10_000, to: edgePort)
+        try await Task.sleep(for: .milliseconds(300))  // the journal is written every few milliseconds
+        edge.signal(SIGKILL)
+        _ = await edge.waitForExit(timeout: 5)
+        aggregator.signal(SIGCONT)
+        #expect(await eventually(seconds: 10) { PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)).missing == 0 })
+
+        let (restarted, _, restartedHTTP) = try await FerryProcess.serve(edgeArguments)
+        #expect(await restarted.waitForLine(message: "frames of the previous run sent again") != nil)
+        #expect(await eventually(seconds: 10) { (StatusReader(port: restartedHTTP).status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)) == (0, 0, 0))
+        let outcomes = StatusReader(port: aggregatorHTTP).counters()["frames_received_by_outcome"] as? [String: Int] ?? [:]
+        #expect((outcomes["duplicate"] ?? 0) > 0, "\(outcomes)")
+        await stop(restarted, aggregator)
+    }
+}

@@ -17,7 +17,10 @@ extension FerryUpstreamLane {
             self.upstream.setAvailable(true, lane: self.laneIndex)
             // Not from inside connect's own call stack: the new channel is
             // still finishing its registration and must not be written to yet.
-            self.eventLoop.assumeIsolated().execute { self.onAvailable?() }
+            self.eventLoop.assumeIsolated().execute {
+                self.sendReplayed()  // an earlier run's frames first
+                self.onAvailable?()
+            }
             return channel
         }
         .nonisolated()

@@ -46,13 +46,22 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Sockets to earlier addresses, kept open for the acks and retransmissions of frames sent through them.
     var retiring: [any Channel] = []
     let eventLoop: any EventLoop
-    private let settlement: Settlement
+    let settlement: Settlement
     private let counters: PipelineCounters
     let laneIndex: Int
-    private let senderID: UInt64
+    let senderID: UInt64
+    /// Where this lane's frames in flight are kept across restarts (with a spool).
+    let journal: FrameJournal?
+    /// What an earlier run left in the journal, sent again once connected.
+    var pendingReplay: FrameJournal.Snapshot?
+    /// Frames of the earlier run sent again, by sequence.
+    var replaying: [UInt32: Replayed] = [:]
+    var replaySent = false
+    /// How often a replayed frame is retransmitted.
+    var replayInterval: TimeAmount { settings.timing.ackTimeout }
     private let settings: Settings
     let logger: Logger
-    private var window: AckWindow<InFlight>
+    var window: AckWindow<InFlight>
     var channel: (any Channel)?
     var stopped = false
     private var tickScheduled = false
@@ -74,8 +83,11 @@ final class FerryUpstreamLane: UpstreamLane {
 
     init(
         upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, settlement: Settlement, counters: PipelineCounters,
-        laneIndex: Int, senderID: UInt64, settings: Settings, logger: Logger
+        laneIndex: Int, senderID: UInt64, settings: Settings, journal: FrameJournal? = nil, logger: Logger
     ) {
+        self.journal = journal
+        let snapshot = journal?.load()
+        self.pendingReplay = snapshot
         self.upstream = upstream
         self.address = address
         self.eventLoop = eventLoop
@@ -86,8 +98,10 @@ final class FerryUpstreamLane: UpstreamLane {
         self.settings = settings
         self.logger = logger
         var seed = SystemRandomNumberGenerator()
-        self.window = AckWindow(
-            capacity: settings.windowFrames, timing: settings.timing, firstSequence: UInt32.random(in: 0...UInt32.max, using: &seed))
+        // With a journal: past every sequence the earlier run can have used, so nothing new is taken for a duplicate.
+        let first = snapshot.map { $0.nextSequence &+ FrameJournal.restartGap } ?? UInt32.random(in: 0...UInt32.max, using: &seed)
+        self.window = AckWindow(capacity: settings.windowFrames, timing: settings.timing, firstSequence: first)
+        journal?.begin(next: first)
     }
 
     var canAccept: Bool {
@@ -95,6 +109,7 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     func start() -> EventLoopFuture<Void> {
+        prepareReplay()
         // An upstream whose name did not resolve yet starts without a socket;
         // the resolver repoints the lane once it does.
         guard address != nil else { return eventLoop.makeSucceededVoidFuture() }
@@ -107,7 +122,8 @@ final class FerryUpstreamLane: UpstreamLane {
         // Frames still unacknowledged keep their buffer reservation: they are
         // counted as undrained, never as forwarded.
         let left = window.removeAll()
-        upstream.inFlightFrames.add(-left.count)
+        upstream.inFlightFrames.add(-left.count - replaying.count)
+        replaying.removeAll()  // still in the journal and the spool: sent again by the next run
         let closing = retiring
         retiring.removeAll()
         for old in closing { old.close(promise: nil) }
@@ -175,13 +191,18 @@ final class FerryUpstreamLane: UpstreamLane {
             outgoing.reserveCapacity(plan.count)
             for (frame, encoding) in zip(plan, encoded) {
                 let slice = arenas[arenaIndex].getSlice(at: encoding.offset, length: encoding.length)!
+                let frameSpans = spans.slice(from: frame.start, count: frame.count)
                 let sequence = window.open(
                     InFlight(
                         frame: slice, count: frame.count, bytes: frame.payloadBytes, traceID: encoding.header.traceID,
                         traced: encoding.header.isTraced, receivedAt: receivedAt,
-                        spans: spans.slice(from: frame.start, count: frame.count), channel: channel, address: address!),
+                        spans: frameSpans, channel: channel, address: address!),
                     now: now)
                 assert(sequence == encoding.header.sequence)
+                if let journal, !frameSpans.isEmpty {
+                    journal.opened(
+                        sequence, entry: .init(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: frameSpans.runs), next: window.nextSequence)
+                }
                 upstream.inFlightFrames.add(1)
                 outgoing.append(slice)
                 logger.log(
@@ -215,7 +236,11 @@ final class FerryUpstreamLane: UpstreamLane {
         }
         guard ack.senderID == senderID else { return }  // an ack for an earlier instance or loop
         let hadRoom = window.hasRoom
-        guard let entry = window.acknowledge(ack.sequence) else { return }  // a repeated ack
+        guard let entry = window.acknowledge(ack.sequence) else {
+            acknowledgeReplayed(ack.sequence)  // an earlier run's frame, or a repeated ack
+            return
+        }
+        journal?.acknowledged(entry.sequence)
         let frame = entry.payload
         upstream.inFlightFrames.add(-1)
         settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
@@ -290,6 +315,7 @@ final class FerryUpstreamLane: UpstreamLane {
                 metadata: ["upstream": "\(upstream.url)", "retries.refused": "\(advance.retriesRefused)", "warnings.suppressed": "\(suppressed)"])
         }
         for entry in advance.givenUp {
+            journal?.closed(entry.sequence)
             upstream.inFlightFrames.add(-1)
             upstream.failovers.add(1)
             logger.warning(

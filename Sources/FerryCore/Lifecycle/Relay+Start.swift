@@ -76,7 +76,8 @@ extension Relay {
         // Sender ids: one random instance id, with the loop index in the low byte,
         // so every loop has its own sequence space and receivers their own dedupe window.
         var random = SystemRandomNumberGenerator()
-        let instanceID = random.next() & ~UInt64(0xFF)
+        // With a spool, the id is the spool's (`sender-id`): a restarted edge keeps it, so the frames it sends again are deduplicated.
+        let instanceID = spool?.senderInstance ?? (random.next() & ~UInt64(0xFF))
         let frameSettings = FerryUpstreamLane.Settings(
             maximumFrameBytes: configuration.frameMaxBytes,
             windowFrames: configuration.windowFrames,

@@ -75,6 +75,9 @@ package final class Spool: Sendable {
     private let worker: Mutex<NamedThread?> = Mutex(nil)
     private let shared: Shared
     private let logger: Logger
+    /// This spool's `ferry://` sender instance id (`sender-id`): the same across restarts.
+    package let senderInstance: UInt64
+    private let journals = Mutex<[FrameJournal]>([])
 
     /// What the worker and the shards' users share.
     final class Shared: Sendable {
@@ -134,15 +137,19 @@ package final class Spool: Sendable {
             progress.append(file)
             shards.append(shard)
         }
-        let spool = Spool(settings: settings, shards: shards, recoveries: recoveries, budget: budget, lock: lock, progress: progress, logger: logger)
+        let senderInstance = Self.senderInstance(root)
+        let spool = Spool(
+            settings: settings, shards: shards, recoveries: recoveries, budget: budget, lock: lock, progress: progress,
+            senderInstance: senderInstance, logger: logger)
         try spool.startWorker()
         return spool
     }
 
     private init(
         settings: SpoolSettings, shards: [SpoolShard], recoveries: [SpoolRecovery], budget: SpoolBudget, lock: CInt, progress: [ProgressFile],
-        logger: Logger
+        senderInstance: UInt64, logger: Logger
     ) {
+        self.senderInstance = senderInstance
         self.settings = settings
         self.shards = shards
         self.recoveries = recoveries
@@ -160,6 +167,40 @@ package final class Spool: Sendable {
             return
         }
         for shard in Set(runs.map(\.shard)) where shard < shards.count { shards[shard].settle(runs) }
+    }
+
+    /// The instance id in `sender-id`, made (random, low byte 0) and written on first use.
+    private static func senderInstance(_ root: String) -> UInt64 {
+        let path = root + "/sender-id"
+        let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if existing >= 0 {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            let count = bytes.withUnsafeMutableBytes { max(0, pread(existing, $0.baseAddress, $0.count, 0)) }
+            _ = Glibc.close(existing)
+            let text = String(decoding: bytes.prefix(count).filter { $0 != 0x0A && $0 != 0x20 }, as: UTF8.self)
+            if let value = UInt64(text, radix: 16), value & ~UInt64(0xFF) != 0 { return value & ~UInt64(0xFF) }
+        }
+        var random = SystemRandomNumberGenerator()
+        let value = random.next() & ~UInt64(0xFF) | 0x100
+        let descriptor = Glibc.open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            var bytes = ByteBuffer(string: String(value, radix: 16) + "\n")
+            _ = SpoolShard.writeAll(descriptor, bytes, at: 0)
+            bytes.clear()
+            _ = fsync(descriptor)
+            _ = Glibc.close(descriptor)
+            _ = rename(path + ".new", path)
+        }
+        return value
+    }
+
+    /// The frame journal of shard `shard`'s lane to `upstream` (made and registered on first use).
+    package func journal(shard: Int, upstream: String) -> FrameJournal {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the URL: the journal belongs to that upstream only
+        for byte in upstream.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        let journal = FrameJournal(directory: shards[shard].directory, shard: shard, key: String(hash, radix: 16))
+        journals.withLock { $0.append(journal) }
+        return journal
     }
 
     /// Bytes the spool's files take.
@@ -196,7 +237,7 @@ package final class Spool: Sendable {
             var lastSync = NIODeadline.now()
             let interval = TimeAmount(settings.syncInterval)
             while !shared.stopping.load(ordering: .acquiring) {
-                _ = shared.wakeUp.wait(timeout: .now() + .milliseconds(10))
+                _ = shared.wakeUp.wait(timeout: .now() + .milliseconds(5))
                 let now = NIODeadline.now()
                 let due: Bool
                 switch settings.sync {
@@ -240,6 +281,9 @@ package final class Spool: Sendable {
             let durable = sync || settings.sync == .never ? work.watermark : work.durableWatermark
             shard.deleteDelivered(through: durable, markDurable: sync || settings.sync == .never)
         }
+        // After the progress files: an acknowledged frame leaves its journal only once they record its logs.
+        let recorded = shared.progress.withLock { files in files.map { $0.written ?? 0 } }
+        for journal in journals.withLock({ $0 }) { journal.writeIfChanged(recordedWatermark: recorded[journal.shard]) }
         if didSync {
             let elapsed = NIODeadline.now() - started
             shared.syncs.add(1, ordering: .relaxed)

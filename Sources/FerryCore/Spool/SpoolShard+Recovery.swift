@@ -35,6 +35,7 @@ extension SpoolShard {
         var found: [(first: UInt64, name: String)] = []
         for name in Self.directoryEntries(directory) {
             if name == Self.progressName || name == "." || name == ".." { continue }
+            if name.hasPrefix("frames-"), name.hasSuffix(".0") || name.hasSuffix(".1") { continue }  // frame journals (FrameJournal)
             if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0 {
                 found.append((first, name))
             } else {

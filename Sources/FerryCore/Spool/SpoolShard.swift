@@ -58,6 +58,9 @@ package final class SpoolShard: Sendable {
         /// Records lost to damage found while reading back (counted as dropped).
         var lostWhileReading = 0
         var lastWriteError: CInt?
+        /// Spilled records a lane sends again in their old frames (its ``FrameJournal``): read back
+        /// by it, so the spill reader passes them by. Sorted, disjoint.
+        var claimed: [SpoolRun] = []
         /// (sequence, time) marks, one per 100 ms at most, for the oldest record's age.
         var marks: Deque<(sequence: UInt64, at: Double)> = []
     }
@@ -243,6 +246,13 @@ package final class SpoolShard: Sendable {
     package func readSpilled(maxRecords: Int, capacity: BufferCapacity, allocator: ByteBufferAllocator) -> ReadBack {
         var result = ReadBack()
         guard var spill = state.withLock({ $0.spill }) else { return result }
+        var claimed = state.withLock { $0.claimed }
+        /// Whether `sequence` belongs to a frame a lane replays (claims behind the cursor are dropped).
+        func isClaimed(_ sequence: UInt64) -> Bool {
+            while let first = claimed.first, first.end <= sequence { claimed.removeFirst() }
+            return claimed.first.map { $0.first <= sequence } ?? false
+        }
+        defer { state.withLock { $0.claimed = claimed } }
         while result.records.count < maxRecords {
             // The segment holding the cursor, and how far it is written.
             let snapshot: (path: String, end: Int, isActive: Bool, next: UInt64?)? = state.withLock { state in
@@ -278,6 +288,13 @@ package final class SpoolShard: Sendable {
                 for (sequence, payload) in pending.prefix(fitting) {
                     if sequence > spill.sequence {
                         result.lost += noteLost(SpoolRun(shard: index, first: spill.sequence, count: Int(sequence - spill.sequence)))
+                    }
+                    if isClaimed(sequence) {
+                        // Sent again in its old frame by a lane: its room in memory goes back.
+                        capacity.release(count: 1, bytes: payload.readableBytes)
+                        result.bytes -= payload.readableBytes
+                        spill.sequence = sequence + 1
+                        continue
                     }
                     result.records.append(payload)
                     result.spans.append(SpoolRun(shard: index, first: sequence, count: 1))
@@ -331,6 +348,53 @@ package final class SpoolShard: Sendable {
             state.lostWhileReading += run.count
         }
         return run.count
+    }
+
+    // MARK: - Replaying frames
+
+    /// Reads the records of `runs` (any order, any segment) for a lane that
+    /// sends them again in their old frames, and claims them so the spill
+    /// reader passes them by. Nil when any of them is already settled, missing
+    /// or damaged: then nothing is claimed and they go out as new frames.
+    func claim(_ runs: [SpoolRun]) -> [ByteBuffer]? {
+        let wanted = runs.filter { $0.count > 0 }
+        guard !wanted.isEmpty else { return nil }
+        let (watermark, segments, spillFrom) = state.withLock { ($0.ledger.watermark, Array($0.segments), $0.spill?.sequence) }
+        // Only records still waiting on disk, behind the read-back cursor.
+        guard let spillFrom, wanted.allSatisfy({ $0.first >= max(watermark, spillFrom) }) else { return nil }
+        var found: [UInt64: ByteBuffer] = [:]
+        let allocator = ByteBufferAllocator()
+        for segment in segments where wanted.contains(where: { $0.first < segment.end && $0.end > segment.first }) {
+            let descriptor = open(segment.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return nil }
+            defer { close(descriptor) }
+            var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
+            _ = reader.read(from: SpoolRecordFormat.segmentHeaderBytes, to: segment.bytes, allocator: allocator) { sequence, payload, _ in
+                if wanted.contains(where: { $0.first <= sequence && sequence < $0.end }) {
+                    var copy = allocator.buffer(capacity: payload.readableBytes)
+                    copy.writeImmutableBuffer(payload)
+                    found[sequence] = copy
+                }
+                return true
+            }
+        }
+        var records: [ByteBuffer] = []
+        for run in wanted {
+            for sequence in run.first..<run.end {
+                guard let record = found[sequence] else { return nil }
+                records.append(record)
+            }
+        }
+        state.withLock { state in
+            state.claimed.append(contentsOf: wanted)
+            state.claimed.sort { $0.first < $1.first }
+        }
+        return records
+    }
+
+    /// Gives back a claim that was not used.
+    func unclaim(_ runs: [SpoolRun]) {
+        state.withLock { state in state.claimed.removeAll { claimed in runs.contains(claimed) } }
     }
 
     // MARK: - Files
