@@ -198,6 +198,11 @@ struct DurableSpoolTests {
         #expect(tally.missing <= 800, "\(tally.missing) of 8000 lost to the damage")
         let dropped = (status.counters()["dropped_by_reason"] as? [String: Int])?["spool_corrupt"] ?? 0
         #expect(dropped == tally.missing)  // every loss counted
+        // Accounting across the restart: received + recovered = forwarded + dropped + queued.
+        let counters = status.counters()
+        let left = (counters["received"] as? Int ?? -1) + (counters["recovered"] as? Int ?? -1)
+        let right = (counters["forwarded"] as? Int ?? -1) + (counters["dropped"] as? Int ?? -1) + (counters["queued"] as? Int ?? -1)
+        #expect(left == right && (counters["recovered"] as? Int ?? 0) > 7_000, "\(counters)")
         #expect(FileManager.default.fileExists(atPath: shard + "/README.txt"))
         await stop(second, aggregator)
     }
@@ -273,3 +278,27 @@ extension DurableSpoolTests {
         await stop(restarted, aggregator)
     }
 }
+
+extension DurableSpoolTests {
+    /// `spool.fsync: always`: an HTTP request is answered 202 only after a
+    /// sync covers its lines, so ten requests one after another take at least
+    /// ten syncs (under the default `interval` they would take about none in
+    /// this time).
+    @Test func alwaysAnswersOnlyAfterASync() async throws {
+        let dir = try scratchDirectory("spool-always")
+        let (ferry, _, httpPort) = try await FerryProcess.serve([
+            "--upstream", "file:\(dir)/out.log", "--spool-dir", dir + "/spool", "--spool-fsync", "always", "--receive-sockets", "1",
+        ])
+        let status = StatusReader(port: httpPort)
+        let before = (status.status()?["spool"] as? [String: Any])?["syncs"] as? Int ?? 0
+        for request in 0..<10 {
+            let reply = try HTTPTestClient.request("POST", port: httpPort, path: "/v1/logs", body: Array("always-\(request)\n".utf8))
+            #expect(reply.status == 202)
+        }
+        let after = (status.status()?["spool"] as? [String: Any])?["syncs"] as? Int ?? 0
+        #expect(after - before >= 10, "\(after - before) syncs for 10 requests")
+        #expect(await eventually(seconds: 5) { lines(dir + "/out.log").count == 10 })
+        await stop(ferry)
+    }
+}
+

@@ -140,6 +140,32 @@ struct SpoolTests {
         spool.close()
     }
 
+    /// A whole segment zero-filled (a file system that lost its blocks) and
+    /// the progress file deleted: the zeros are skipped, counted, and every
+    /// other record is delivered (from the oldest on disk: at least once).
+    @Test func aZeroFilledSegmentAndAMissingProgressFile() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 100_000, bytes: 1 << 24)
+        var spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        for burst in 0..<100 { admit(spool, (burst * 100 + 1)...(burst * 100 + 100), capacity: capacity) }
+        spool.settle(SpoolSpans(SpoolRun(first: 1, count: 500)))
+        spool.close()
+        let shard = dir + "/shard-0"
+        let segments = try FileManager.default.contentsOfDirectory(atPath: shard).filter { $0.hasSuffix(".seg") }.sorted()
+        let zeroed = shard + "/" + segments[1]
+        let size = try Data(contentsOf: URL(fileURLWithPath: zeroed)).count
+        try Data(count: size).write(to: URL(fileURLWithPath: zeroed))
+        try FileManager.default.removeItem(atPath: shard + "/progress-default")
+
+        spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        #expect(spool.recoveries[0].progressLost)
+        let read = readAll(spool, capacity: capacity)
+        #expect(read.lost > 1_000 && read.lost == spool.recoveries[0].damagedRecords)
+        #expect(read.texts.count + read.lost == 10_000)  // all of it again (the watermark was lost), the zeros counted
+        #expect(Set(read.texts).count == read.texts.count)
+        spool.close()
+    }
+
     @Test func aSecondFerryOnTheSameSpoolIsRefused() throws {
         let dir = try scratchDirectory("spool")
         let spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
