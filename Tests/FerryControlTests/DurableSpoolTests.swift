@@ -301,4 +301,3 @@ extension DurableSpoolTests {
         await stop(ferry)
     }
 }
-
