@@ -219,7 +219,11 @@ def live_metric_names(binary: Path | None) -> set[str] | None:
                     urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2).read()
                     # second scrape: ferry_http_requests_total now counts the first
                     text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2).read().decode()
-                    break
+                    if "ferry_build_info" in text:
+                        break
+                    # the relay is still starting (a spool being opened): only the process's families yet
+                    text = None
+                    time.sleep(0.3)
                 except OSError:
                     if proc.poll() is not None:
                         break

@@ -33,6 +33,17 @@ struct DurableSpoolTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// `eventually` at a quarter-second pace: these conditions read files of tens of thousands of lines, and
+    /// polling them every 20 ms would take the test runner's threads from the suites running beside.
+    private func slowly(seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return condition()
+    }
+
     private func stop(_ processes: FerryProcess...) async {
         for process in processes {
             process.signal(SIGCONT)
@@ -144,7 +155,7 @@ struct DurableSpoolTests {
 
         let (aggregator, _, _) = try await FerryProcess.serve(
             ["--upstream", "file:\(out)", "--receive-sockets", "1"], listen: "127.0.0.1:\(aggregatorPort)")
-        #expect(await eventually(seconds: 60) { PacedSender.tally(prefix: "outage", count: 10_000, in: lines(out)).missing == 0 })
+        #expect(await slowly(seconds: 60) { PacedSender.tally(prefix: "outage", count: 10_000, in: lines(out)).missing == 0 })
         #expect(PacedSender.tally(prefix: "outage", count: 10_000, in: lines(out)) == (0, 0, 0))
         #expect(await eventually(seconds: 5) { (status.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         #expect((status.counters()["dropped"] as? Int) == 0)
@@ -233,13 +244,13 @@ struct DurableSpoolTests {
 
         let (aggregator, _, _) = try await FerryProcess.serve(
             ["--upstream", "file:\(out)", "--receive-sockets", "1"], listen: "127.0.0.1:\(aggregatorPort)")
-        #expect(await eventually(seconds: 60) { lines(out).count >= kept })
+        #expect(await slowly(seconds: 60) { lines(out).count >= kept })
         #expect(await eventually(seconds: 10) { (status.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         // Delivered segments are deleted once a sync covers their delivery (spool.fsync-interval).
         #expect(await eventually(seconds: 10) { ((status.status()?["spool"] as? [String: Any])?["bytes"] as? Int ?? .max) < 256 << 10 })
         // Space is back: new logs are taken and delivered.
         try await PacedSender.send(prefix: "after", count: 1_000, rate: 5_000, to: edgePort)
-        #expect(await eventually(seconds: 20) { PacedSender.tally(prefix: "after", count: 1_000, in: lines(out)).missing == 0 })
+        #expect(await slowly(seconds: 20) { PacedSender.tally(prefix: "after", count: 1_000, in: lines(out)).missing == 0 })
         #expect((status.counters()["dropped_by_reason"] as? [String: Int])?["spool_write_failed"] == dropped)
         #expect(PacedSender.tally(prefix: "full", count: 40_000, in: lines(out)).duplicated == 0)
         await stop(edge, aggregator)
@@ -266,7 +277,7 @@ extension DurableSpoolTests {
         edge.signal(SIGKILL)
         _ = await edge.waitForExit(timeout: 5)
         aggregator.signal(SIGCONT)
-        #expect(await eventually(seconds: 10) { PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)).missing == 0 })
+        #expect(await slowly(seconds: 10) { PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)).missing == 0 })
 
         let (restarted, _, restartedHTTP) = try await FerryProcess.serve(edgeArguments)
         #expect(await restarted.waitForLine(message: "frames of the previous run sent again") != nil)

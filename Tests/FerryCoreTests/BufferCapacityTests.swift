@@ -64,7 +64,7 @@ struct BufferCapacityTests {
         let started = ContinuousClock.now
         waiter.cancel()
         await waiter.value
-        #expect(ContinuousClock.now - started < .seconds(5))  // ends, rather than waiting for a release that never comes
+        #expect(ContinuousClock.now - started < .seconds(20))  // ends, rather than waiting for a release that never comes (20 s: a loaded 2-core CI)
         #expect(capacity.usedLogs == 1)
     }
 }

@@ -39,9 +39,16 @@ final class FileSink: Sendable {
     private let warnings = Mutex(WarningLimiter(interval: .seconds(10)))
     /// Tries of one batch while the sink is healthy before its rest is handed back.
     static let attemptsPerBatch = 3
+    /// With a spool, lines are synced as its records are (`spool.fsync`): before each batch counts as
+    /// written (`always`), or at most this often (`interval`), so a power loss cannot lose a line the
+    /// spool already counts as delivered beyond what the policy allows. Nil: never.
+    private let syncEvery: Duration?
+    /// When the file was last synced (uptime ns), read only on the sink's thread.
+    private let lastSync = Atomic<UInt64>(0)
 
     /// Opens (creating if needed) `path` and its parent directories for appending.
-    init(path: String, upstream: Upstream, logger: Logger) throws {
+    init(path: String, upstream: Upstream, syncEvery: Duration? = nil, logger: Logger) throws {
+        self.syncEvery = syncEvery
         self.path = path
         self.upstream = upstream
         self.logger = logger
@@ -94,6 +101,7 @@ final class FileSink: Sendable {
             }
             switch result {
             case .success:
+                syncIfDue()
                 backoff.withLock { $0.succeeded() }
                 retryAt.store(0, ordering: .relaxed)
                 upstream.setAvailableOnAllLanes(true)
@@ -113,6 +121,18 @@ final class FileSink: Sendable {
                     waited = waited + .milliseconds(10)
                 }
             }
+        }
+    }
+
+    /// `fdatasync` after a batch, when the spool's policy asks (see ``syncEvery``).
+    private func syncIfDue() {
+        guard let syncEvery else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        let every = UInt64(syncEvery.components.seconds) * 1_000_000_000 + UInt64(syncEvery.components.attoseconds / 1_000_000_000)
+        guard now &- lastSync.load(ordering: .relaxed) >= every else { return }
+        lastSync.store(now, ordering: .relaxed)
+        file.withLock { file in
+            if let descriptor = file?.descriptor { _ = fdatasync(descriptor) }
         }
     }
 

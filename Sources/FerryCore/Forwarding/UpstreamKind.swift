@@ -58,6 +58,8 @@ package struct UpstreamKindContext: Sendable {
     var instanceID: UInt64
     var frameSettings: FerryUpstreamLane.Settings
     var logger: Logger
+    /// How often `file:` upstreams sync their lines: as the spool does (`spool.fsync`); nil without a spool or under `never`.
+    var fileSyncEvery: Duration? = nil
 }
 
 /// Where upstream URLs become kinds: the one place that knows them all.
@@ -72,7 +74,8 @@ package enum UpstreamKinds {
             try NameResolver.resolveAtStart(address, for: upstream, logger: context.logger)
             return FerryUpstreamKind(upstream: upstream, instanceID: context.instanceID, settings: context.frameSettings)
         case .file(let path):
-            return FileUpstreamKind(upstream: upstream, sink: try FileSink(path: path, upstream: upstream, logger: context.logger))
+            let sink = try FileSink(path: path, upstream: upstream, syncEvery: context.fileSyncEvery, logger: context.logger)
+            return FileUpstreamKind(upstream: upstream, sink: sink)
         }
     }
 }

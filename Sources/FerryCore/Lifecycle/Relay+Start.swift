@@ -87,7 +87,12 @@ extension Relay {
             traceInterval: configuration.frameSampleInterval > .zero ? TimeAmount(configuration.frameSampleInterval) : nil)
 
         // Resolve names and open files once, before any loop uses them.
-        let kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
+        var kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
+        switch configuration.spool?.sync {
+        case .always: kindContext.fileSyncEvery = .zero
+        case .interval: kindContext.fileSyncEvery = configuration.spool?.syncInterval
+        case .never, nil: kindContext.fileSyncEvery = nil
+        }
         var kinds: [any UpstreamKind] = []
         for upstream in upstreams {
             kinds.append(try UpstreamKinds.open(upstream, context: kindContext))
