@@ -40,8 +40,10 @@ final class UDPSender {
     private var warnings = WarningLimiter(interval: .seconds(10))
     private var random = FastRandom()
     private let capacity: Int
-    private let messages: UnsafeMutablePointer<cferry_mmsghdr>
-    private let vectors: UnsafeMutablePointer<iovec>
+    /// The `sendmmsg` headers (connected socket: no addresses).
+    private let headers: MessageHeaders
+    private var messages: UnsafeMutablePointer<cferry_mmsghdr> { headers.messages }
+    private var vectors: UnsafeMutablePointer<iovec> { headers.vectors }
     /// Datagrams carried by each prepared message.
     private let datagramCounts: UnsafeMutablePointer<Int>
     /// One UDP_SEGMENT control block per message.
@@ -58,19 +60,14 @@ final class UDPSender {
         self.upstream = upstream
         self.logger = logger
         self.capacity = batch
-        self.messages = .allocate(capacity: batch)
-        self.vectors = .allocate(capacity: batch)
+        self.headers = MessageHeaders(capacity: batch, addresses: false)
         self.datagramCounts = .allocate(capacity: batch)
         self.controls = .allocate(byteCount: batch * controlBytes, alignment: MemoryLayout<Int>.alignment)
-        messages.initialize(repeating: cferry_mmsghdr(), count: batch)
-        vectors.initialize(repeating: iovec(), count: batch)
         datagramCounts.initialize(repeating: 0, count: batch)
     }
 
     deinit {
         if descriptor >= 0 { Glibc.close(descriptor) }
-        messages.deallocate()
-        vectors.deallocate()
         datagramCounts.deallocate()
         controls.deallocate()
     }
@@ -157,8 +154,7 @@ final class UDPSender {
                     vector[offset] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
                 }
             }
-            messages[message].msg_hdr = msghdr(
-                msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: run, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+            headers.prepare(message, vectorsFrom: index - start, count: run)
             if run > 1 {
                 cferry_set_udp_segment(&messages[message].msg_hdr, controls + message * controlBytes, UInt16(length))
             }

@@ -75,15 +75,15 @@ final class FrameReceiver {
             return
         }
         awaitingSync = nil
-        var deferred = replies
-        replies = ReplyQueue()
         let loop = eventLoop
+        let deferred = NIOLoopBoundBox(replies, eventLoop: loop)
+        replies = ReplyQueue()
         let descriptor = replySocket.descriptor
         let bound = NIOLoopBound(self, eventLoop: loop)
         spool.whenDurable(shard: shardIndex, through: through) {
             loop.execute {
                 guard bound.value.replySocket != nil else { return }
-                deferred.flush(from: descriptor)
+                deferred.value.flush(from: descriptor)
             }
         }
     }

@@ -16,9 +16,11 @@ final class ReceiveSlab {
     private var buffer: ByteBuffer
     private let count: Int
     private let slotBytes: Int
-    private let messages: UnsafeMutablePointer<cferry_mmsghdr>
-    private let vectors: UnsafeMutablePointer<iovec>
-    private let senders: UnsafeMutablePointer<sockaddr_storage>
+    /// The `recvmmsg` headers, one iovec and one sender address per slot.
+    private let headers: MessageHeaders
+    private var messages: UnsafeMutablePointer<cferry_mmsghdr> { headers.messages }
+    private var vectors: UnsafeMutablePointer<iovec> { headers.vectors }
+    private var senders: UnsafeMutablePointer<sockaddr_storage> { headers.addresses! }
     /// The buffer storage the message headers point into.
     private var preparedBase: UnsafeMutableRawPointer?
     /// Datagrams the last `receive` delivered (their headers need resetting).
@@ -30,19 +32,8 @@ final class ReceiveSlab {
         self.count = count
         self.slotBytes = slotBytes
         self.buffer = ByteBufferAllocator().buffer(capacity: count * slotBytes)
-        self.messages = .allocate(capacity: count)
-        self.vectors = .allocate(capacity: count)
-        self.senders = .allocate(capacity: count)
+        self.headers = MessageHeaders(capacity: count, addresses: true)
         records.reserveCapacity(count)
-        messages.initialize(repeating: cferry_mmsghdr(), count: count)
-        vectors.initialize(repeating: iovec(), count: count)
-        senders.initialize(repeating: sockaddr_storage(), count: count)
-    }
-
-    deinit {
-        messages.deallocate()
-        vectors.deallocate()
-        senders.deallocate()
     }
 
     /// One `recvmmsg`: blocks for the first datagram, then takes what is queued,
@@ -57,9 +48,7 @@ final class ReceiveSlab {
                 // New storage (first use, or the old one is still held by slices): point every slot at it.
                 for index in 0..<count {
                     vectors[index] = iovec(iov_base: base + index * slotBytes, iov_len: slotBytes)
-                    messages[index].msg_hdr = msghdr(
-                        msg_name: UnsafeMutableRawPointer(senders + index), msg_namelen: socklen_t(MemoryLayout<sockaddr_storage>.size),
-                        msg_iov: vectors + index, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+                    headers.prepare(index, vectorsFrom: index, count: 1, nameLength: MemoryLayout<sockaddr_storage>.size)
                 }
                 preparedBase = base
             } else {

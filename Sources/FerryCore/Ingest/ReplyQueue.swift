@@ -14,6 +14,8 @@ struct ReplyQueue {
     private var bytes = ByteBufferAllocator().buffer(capacity: 64 * FrameCodec.ackBytes)
     private var lengths: [Int] = []
     private var addresses: [sockaddr_storage] = []
+    /// The `sendmmsg` headers, kept between bursts (grown when a burst owes more replies).
+    private var headers: MessageHeaders?
 
     /// Queues one reply; `encode` writes it at the end of the queue's buffer.
     mutating func append(to address: SocketAddress, _ encode: (inout ByteBuffer) -> Void) {
@@ -31,37 +33,30 @@ struct ReplyQueue {
     mutating func flush(from descriptor: CInt) {
         guard !lengths.isEmpty else { return }
         let count = lengths.count
-        let messages = UnsafeMutablePointer<cferry_mmsghdr>.allocate(capacity: count)
-        let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: count)
-        defer {
-            messages.deallocate()
-            vectors.deallocate()
-        }
+        if (headers?.capacity ?? 0) < count { headers = MessageHeaders(capacity: max(count, 64), addresses: true) }
+        let headers = self.headers!
+        let messages = headers.messages
+        let vectors = headers.vectors
         let lengths = self.lengths
-        addresses.withUnsafeMutableBufferPointer { addresses in
-            bytes.withUnsafeMutableReadableBytes { storage in
-                var offset = 0
-                for index in 0..<count {
-                    vectors[index] = iovec(iov_base: storage.baseAddress! + offset, iov_len: lengths[index])
-                    offset += lengths[index]
-                    let family = CInt(addresses[index].ss_family)
-                    let nameLength = family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
-                    messages[index] = cferry_mmsghdr(
-                        msg_hdr: msghdr(
-                            msg_name: UnsafeMutableRawPointer(addresses.baseAddress! + index), msg_namelen: socklen_t(nameLength),
-                            msg_iov: vectors + index, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0),
-                        msg_len: 0)
-                }
-                var sent = 0
-                while sent < count {
-                    let result = cferry_sendmmsg(descriptor, messages + sent, UInt32(count - sent), CInt(MSG_DONTWAIT))
-                    if result > 0 {
-                        sent += Int(result)
-                    } else if errno == EINTR {
-                        continue
-                    } else {
-                        sent += 1  // skip the one that failed (its sender retransmits)
-                    }
+        bytes.withUnsafeMutableReadableBytes { storage in
+            var offset = 0
+            for index in 0..<count {
+                vectors[index] = iovec(iov_base: storage.baseAddress! + offset, iov_len: lengths[index])
+                offset += lengths[index]
+                headers.addresses![index] = addresses[index]
+                let family = CInt(addresses[index].ss_family)
+                let nameLength = family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+                headers.prepare(index, vectorsFrom: index, count: 1, nameLength: nameLength)
+            }
+            var sent = 0
+            while sent < count {
+                let result = cferry_sendmmsg(descriptor, messages + sent, UInt32(count - sent), CInt(MSG_DONTWAIT))
+                if result > 0 {
+                    sent += Int(result)
+                } else if errno == EINTR {
+                    continue
+                } else {
+                    sent += 1  // skip the one that failed (its sender retransmits)
                 }
             }
         }
