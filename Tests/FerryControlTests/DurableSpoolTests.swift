@@ -12,9 +12,6 @@ import Testing
 /// longer than the memory buffer, damaged spool files, and a full disk.
 @Suite(.serialized)
 struct DurableSpoolTests {
-    private func lines(_ path: String) -> [Substring] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
-    }
 
     /// A port that was free a moment ago (UDP or TCP), for a process that must come back on it.
     private func freePort(_ type: Int32) -> Int {
@@ -31,17 +28,6 @@ struct DurableSpoolTests {
             }
         }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// `eventually` at a quarter-second pace: these conditions read files of tens of thousands of lines, and
-    /// polling them every 20 ms would take the test runner's threads from the suites running beside.
-    private func slowly(seconds: Double, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(250))
-        }
-        return condition()
     }
 
     private func stop(_ processes: FerryProcess...) async {
@@ -123,12 +109,12 @@ struct DurableSpoolTests {
         let deadline = ContinuousClock.now + .seconds(40)
         while !arrived, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(500))
-            let present = lines(out)
+            let present = fileLines(out)
             guard present.count >= expected.count else { continue }
             let set = Set(present.map(String.init))
             arrived = expected.allSatisfy { set.contains($0) }
         }
-        let counts = Dictionary(lines(out).map { (String($0), 1) }, uniquingKeysWith: +)
+        let counts = Dictionary(fileLines(out).map { (String($0), 1) }, uniquingKeysWith: +)
         let missing = expected.filter { counts[$0] == nil }
         let duplicates = counts.values.reduce(0) { $0 + max(0, $1 - 1) }
         #expect(arrived && missing.isEmpty, "\(missing.count) of \(expected.count) accepted lines missing, e.g. \(missing.prefix(3))")
@@ -155,8 +141,11 @@ struct DurableSpoolTests {
 
         let (aggregator, _, _) = try await FerryProcess.serve(
             ["--upstream", "file:\(out)", "--receive-sockets", "1"], listen: "127.0.0.1:\(aggregatorPort)")
-        #expect(await slowly(seconds: 60) { PacedSender.tally(prefix: "outage", count: 10_000, in: lines(out)).missing == 0 })
-        #expect(PacedSender.tally(prefix: "outage", count: 10_000, in: lines(out)) == (0, 0, 0))
+        #expect(
+            await eventually(seconds: 60, every: .milliseconds(250)) {
+                PacedSender.tally(prefix: "outage", count: 10_000, in: fileLines(out)).missing == 0
+            })
+        #expect(PacedSender.tally(prefix: "outage", count: 10_000, in: fileLines(out)) == (0, 0, 0))
         #expect(await eventually(seconds: 5) { (status.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         #expect((status.counters()["dropped"] as? Int) == 0)
         await stop(edge, aggregator)
@@ -206,11 +195,11 @@ struct DurableSpoolTests {
         #expect((spool?["foreign_files"] as? [String]) == ["README.txt"])
         #expect(await eventually(seconds: 30) { (status.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         // Acknowledged by the aggregator is not yet in its file: wait until every log not counted lost is there.
-        _ = await slowly(seconds: 10) {
+        _ = await eventually(seconds: 10, every: .milliseconds(250)) {
             let corrupt = (status.counters()["dropped_by_reason"] as? [String: Int])?["spool_corrupt"] ?? 0
-            return PacedSender.tally(prefix: "damage", count: 8_000, in: lines(out)).missing <= corrupt
+            return PacedSender.tally(prefix: "damage", count: 8_000, in: fileLines(out)).missing <= corrupt
         }
-        let tally = PacedSender.tally(prefix: "damage", count: 8_000, in: lines(out))
+        let tally = PacedSender.tally(prefix: "damage", count: 8_000, in: fileLines(out))
         #expect(tally.unexpected == 0 && tally.duplicated == 0)  // nothing corrupt, nothing twice
         #expect(tally.missing <= 800, "\(tally.missing) of 8000 lost to the damage")
         let dropped = (status.counters()["dropped_by_reason"] as? [String: Int])?["spool_corrupt"] ?? 0
@@ -250,15 +239,18 @@ struct DurableSpoolTests {
 
         let (aggregator, _, _) = try await FerryProcess.serve(
             ["--upstream", "file:\(out)", "--receive-sockets", "1"], listen: "127.0.0.1:\(aggregatorPort)")
-        #expect(await slowly(seconds: 60) { lines(out).count >= kept })
+        #expect(await eventually(seconds: 60, every: .milliseconds(250)) { fileLines(out).count >= kept })
         #expect(await eventually(seconds: 10) { (status.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         // Delivered segments are deleted once a sync covers their delivery (spool.fsync-interval).
         #expect(await eventually(seconds: 10) { ((status.status()?["spool"] as? [String: Any])?["bytes"] as? Int ?? .max) < 256 << 10 })
         // Space is back: new logs are taken and delivered.
         try await PacedSender.send(prefix: "after", count: 1_000, rate: 5_000, to: edgePort)
-        #expect(await slowly(seconds: 20) { PacedSender.tally(prefix: "after", count: 1_000, in: lines(out)).missing == 0 })
+        #expect(
+            await eventually(seconds: 20, every: .milliseconds(250)) {
+                PacedSender.tally(prefix: "after", count: 1_000, in: fileLines(out)).missing == 0
+            })
         #expect((status.counters()["dropped_by_reason"] as? [String: Int])?["spool_write_failed"] == dropped)
-        #expect(PacedSender.tally(prefix: "full", count: 40_000, in: lines(out)).duplicated == 0)
+        #expect(PacedSender.tally(prefix: "full", count: 40_000, in: fileLines(out)).duplicated == 0)
         await stop(edge, aggregator)
     }
 }
@@ -283,13 +275,16 @@ extension DurableSpoolTests {
         edge.signal(SIGKILL)
         _ = await edge.waitForExit(timeout: 5)
         aggregator.signal(SIGCONT)
-        #expect(await slowly(seconds: 10) { PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)).missing == 0 })
+        #expect(
+            await eventually(seconds: 10, every: .milliseconds(250)) {
+                PacedSender.tally(prefix: "journal", count: 2_000, in: fileLines(out)).missing == 0
+            })
 
         let (restarted, _, restartedHTTP) = try await FerryProcess.serve(edgeArguments)
         #expect(await restarted.waitForLine(message: "frames of the previous run sent again") != nil)
         #expect(await eventually(seconds: 10) { (StatusReader(port: restartedHTTP).status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 })
         try await Task.sleep(for: .milliseconds(500))
-        #expect(PacedSender.tally(prefix: "journal", count: 2_000, in: lines(out)) == (0, 0, 0))
+        #expect(PacedSender.tally(prefix: "journal", count: 2_000, in: fileLines(out)) == (0, 0, 0))
         let outcomes = StatusReader(port: aggregatorHTTP).counters()["frames_received_by_outcome"] as? [String: Int] ?? [:]
         #expect((outcomes["duplicate"] ?? 0) > 0, "\(outcomes)")
         await stop(restarted, aggregator)
@@ -314,7 +309,7 @@ extension DurableSpoolTests {
         }
         let after = (status.status()?["spool"] as? [String: Any])?["syncs"] as? Int ?? 0
         #expect(after - before >= 10, "\(after - before) syncs for 10 requests")
-        #expect(await eventually(seconds: 5) { lines(dir + "/out.log").count == 10 })
+        #expect(await eventually(seconds: 5) { fileLines(dir + "/out.log").count == 10 })
         await stop(ferry)
     }
 }

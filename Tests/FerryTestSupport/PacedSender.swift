@@ -84,12 +84,13 @@ public func residentKiB(pid: Int32) -> Int? {
     return nil
 }
 
-/// Waits until `condition` holds or `seconds` pass; returns whether it held.
-public func eventually(seconds: Double, _ condition: () -> Bool) async -> Bool {
+/// Waits until `condition` holds or `seconds` pass, asking every `every`; returns whether it held.
+/// (Poll a condition that reads a large file slowly: the suites beside share the test runner's threads.)
+public func eventually(seconds: Double, every: Duration = .milliseconds(20), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
+        try? await Task.sleep(for: every)
     }
     return condition()
 }

@@ -116,12 +116,7 @@ package final class ReceiveLoop {
     /// on disk only leave the burst (the loop reads them back).
     private func admit(_ burst: inout ReceivedBurst, to spool: SpoolShard, capacity: BufferCapacity) {
         let admission = spool.admit(burst.records, bytes: burst.recordBytes, capacity: capacity, allOrNothing: false)
-        if admission.refused > 0 {
-            switch admission.refusal {
-            case .writeFailed(let code): drops.drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: "errno \(code)")
-            case .full, nil: drops.drop(.spoolFull, logs: admission.refused, detail: admission.refused)
-            }
-        }
+        drops.dropRefused(admission, by: spool)
         let taken = admission.run?.count ?? 0
         if admission.inMemory, taken == burst.records.count {
             burst.spans = SpoolSpans(admission.run)

@@ -1,5 +1,9 @@
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Counts dropped logs by reason and says so in the log: at most one warning
 /// per reason and ten seconds, with how many were suppressed since, and a trace
 /// id for the dropped batch so its line can be followed like a frame's.
@@ -33,5 +37,20 @@ struct DropReporter {
         ]
         if let error { metadata["error"] = "\(error)" }
         logger.warning("logs dropped", metadata: metadata)
+    }
+}
+
+extension DropReporter {
+    /// Counts the logs a spool admission did not take, under its reason: the
+    /// byte limit (`spool_full`, detail: the spool's bytes) or a failed write
+    /// (`spool_write_failed`, detail: errno).
+    mutating func dropRefused(_ admission: SpoolShard.Admission, by shard: SpoolShard) {
+        guard admission.refused > 0 else { return }
+        switch admission.refusal {
+        case .writeFailed(let code):
+            drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: String(cString: strerror(code)))
+        case .full, nil:
+            drop(.spoolFull, logs: admission.refused, detail: shard.budget.bytes)
+        }
     }
 }

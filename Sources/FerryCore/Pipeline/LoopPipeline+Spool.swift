@@ -1,11 +1,7 @@
 import NIOCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The pipeline's side of the spool: reading spilled logs back into the
-/// memory window, and counting what the spool refused.
+/// memory window.
 extension LoopPipeline {
     /// Most logs read back from disk per drain step.
     static let readBackBurst = 4_096
@@ -25,14 +21,4 @@ extension LoopPipeline {
         }
     }
 
-    /// Counts the logs an admission did not take.
-    func noteRefused(_ admission: SpoolShard.Admission, offered: Int) {
-        guard admission.refused > 0 else { return }
-        switch admission.refusal {
-        case .writeFailed(let code):
-            drops.drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: String(cString: strerror(code)))
-        case .full, nil:
-            drops.drop(.spoolFull, logs: admission.refused, detail: spool?.bytes ?? 0)
-        }
-    }
 }

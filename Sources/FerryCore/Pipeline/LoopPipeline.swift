@@ -227,7 +227,7 @@ package final class LoopPipeline {
         if let spoolShard {
             let admission = spoolShard.admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
             guard let run = admission.run else {
-                noteRefused(admission, offered: accepted.count)
+                drops.dropRefused(admission, by: spoolShard)
                 return .spoolFull
             }
             if admission.inMemory {

@@ -112,11 +112,7 @@ struct SpoolTests {
     @Test func aDamagedSpoolOpensSkipsAndCountsAndDeliversTheRest() throws {
         let dir = try scratchDirectory("spool")
         let capacity = BufferCapacity(logs: 100_000, bytes: 1 << 24)
-        var spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
-        for burst in 0..<100 { admit(spool, (burst * 100 + 1)...(burst * 100 + 100), capacity: capacity) }
-        spool.close()
-        let shard = dir + "/shard-0"
-        let segments = try FileManager.default.contentsOfDirectory(atPath: shard).filter { $0.hasSuffix(".seg") }.sorted()
+        let (shard, segments) = try spoolOf10000Logs(dir, capacity: capacity)
         #expect(segments.count >= 3)
         // Bits flipped in the first segment, a zeroed stretch in the second, the last torn.
         try mutate(shard + "/" + segments[0]) { bytes in
@@ -132,7 +128,7 @@ struct SpoolTests {
         try Data("not ours".utf8).write(to: URL(fileURLWithPath: shard + "/notes.txt"))
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: shard + "/progress-default"))
 
-        spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        let spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
         let report = spool.recoveries[0]
         #expect(report.progressLost && report.foreignFiles == ["notes.txt"] && report.tornBytes == 3)
         #expect(report.damagedRecords > 0 && report.damagedBytes > 0)
@@ -152,18 +148,13 @@ struct SpoolTests {
     @Test func aZeroFilledSegmentAndAMissingProgressFile() throws {
         let dir = try scratchDirectory("spool")
         let capacity = BufferCapacity(logs: 100_000, bytes: 1 << 24)
-        var spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
-        for burst in 0..<100 { admit(spool, (burst * 100 + 1)...(burst * 100 + 100), capacity: capacity) }
-        spool.settle(SpoolSpans(SpoolRun(first: 1, count: 500)))
-        spool.close()
-        let shard = dir + "/shard-0"
-        let segments = try FileManager.default.contentsOfDirectory(atPath: shard).filter { $0.hasSuffix(".seg") }.sorted()
+        let (shard, segments) = try spoolOf10000Logs(dir, capacity: capacity, settled: 500)
         let zeroed = shard + "/" + segments[1]
         let size = try Data(contentsOf: URL(fileURLWithPath: zeroed)).count
         try Data(count: size).write(to: URL(fileURLWithPath: zeroed))
         try FileManager.default.removeItem(atPath: shard + "/progress-default")
 
-        spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        let spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
         #expect(spool.recoveries[0].progressLost)
         let read = readAll(spool, capacity: capacity)
         #expect(read.lost > 1_000 && read.lost == spool.recoveries[0].damagedRecords)
@@ -192,6 +183,16 @@ struct SpoolTests {
         let read = spool.shards[2].readSpilled(maxRecords: 100, capacity: capacity, allocator: ByteBufferAllocator())
         #expect(read.records.map { String(buffer: $0) } == batch.map { String(buffer: $0) })
         spool.close()
+    }
+
+    /// A closed spool of logs 1...10,000 in 64 KiB segments (the first `settled` delivered): its shard directory and segment names.
+    private func spoolOf10000Logs(_ dir: String, capacity: BufferCapacity, settled: Int = 0) throws -> (String, [String]) {
+        let spool = try Spool.open(settings: settings(dir, segmentBytes: 64 << 10), shardCount: 1, logger: logger)
+        for burst in 0..<100 { admit(spool, (burst * 100 + 1)...(burst * 100 + 100), capacity: capacity) }
+        if settled > 0 { spool.settle(SpoolSpans(SpoolRun(first: 1, count: settled))) }
+        spool.close()
+        let shard = dir + "/shard-0"
+        return (shard, try FileManager.default.contentsOfDirectory(atPath: shard).filter { $0.hasSuffix(".seg") }.sorted())
     }
 
     private func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
