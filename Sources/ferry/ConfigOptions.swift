@@ -9,8 +9,38 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Configuration file (.yaml, .yml or .json).")
     var config: String?
 
-    @Option(name: .long, help: "UDP address to receive logs on (key listen).")
-    var listen: String?
+    @Option(
+        name: .long,
+        help: "Address to receive logs on, repeatable: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT (key listen).")
+    var listen: [String] = []
+
+    @Option(name: .customLong("tcp-idle-timeout"), help: "Idle time after which a tcp/tls connection is closed (key tcp.idle-timeout).")
+    var tcpIdleTimeout: String?
+    @Option(name: .customLong("tcp-max-connections"), help: "Open connections per tcp/tls listener (key tcp.max-connections).")
+    var tcpMaxConnections: String?
+    @Option(
+        name: .customLong("tcp-max-connections-per-source"),
+        help: "Open connections per tcp/tls listener and source address (key tcp.max-connections-per-source).")
+    var tcpMaxConnectionsPerSource: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain of tls:// listeners (key tls.cert).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of tls:// listeners (key tls.key).")
+    var tlsKey: String?
+    @Option(name: .customLong("tls-ca"), help: "PEM CA bundle for client certificates (key tls.ca).")
+    var tlsCA: String?
+    @Option(name: .customLong("tls-client-auth"), help: "none, optional or required (key tls.client-auth).")
+    var tlsClientAuth: String?
+    @Option(name: .customLong("tls-handshake-timeout"), help: "Time a TLS handshake may take (key tls.handshake-timeout).")
+    var tlsHandshakeTimeout: String?
+    @Option(name: .customLong("upstream-tls-ca"), help: "PEM CA bundle for tls:// upstreams (key upstream-tls.ca).")
+    var upstreamTLSCA: String?
+    @Option(name: .customLong("upstream-tls-cert"), help: "PEM client certificate for tls:// upstreams (key upstream-tls.cert).")
+    var upstreamTLSCert: String?
+    @Option(name: .customLong("upstream-tls-key"), help: "PEM private key for tls:// upstreams (key upstream-tls.key).")
+    var upstreamTLSKey: String?
+    @Option(
+        name: .customLong("upstream-tls-insecure"), help: "Skip verifying tls:// upstreams, true or false: loud (key upstream-tls.insecure).")
+    var upstreamTLSInsecure: String?
 
     @Option(name: .customLong("http"), help: "HTTP control-plane address (key http.address).")
     var http: String?
@@ -151,7 +181,18 @@ struct ConfigOptions: ParsableArguments {
     /// Flag values by configuration key.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
-            ("listen", listen),
+            ("tcp.idle-timeout", tcpIdleTimeout),
+            ("tcp.max-connections", tcpMaxConnections),
+            ("tcp.max-connections-per-source", tcpMaxConnectionsPerSource),
+            ("tls.cert", tlsCert),
+            ("tls.key", tlsKey),
+            ("tls.ca", tlsCA),
+            ("tls.client-auth", tlsClientAuth),
+            ("tls.handshake-timeout", tlsHandshakeTimeout),
+            ("upstream-tls.ca", upstreamTLSCA),
+            ("upstream-tls.cert", upstreamTLSCert),
+            ("upstream-tls.key", upstreamTLSKey),
+            ("upstream-tls.insecure", upstreamTLSInsecure),
             ("http.address", http),
             ("http.max-body-bytes", httpMaxBodyBytes),
             ("http.header-timeout", httpHeaderTimeout),
@@ -206,9 +247,11 @@ struct ConfigOptions: ParsableArguments {
     }
 
     var loader: ConfigurationLoader {
-        ConfigurationLoader(
+        var loader = ConfigurationLoader(
             flags: flagValues, upstreamFlags: upstreams,
             environment: ProcessInfo.processInfo.environment, filePath: config)
+        loader.listenFlags = listen
+        return loader
     }
 
     /// Warnings for `FERRY_…` variables that name no key.

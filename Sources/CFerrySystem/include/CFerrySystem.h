@@ -56,4 +56,15 @@ int cferry_path_mtu(int fd, int family);
 /// CPUs in this process's affinity mask (taskset, cpusets), or 0 if unknown.
 int cferry_usable_cpus(void);
 
+/// The kernel's `struct tcp_info` as bytes (getsockopt TCP_INFO fills as much as it has).
+struct cferry_tcp_info_raw {
+    uint8_t bytes[512];
+};
+
+/// Bytes of this connection the peer's TCP has acknowledged (tcpi_bytes_acked, Linux 4.1+).
+uint64_t cferry_tcp_bytes_acked(const struct cferry_tcp_info_raw *raw);
+
+/// Bytes sent on this connection, retransmissions included (tcpi_bytes_sent, Linux 4.19+).
+uint64_t cferry_tcp_bytes_sent(const struct cferry_tcp_info_raw *raw);
+
 #endif

@@ -29,6 +29,10 @@ public final class RelayMetrics: Sendable {
         var inFlight: Gauge
         var failureRate: Gauge
         var budgetTokens: Gauge
+        var resent: TotalCounter
+        var unacknowledged: Gauge
+        var tlsFailures: [String: TotalCounter]
+        var tlsInsecure: Gauge
     }
 
     private struct State {
@@ -39,12 +43,13 @@ public final class RelayMetrics: Sendable {
         var upstreams: [UpstreamFamilies]
         var logLinesDropped: TotalCounter
         var undrained: Gauge
-        var kernelDrops: [Int: TotalCounter]
-        var receiveQueue: [Int: Gauge]
+        var kernelDrops: [String: TotalCounter]
+        var receiveQueue: [String: Gauge]
         var host: [String: [String: TotalCounter]]
         var foreignReceivers: Gauge
         var foreignReceiversSeen: TotalCounter
         var senderEvictions: TotalCounter
+        var streamListeners: ListenerMetrics
     }
 
     private let bufferLogs: Gauge
@@ -68,18 +73,19 @@ public final class RelayMetrics: Sendable {
         capacityLogs = registry.ferryGauge("buffer_capacity_logs", "Capacity of the bounded buffer in logs.")
         capacityBytes = registry.ferryGauge("buffer_capacity", unit: "bytes", "Capacity of the bounded buffer in payload bytes.")
         ready = registry.ferryGauge("ready", "1 when /readyz answers 200, else 0.")
-        var kernelDrops: [Int: TotalCounter] = [:]
-        var receiveQueue: [Int: Gauge] = [:]
+        var kernelDrops: [String: TotalCounter] = [:]
+        var receiveQueue: [String: Gauge] = [:]
         for listener in relay.listeners {
+            let key = Self.socketKey(listener)
             let labels = [("listener", listener.address), ("socket", String(listener.loop))]
             registry.ferryGauge(
                 "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels
             ).set(Int64(listener.receiveBufferBytes))
-            kernelDrops[listener.loop] = TotalCounter(
+            kernelDrops[key] = TotalCounter(
                 registry.ferryCounter(
                     "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
                     labels))
-            receiveQueue[listener.loop] = registry.ferryGauge(
+            receiveQueue[key] = registry.ferryGauge(
                 "udp_receive_queue", unit: "bytes", "Bytes waiting in a receive socket's queue (/proc/net/udp).", labels)
         }
         var host: [String: [String: TotalCounter]] = [:]
@@ -117,7 +123,7 @@ public final class RelayMetrics: Sendable {
         var receivedBytes: [Transport: TotalCounter] = [:]
         for transport in Transport.allCases {
             received[transport] = TotalCounter(
-                registry.ferryCounter("logs_received", "Logs received, by transport (udp, http, ferry).", [("transport", "\(transport)")]))
+                registry.ferryCounter("logs_received", "Logs received, by transport (udp, tcp, tls, http, ferry).", [("transport", "\(transport)")]))
             receivedBytes[transport] = TotalCounter(
                 registry.makeCounter(
                     descriptor: .ferry("received_bytes", unit: "total", help: "Payload bytes of logs received, by transport."),
@@ -172,7 +178,15 @@ public final class RelayMetrics: Sendable {
                 breakerState: states,
                 inFlight: registry.ferryGauge("inflight_frames", "ferry:// frames sent and not yet acknowledged, by upstream.", [label]),
                 failureRate: registry.ferryGauge("breaker_failure_ratio", "Failure ratio over the breaker's sliding window, by upstream.", [label]),
-                budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]))
+                budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]),
+                resent: TotalCounter(
+                    registry.ferryCounter(
+                        "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label])),
+                unacknowledged: registry.ferryGauge(
+                    "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
+                tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
+                tlsInsecure: registry.ferryGauge(
+                    "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]))
         }
         state = Mutex(
             State(
@@ -187,7 +201,8 @@ public final class RelayMetrics: Sendable {
                     registry.ferryCounter("udp_foreign_receivers_seen", "Foreign sockets seen joining a UDP listener's port since start.")),
                 senderEvictions: TotalCounter(
                     registry.ferryCounter(
-                        "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another."))
+                        "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another.")),
+                streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners)
             ))
     }
 
@@ -210,14 +225,16 @@ public final class RelayMetrics: Sendable {
         if let spool, let snapshot = relay.spoolSnapshot { spool.collect(snapshot) }
         process.collect()
         let listeners = relay.listeners
+        let streamListeners = relay.streamListeners
         let hostCounters = KernelUDPStats.hostCounters()
         state.withLock { state in
+            state.streamListeners.collect(streamListeners)
             state.foreignReceivers.set(Int64(listeners.first?.foreignReceivers.count ?? 0))
             state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
             state.senderEvictions.update(to: totals.senderEvictions)
             for listener in listeners {
-                if let drops = listener.kernelReceiveDrops { state.kernelDrops[listener.loop]?.update(to: drops) }
-                if let queue = listener.receiveQueueBytes { state.receiveQueue[listener.loop]?.set(Int64(queue)) }
+                if let drops = listener.kernelReceiveDrops { state.kernelDrops[Self.socketKey(listener)]?.update(to: drops) }
+                if let queue = listener.receiveQueueBytes { state.receiveQueue[Self.socketKey(listener)]?.set(Int64(queue)) }
             }
             for (proto, counters) in [("udp", hostCounters.udp), ("udp6", hostCounters.udp6)] {
                 state.host[proto]?["rcvbuf"]?.update(to: counters.receiveBufferErrors)
@@ -250,12 +267,31 @@ public final class RelayMetrics: Sendable {
                 state.upstreams[index].inFlight.set(Int64(snapshot.inFlightFrames))
                 state.upstreams[index].failureRate.set(snapshot.breaker.failureRate)
                 state.upstreams[index].budgetTokens.set(snapshot.retryBudget.tokens)
+                state.upstreams[index].resent.update(to: snapshot.resent)
+                state.upstreams[index].unacknowledged.set(Int64(snapshot.unacknowledged))
+                for (reason, count) in snapshot.tlsFailures { state.upstreams[index].tlsFailures[reason]?.update(to: count) }
+                state.upstreams[index].tlsInsecure.set(Int64(snapshot.tlsInsecure ? 1 : 0))
             }
         }
     }
 }
 
 extension RelayMetrics {
+    /// One UDP receive socket's key among every UDP listener's.
+    fileprivate static func socketKey(_ listener: ListenerSnapshot) -> String { "\(listener.listener)#\(listener.loop)" }
+
+    fileprivate static func tlsFailureCounters(registry: PrometheusCollectorRegistry, upstream: Upstream) -> [String: TotalCounter] {
+        guard case .tls = upstream.url else { return [:] }
+        var counters: [String: TotalCounter] = [:]
+        for reason in TLSFailureReason.allCases.map(\.description) {
+            counters[reason] = TotalCounter(
+                registry.ferryCounter(
+                    "upstream_tls_handshake_failures", "TLS handshakes with a tls:// upstream that failed, by reason.",
+                    [("upstream", upstream.url.description), ("reason", reason)]))
+        }
+        return counters
+    }
+
     /// Buckets of the forward latency histogram: 100 µs to 10 s.
     public static let latencyBuckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),

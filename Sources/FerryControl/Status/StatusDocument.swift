@@ -38,6 +38,8 @@ struct StatusDocument: Encodable {
     var phase: String
     var uptimeSeconds: Double
     var listeners: [ListenerSnapshot]
+    /// `tcp://` and `tls://` listeners.
+    var streamListeners: [StreamListenerSnapshot]
     var upstreams: [UpstreamSnapshot]
     var queue: Queue
     var counters: Counters
@@ -54,6 +56,7 @@ struct StatusDocument: Encodable {
         phase = relay.phase.rawValue
         uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
         listeners = relay.listeners
+        streamListeners = relay.streamListeners
         let host = KernelUDPStats.hostCounters()
         hostUDP = ["udp": host.udp, "udp6": host.udp6]
         self.upstreams = upstreams

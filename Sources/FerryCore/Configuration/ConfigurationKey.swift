@@ -19,7 +19,28 @@ public struct ConfigurationKey: Sendable {
 extension FerryConfiguration {
     /// Every key Ferry reads, in the order `--print-config` shows them.
     public static let keys: [ConfigurationKey] = [
-        .init(name: "listen", flag: "listen", help: "UDP address to receive logs on (HOST:PORT)"),
+        .init(
+            name: "listen", flag: "listen",
+            help: "addresses to receive logs on: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT, ?framing=octet|lf (flag repeatable; env comma-separated)"
+        ),
+        .init(name: "tcp.idle-timeout", flag: "tcp-idle-timeout", help: "a tcp/tls connection that sends nothing this long is closed (1s...1d)"),
+        .init(name: "tcp.max-connections", flag: "tcp-max-connections", help: "open connections per tcp/tls listener (1...1000000)"),
+        .init(
+            name: "tcp.max-connections-per-source", flag: "tcp-max-connections-per-source",
+            help: "open connections per tcp/tls listener from one source address (1...1000000)"),
+        .init(name: "tls.cert", flag: "tls-cert", help: "PEM certificate chain of tls:// listeners (re-read when it changes)"),
+        .init(name: "tls.key", flag: "tls-key", help: "PEM private key of tls:// listeners (re-read when it changes)"),
+        .init(name: "tls.ca", flag: "tls-ca", help: "PEM CA bundle client certificates are verified against"),
+        .init(name: "tls.client-auth", flag: "tls-client-auth", help: "client certificates on tls:// listeners: none, optional or required"),
+        .init(name: "tls.handshake-timeout", flag: "tls-handshake-timeout", help: "time a TLS client has to finish its handshake (100ms...5m)"),
+        .init(
+            name: "upstream-tls.ca", flag: "upstream-tls-ca",
+            help: "PEM CA bundle tls:// upstreams' certificates are verified against (default: the system's trust store)"),
+        .init(name: "upstream-tls.cert", flag: "upstream-tls-cert", help: "PEM client certificate for tls:// upstreams (mutual TLS)"),
+        .init(name: "upstream-tls.key", flag: "upstream-tls-key", help: "PEM private key of upstream-tls.cert"),
+        .init(
+            name: "upstream-tls.insecure", flag: "upstream-tls-insecure",
+            help: "do not verify tls:// upstreams' certificates or names (true/false; logged loudly, shown in status)"),
         .init(name: "http.address", flag: "http", help: "HTTP control-plane address (HOST:PORT)"),
         .init(name: "http.max-body-bytes", flag: "http-max-body-bytes", help: "largest POST /v1/logs body (bytes, or with KiB/MiB suffix)"),
         .init(name: "http.header-timeout", flag: "http-header-timeout", help: "time a connection has to send a complete request head (100ms...10s)"),
@@ -29,7 +50,7 @@ extension FerryConfiguration {
             help: "concurrent HTTP connections (0 = derived from the file-descriptor limit)"),
         .init(
             name: "upstreams", flag: "upstream",
-            help: "upstreams in failover order: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (flag repeatable; env comma-separated)"),
+            help: "upstreams in failover order: udp://, ferry://, tcp:// or tls://HOST:PORT, or file:PATH (flag repeatable; env comma-separated)"),
         .init(name: "queue.capacity-logs", flag: "queue-capacity-logs", help: "buffer capacity in logs"),
         .init(
             name: "spool.dir", flag: "spool-dir",

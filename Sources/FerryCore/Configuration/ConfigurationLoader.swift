@@ -10,6 +10,8 @@ public struct ConfigurationLoader: Sendable {
     public var flags: [String: String]
     /// Upstreams given as repeated `--upstream` flags.
     public var upstreamFlags: [String]
+    /// Listeners given as repeated `--listen` flags.
+    public var listenFlags: [String] = []
     /// The process environment (injected for tests).
     public var environment: [String: String]
     /// A YAML (`.yaml`, `.yml`) or JSON (`.json`) file, if any.
@@ -32,6 +34,9 @@ public struct ConfigurationLoader: Sendable {
         }
         if !upstreamFlags.isEmpty {
             flagValues["upstreams"] = ConfigValue(.stringArray(upstreamFlags), isSecret: false)
+        }
+        if !listenFlags.isEmpty {
+            flagValues["listen"] = ConfigValue(.stringArray(listenFlags), isSecret: false)
         }
         providers.append(InMemoryProvider(name: "flags", values: flagValues))
 

@@ -14,9 +14,20 @@ extension FerryConfiguration {
         self.init()
         let values = ConfigValues(reader: reader)
 
-        if let listen = try values.parsed("listen", allowed: "HOST:PORT, port 0...65535", HostAndPort.init(parsing:)) {
-            self.listen = listen
+        if let list = try values.list("listen") {
+            var listeners: [ListenerURL] = []
+            for item in list {
+                guard let listener = ListenerURL(parsing: item) else {
+                    throw ConfigurationError.invalidValue(key: "listen", value: item, allowed: ListenerURL.allowedForms + " (port 0...65535)")
+                }
+                if let clash = listeners.first(where: { $0.address == listener.address && $0.isStream == listener.isStream && listener.address.port != 0 }) {
+                    throw ConfigurationError.conflict(key: "listen", value: item, reason: "its address is already listened on by \(clash)")
+                }
+                listeners.append(listener)
+            }
+            self.listeners = listeners
         }
+        try readStreamSettings(values)
         if let http = try values.parsed("http.address", allowed: "HOST:PORT, port 0...65535", HostAndPort.init(parsing:)) {
             self.httpAddress = http
         }
@@ -192,10 +203,61 @@ extension FerryConfiguration {
         }
     }
 
+    /// `tcp.*`, `tls.*` and `upstream-tls.*`, and whether the listeners and upstreams that need them have them.
+    private mutating func readStreamSettings(_ values: ConfigValues) throws {
+        if let timeout = try values.duration("tcp.idle-timeout", range: .seconds(1) ... .seconds(86_400)) { streamListener.idleTimeout = timeout }
+        if let count = try values.integer("tcp.max-connections", range: 1...1_000_000) { streamListener.maxConnections = count }
+        if let count = try values.integer("tcp.max-connections-per-source", range: 1...1_000_000) {
+            streamListener.maxConnectionsPerSource = count
+        }
+        let path: (String) -> String? = { $0.isEmpty ? nil : $0 }
+        tlsListener.certificatePath = try values.parsed("tls.cert", allowed: "a PEM file path", path)
+        tlsListener.keyPath = try values.parsed("tls.key", allowed: "a PEM file path", path)
+        tlsListener.caPath = try values.parsed("tls.ca", allowed: "a PEM file path", path)
+        if let auth = try values.parsed("tls.client-auth", allowed: "none, optional, required", { TLSClientAuth(rawValue: $0.lowercased()) }) {
+            tlsListener.clientAuth = auth
+        }
+        if let timeout = try values.duration("tls.handshake-timeout", range: .milliseconds(100) ... .seconds(300)) {
+            tlsListener.handshakeTimeout = timeout
+        }
+        tlsUpstream.caPath = try values.parsed("upstream-tls.ca", allowed: "a PEM file path", path)
+        tlsUpstream.certificatePath = try values.parsed("upstream-tls.cert", allowed: "a PEM file path", path)
+        tlsUpstream.keyPath = try values.parsed("upstream-tls.key", allowed: "a PEM file path", path)
+        if let insecure = try values.boolean("upstream-tls.insecure") { tlsUpstream.insecure = insecure }
+
+        if let tls = listeners.first(where: { if case .tls = $0 { return true } else { return false } }) {
+            if tlsListener.certificatePath == nil || tlsListener.keyPath == nil {
+                throw ConfigurationError.conflict(
+                    key: "listen", value: tls.description, reason: "a tls:// listener needs tls.cert and tls.key (PEM files)")
+            }
+        }
+        if tlsListener.clientAuth != .none, tlsListener.caPath == nil {
+            throw ConfigurationError.conflict(
+                key: "tls.client-auth", value: tlsListener.clientAuth.rawValue, reason: "needs tls.ca, the CA bundle client certificates are verified against")
+        }
+        if (tlsUpstream.certificatePath == nil) != (tlsUpstream.keyPath == nil) {
+            throw ConfigurationError.conflict(
+                key: tlsUpstream.certificatePath == nil ? "upstream-tls.key" : "upstream-tls.cert",
+                value: tlsUpstream.certificatePath ?? tlsUpstream.keyPath ?? "", reason: "upstream-tls.cert and upstream-tls.key go together")
+        }
+    }
+
     /// The effective configuration as `key = value` lines, in the order of ``keys``.
     public var renderedLines: [String] {
         let values: [String: String] = [
-            "listen": listen.description,
+            "listen": listeners.map(\.description).joined(separator: ","),
+            "tcp.idle-timeout": Self.seconds(streamListener.idleTimeout),
+            "tcp.max-connections": String(streamListener.maxConnections),
+            "tcp.max-connections-per-source": String(streamListener.maxConnectionsPerSource),
+            "tls.cert": tlsListener.certificatePath ?? "(none)",
+            "tls.key": tlsListener.keyPath ?? "(none)",
+            "tls.ca": tlsListener.caPath ?? "(none)",
+            "tls.client-auth": tlsListener.clientAuth.rawValue,
+            "tls.handshake-timeout": Self.seconds(tlsListener.handshakeTimeout),
+            "upstream-tls.ca": tlsUpstream.caPath ?? "(system trust store)",
+            "upstream-tls.cert": tlsUpstream.certificatePath ?? "(none)",
+            "upstream-tls.key": tlsUpstream.keyPath ?? "(none)",
+            "upstream-tls.insecure": String(tlsUpstream.insecure),
             "http.address": httpAddress.description,
             "http.max-body-bytes": String(httpMaxBodyBytes),
             "http.header-timeout": Self.seconds(httpHeaderTimeout),

@@ -13,8 +13,14 @@ import NIOCore
 /// ``FerryConfiguration/keys`` so that the README, `--print-config` and error
 /// messages all speak of the same names.
 public struct FerryConfiguration: Sendable, Equatable {
-    /// UDP address the receive sockets bind (`listen`).
-    public var listen: HostAndPort = .init(host: "0.0.0.0", port: 5514)
+    /// Addresses logs are received on (`listen`): `udp://` (or bare `HOST:PORT`), `tcp://`, `tls://`.
+    public var listeners: [ListenerURL] = [.udp(.init(host: "0.0.0.0", port: 5514))]
+    /// Limits of `tcp://` and `tls://` listeners (`tcp.*`).
+    public var streamListener = StreamListenerSettings()
+    /// Certificates of `tls://` listeners (`tls.*`).
+    public var tlsListener = TLSListenerSettings()
+    /// Verification of `tls://` upstreams (`upstream-tls.*`).
+    public var tlsUpstream = TLSUpstreamSettings()
     /// HTTP control-plane address (`http.address`).
     public var httpAddress: HostAndPort = .init(host: "127.0.0.1", port: 9514)
     /// Largest `POST /v1/logs` body accepted (`http.max-body-bytes`).
@@ -98,6 +104,12 @@ public struct FerryConfiguration: Sendable, Equatable {
     }
 
     public init() {}
+
+    /// The first listener's address (the default instance name and most tests use it).
+    public var listen: HostAndPort {
+        get { listeners.first?.address ?? .init(host: "0.0.0.0", port: 5514) }
+        set { listeners = [.udp(newValue)] }
+    }
 
     /// The number of receive sockets after resolving 0 to the number of cores
     /// this process may run on (its CPU affinity and cgroup quota, so a relay

@@ -2,18 +2,38 @@
 ///
 /// - `udp://HOST:PORT`: each log becomes one datagram, byte-identical.
 /// - `ferry://HOST:PORT`: logs packed into acknowledged frames to another Ferry.
+/// - `tcp://HOST:PORT`, `tls://HOST:PORT`: syslog over TCP (inside TLS for
+///   `tls://`), octet-counted (RFC 6587) unless `?framing=lf`.
 /// - `file:PATH`: each log is appended to `PATH` as one line.
 public enum UpstreamURL: Sendable, Hashable, CustomStringConvertible {
     case udp(HostAndPort)
     /// Acknowledged frames to another Ferry (`ferry://HOST:PORT`).
     case ferry(HostAndPort)
+    /// Syslog over TCP; `framing` is `.octet` or `.lf`.
+    case tcp(HostAndPort, framing: StreamFraming)
+    /// Syslog over TLS (RFC 5425); `framing` is `.octet` or `.lf`.
+    case tls(HostAndPort, framing: StreamFraming)
     case file(path: String)
 
     /// The schemes Ferry understands, for error messages.
-    public static let allowedForms = "udp://HOST:PORT, ferry://HOST:PORT or file:PATH"
+    public static let allowedForms =
+        "udp://HOST:PORT, ferry://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT (optionally ?framing=lf) or file:PATH"
 
     public init?(parsing text: String) {
-        if text.hasPrefix("udp://") {
+        if text.hasPrefix("tcp://") || text.hasPrefix("tls://") {
+            var rest = Substring(text.dropFirst("tcp://".count))
+            var framing = StreamFraming.octet
+            if let query = rest.firstIndex(of: "?") {
+                let parameter = rest[rest.index(after: query)...]
+                guard parameter.hasPrefix("framing="),
+                    let fixed = StreamFraming(rawValue: String(parameter.dropFirst("framing=".count))), fixed != .detect
+                else { return nil }
+                framing = fixed
+                rest = rest[..<query]
+            }
+            guard let address = HostAndPort(parsing: String(rest)), address.port != 0 else { return nil }
+            self = text.hasPrefix("tcp://") ? .tcp(address, framing: framing) : .tls(address, framing: framing)
+        } else if text.hasPrefix("udp://") {
             guard let address = HostAndPort(parsing: String(text.dropFirst("udp://".count))),
                 address.port != 0
             else { return nil }
@@ -37,6 +57,8 @@ public enum UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .udp(let address): return "udp://\(address)"
         case .ferry(let address): return "ferry://\(address)"
+        case .tcp(let address, let framing): return "tcp://\(address)\(framing == .lf ? "?framing=lf" : "")"
+        case .tls(let address, let framing): return "tls://\(address)\(framing == .lf ? "?framing=lf" : "")"
         case .file(let path): return "file:\(path)"
         }
     }
@@ -46,7 +68,7 @@ extension UpstreamURL {
     /// The host and port of a network upstream (nil for `file:`).
     var networkAddress: HostAndPort? {
         switch self {
-        case .udp(let address), .ferry(let address): return address
+        case .udp(let address), .ferry(let address), .tcp(let address, _), .tls(let address, _): return address
         case .file: return nil
         }
     }

@@ -1,6 +1,7 @@
 import CFerrySystem
 import Logging
 import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
@@ -274,11 +275,21 @@ final class UDPSender {
 
 extension SendErrorReason {
     init(classifying error: any Error) {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            self = .timeout
+            return
+        }
+        if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first {
+            self.init(classifying: first.error)
+            return
+        }
         guard let ioError = error as? IOError else {
             self = .other
             return
         }
         switch ioError.errnoCode {
+        case ETIMEDOUT: self = .timeout
+        case ECONNRESET, EPIPE: self = .reset
         case ECONNREFUSED: self = .refused
         case EHOSTUNREACH, ENETUNREACH: self = .unreachable
         case ENOBUFS: self = .noBufferSpace

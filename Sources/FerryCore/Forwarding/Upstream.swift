@@ -31,6 +31,15 @@ public final class Upstream: Sendable {
     public let attemptsFailed = AtomicCounter()
     /// `file:` only: partial last lines (a crash mid-write) ended with a newline on open.
     let fileFragmentsEnded = AtomicCounter()
+    /// `tcp://`, `tls://`: logs written again on a new connection because the
+    /// peer's TCP had not acknowledged their bytes when the old one dropped.
+    let resent = AtomicCounter()
+    /// `tcp://`, `tls://`: logs written whose bytes the peer has not acknowledged yet.
+    let unacknowledged = AtomicCounter()
+    /// `tls://`: handshakes that failed, by reason.
+    let tlsFailures: [AtomicCounter] = TLSFailureReason.allCases.map { _ in AtomicCounter() }
+    /// `tls://` with `upstream-tls.insecure`: the server is not verified.
+    let tlsInsecure = AtomicFlag(false)
     /// Time from receipt to acknowledgement or write, one observation per batch or frame.
     private let latency: (any LatencyRecorder)?
     private let laneAvailable: [AtomicFlag]
@@ -62,8 +71,7 @@ public final class Upstream: Sendable {
         self.index = index
         self.laneAvailable = (0..<lanes).map { _ in AtomicFlag(false) }
         var host: String?
-        if case .udp(let address) = url, !NameResolver.isLiteral(address.host) { host = address.host }
-        if case .ferry(let address) = url, !NameResolver.isLiteral(address.host) { host = address.host }
+        if let address = url.networkAddress, !NameResolver.isLiteral(address.host) { host = address.host }
         self.health = Mutex(HealthState(machine: UpstreamHealth(breaker: breaker, budget: budget, host: host)))
         self.logger = logger
     }
@@ -265,6 +273,10 @@ public final class Upstream: Sendable {
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
             fileFragmentsEnded: fileFragmentsEnded.load,
+            resent: resent.load,
+            unacknowledged: unacknowledged.load,
+            tlsFailures: Dictionary(uniqueKeysWithValues: TLSFailureReason.allCases.map { ($0.description, tlsFailures[$0.rawValue].load) }),
+            tlsInsecure: tlsInsecure.load,
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
             lastError: lastError.withLock { $0 },
             address: machine.current?.hostAndPort,
@@ -302,6 +314,14 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
     public var forwardedBytes: Int
     /// `file:` only: partial last lines found on open and ended with a newline.
     public var fileFragmentsEnded: Int
+    /// `tcp://`, `tls://`: logs written again after a connection dropped before the peer acknowledged them.
+    public var resent: Int
+    /// `tcp://`, `tls://`: logs written and not yet acknowledged by the peer's TCP.
+    public var unacknowledged: Int
+    /// `tls://`: failed handshakes by reason.
+    public var tlsFailures: [String: Int]
+    /// `tls://` with `upstream-tls.insecure`: the server's certificate and name are not checked.
+    public var tlsInsecure: Bool
     public var sendErrors: [String: Int]
     public var lastError: String?
     /// The address traffic goes to now (`udp://`, `ferry://`).
@@ -314,7 +334,14 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
 
 /// Why a send to an upstream failed, as counted per upstream.
 public enum SendErrorReason: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case wouldBlock, noBufferSpace, refused, unreachable, other
+    case wouldBlock, noBufferSpace, refused, unreachable
+    /// A connection attempt (`tcp://`, `tls://`) that did not complete in time.
+    case timeout
+    /// An open connection that was reset or closed by the peer.
+    case reset
+    /// A TLS handshake that failed (its reason is in `tls_failures`).
+    case tls
+    case other
 
     public var description: String {
         switch self {
@@ -322,6 +349,9 @@ public enum SendErrorReason: Int, CaseIterable, Sendable, CustomStringConvertibl
         case .noBufferSpace: return "no_buffer_space"
         case .refused: return "refused"
         case .unreachable: return "unreachable"
+        case .timeout: return "timeout"
+        case .reset: return "reset"
+        case .tls: return "tls"
         case .other: return "other"
         }
     }

@@ -60,6 +60,8 @@ package struct UpstreamKindContext: Sendable {
     var logger: Logger
     /// How often `file:` upstreams sync their lines: as the spool does (`spool.fsync`); nil without a spool or under `never`.
     var fileSyncEvery: Duration? = nil
+    /// Verification of `tls://` upstreams (`upstream-tls.*`).
+    var tlsUpstream = TLSUpstreamSettings()
 }
 
 /// Where upstream URLs become kinds: the one place that knows them all.
@@ -73,6 +75,10 @@ package enum UpstreamKinds {
         case .ferry(let address):
             try NameResolver.resolveAtStart(address, for: upstream, logger: context.logger)
             return FerryUpstreamKind(upstream: upstream, instanceID: context.instanceID, settings: context.frameSettings)
+        case .tcp(let address, let framing):
+            return try StreamUpstreamKind.open(upstream, address: address, framing: framing, tls: nil, logger: context.logger)
+        case .tls(let address, let framing):
+            return try StreamUpstreamKind.open(upstream, address: address, framing: framing, tls: context.tlsUpstream, logger: context.logger)
         case .file(let path):
             let sink = try FileSink(path: path, upstream: upstream, syncEvery: context.fileSyncEvery, logger: context.logger)
             return FileUpstreamKind(upstream: upstream, sink: sink)

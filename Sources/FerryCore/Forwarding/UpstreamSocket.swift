@@ -39,14 +39,17 @@ enum UpstreamSocket {
     }
 }
 
-/// The wait before reconnecting a closed upstream socket: 100 ms, doubling to 5 s.
+/// The wait before reconnecting a closed upstream socket: a ceiling of
+/// 100 ms doubling to 5 s, the wait drawn between half the ceiling and all of
+/// it (jitter, so that lanes and Ferrys that lost one peer together do not
+/// reconnect in step).
 struct ReconnectBackoff {
     private var delay = TimeAmount.milliseconds(100)
 
-    /// The wait for this attempt; the next one waits twice as long.
+    /// The wait for this attempt; the next one's ceiling is twice as high.
     mutating func next() -> TimeAmount {
         defer { delay = min(delay * 2, .seconds(5)) }
-        return delay
+        return .nanoseconds(Int64.random(in: (delay.nanoseconds / 2)...delay.nanoseconds))
     }
 
     mutating func reset() {

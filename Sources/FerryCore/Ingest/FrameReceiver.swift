@@ -26,8 +26,10 @@ final class FrameReceiver {
     /// The longest TTL a frame may carry: `forward.frame-ttl`'s largest allowed value.
     static let maximumTTLMilliseconds: UInt32 = 3_600_000
 
-    /// The receive socket of this loop, which acknowledges frames (nil once intake stopped).
+    /// The receive socket of the burst being taken, which acknowledges its frames (nil once its intake stopped).
     var replySocket: ReceiveSocket?
+    /// Whether a socket may still send (its intake has not stopped), for acknowledgements deferred to a sync.
+    var openSockets: ((ReceiveSocket) -> Bool)?
     private let capacity: BufferCapacity
     private let spool: Spool?
     private let shardIndex: Int
@@ -82,7 +84,7 @@ final class FrameReceiver {
         let bound = NIOLoopBound(self, eventLoop: loop)
         spool.whenDurable(shard: shardIndex, through: through) {
             loop.execute {
-                guard bound.value.replySocket != nil else { return }
+                guard let pipelineSockets = bound.value.openSockets, pipelineSockets(replySocket) else { return }
                 deferred.value.flush(from: descriptor)
             }
         }

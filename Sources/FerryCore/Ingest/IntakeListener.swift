@@ -16,4 +16,12 @@ protocol IntakeListener: Sendable {
     /// What `/v1/status` shows of each socket: `kernel` is the socket table
     /// read once by the caller, `directRoute` the route of a loop, if open.
     func snapshots(kernel: [KernelUDPStats.SocketLine], directRoute: (Int) -> String?) -> [ListenerSnapshot]
+    /// What `/v1/status` shows of a connection listener (nil for UDP).
+    var streamSnapshot: StreamListenerSnapshot? { get }
+    /// The listener with the address it bound (`tcp://127.0.0.1:40123`), for the `listening` line.
+    var boundDescription: String { get }
+}
+
+extension IntakeListener {
+    var streamSnapshot: StreamListenerSnapshot? { nil }
 }

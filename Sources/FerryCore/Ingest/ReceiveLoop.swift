@@ -69,6 +69,7 @@ package final class ReceiveLoop {
         }
         lastReadFailed = false
         var burst = slab.burst(count: Int(received))
+        if !burst.frames.isEmpty { burst.replySocket = socket }  // acknowledged from the socket they came to
 
         // Counted here, once, whichever way the logs go on.
         if !burst.oversize.isEmpty {

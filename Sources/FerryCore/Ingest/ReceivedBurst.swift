@@ -24,6 +24,8 @@ package struct ReceivedBurst: Sendable {
     /// The records were refused on the receive thread's direct route: they wait
     /// in the buffer and are retried, instead of being sent again at once.
     package var failedDirectSend = false
+    /// The socket the burst's frames came to, which acknowledges them (set only when it has frames).
+    package var replySocket: ReceiveSocket?
 
     package init(receivedAt: NIODeadline = .now()) {
         self.receivedAt = receivedAt

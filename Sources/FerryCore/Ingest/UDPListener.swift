@@ -13,23 +13,25 @@ struct UDPListener {
     }
 
     let configuration: FerryConfiguration
+    /// The address this listener binds (one `udp://` entry of `listen`).
+    let address: HostAndPort
     let logger: Logger
 
     func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream]) throws -> UDPIntake {
         var sockets: [Socket] = []
-        var port = configuration.listen.port
+        var port = address.port
         do {
             if port == 0 {
-                port = try ReceiveSocket.freePort(near: SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: 0))
+                port = try ReceiveSocket.freePort(near: SocketAddress.makeAddressResolvingHost(address.host, port: 0))
             }
             // Before binding: a socket already on the port would share its
             // traffic with ours (SO_REUSEPORT); not even briefly.
-            let wanted = try SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: port)
+            let wanted = try SocketAddress.makeAddressResolvingHost(address.host, port: port)
             try Self.refuseShared(wanted, own: [])
             for handle in handles {
-                let address = try SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: port)
+                let socketAddress = try SocketAddress.makeAddressResolvingHost(address.host, port: port)
                 let socket = try ReceiveSocket.bind(
-                    to: address, receiveBufferBytes: configuration.receiveBufferBytes, wakeInterval: nil)
+                    to: socketAddress, receiveBufferBytes: configuration.receiveBufferBytes, wakeInterval: nil)
                 port = socket.localAddress.port ?? port  // the others join the port the kernel picked
                 let forwarding = DatagramReceiver.Forwarding(
                     loopIndex: handle.index, upstreams: upstreams, route: handle.route, counters: handle.counters,
@@ -49,18 +51,18 @@ struct UDPListener {
         } catch {
             for socket in sockets { socket.socket.close() }
             throw IngestError.cannotBind(
-                address: HostAndPort(host: configuration.listen.host, port: port).description, reason: String(describing: error))
+                address: HostAndPort(host: address.host, port: port).description, reason: String(describing: error))
         }
-        return UDPIntake(sockets: sockets)
+        return UDPIntake(name: "udp://\(address)", sockets: sockets)
     }
 
-    /// Fails if another socket already holds the configured port; run first
+    /// Fails if another socket already holds a configured UDP port; run first
     /// thing at start, before any file is opened or socket bound.
     static func refuseSharedPort(_ configuration: FerryConfiguration) throws {
-        guard configuration.listen.port != 0,
-            let address = try? SocketAddress.makeAddressResolvingHost(configuration.listen.host, port: configuration.listen.port)
-        else { return }
-        try refuseShared(address, own: [])
+        for case .udp(let listen) in configuration.listeners where listen.port != 0 {
+            guard let address = try? SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port) else { continue }
+            try refuseShared(address, own: [])
+        }
     }
 
     private static func refuseShared(_ address: SocketAddress, own: Set<UInt64>) throws {
@@ -76,11 +78,15 @@ public enum IngestError: Error, CustomStringConvertible {
     case cannotBind(address: String, reason: String)
     /// Another socket is on the port (SO_REUSEPORT would let it share the traffic).
     case portShared(address: String, port: Int, inodes: [UInt64])
+    /// A `tcp://` or `tls://` listener could not bind.
+    case cannotBindStream(listener: String, reason: String)
 
     public var description: String {
         switch self {
         case .cannotBind(let address, let reason):
             return "cannot bind UDP listener on \(address): \(reason)"
+        case .cannotBindStream(let listener, let reason):
+            return "cannot bind listener \(listener): \(reason)"
         case .portShared(let address, let port, let inodes):
             return "cannot bind UDP listener on \(address): address already in use "
                 + "(UDP port \(port) is held by \(inodes.count) other socket(s), inode \(inodes.map(String.init).joined(separator: ", ")); "
@@ -92,13 +98,18 @@ public enum IngestError: Error, CustomStringConvertible {
 /// The bound UDP receive sockets of one `listen` address, each read by its
 /// receive thread and feeding its loop's pipeline.
 final class UDPIntake: IntakeListener {
+    /// The listener as configured (`udp://HOST:PORT`): its `listener` label.
+    let name: String
     let sockets: [UDPListener.Socket]
 
-    init(sockets: [UDPListener.Socket]) {
+    init(name: String, sockets: [UDPListener.Socket]) {
+        self.name = name
         self.sockets = sockets
     }
 
     var socketCount: Int { sockets.count }
+
+    var boundDescription: String { sockets.first.map { "udp://\($0.socket.localAddress.hostAndPort)" } ?? name }
 
     func start(handles: [Relay.PipelineHandle]) async throws {
         do {
@@ -107,7 +118,7 @@ final class UDPIntake: IntakeListener {
                 let replySocket = socket.socket
                 let deliver = try await handle.eventLoop.submit {
                     let pipeline = handle.pipeline.value
-                    pipeline.replySocket = replySocket
+                    pipeline.replySockets.insert(ObjectIdentifier(replySocket))
                     return NIOLoopBound<([ReceivedBurst]) -> Void>({ pipeline.receive($0) }, eventLoop: handle.eventLoop)
                 }.get()
                 try socket.receiver.start(name: "ferry-rx-\(socket.loopIndex)", eventLoop: handle.eventLoop, deliver: deliver)
@@ -129,7 +140,8 @@ final class UDPIntake: IntakeListener {
         // run in order); after this no loop sends from a receive socket again.
         for socket in sockets {
             let handle = handles[socket.loopIndex]
-            try? await handle.eventLoop.submit { handle.pipeline.value.replySocket = nil }.get()
+            let key = ObjectIdentifier(socket.socket)
+            try? await handle.eventLoop.submit { _ = handle.pipeline.value.replySockets.remove(key) }.get()
             socket.socket.close()
         }
     }
@@ -141,6 +153,7 @@ final class UDPIntake: IntakeListener {
             let line = kernel[socket.socket.inode]
             let foreign = PortSharing.foreignReceivers(of: socket.socket.localAddress, own: own, table: table)
             return ListenerSnapshot(
+                listener: name,
                 address: socket.socket.localAddress.hostAndPort,
                 port: socket.socket.localAddress.port ?? 0,
                 loop: socket.loopIndex,

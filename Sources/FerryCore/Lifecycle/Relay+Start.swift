@@ -88,6 +88,7 @@ extension Relay {
 
         // Resolve names and open files once, before any loop uses them.
         var kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
+        kindContext.tlsUpstream = configuration.tlsUpstream
         switch configuration.spool?.sync {
         case .always: kindContext.fileSyncEvery = .zero
         case .interval: kindContext.fileSyncEvery = configuration.spool?.syncInterval
@@ -129,23 +130,38 @@ extension Relay {
                 }
             }
         }
-        let intake = try UDPListener(configuration: configuration, logger: logger).bind(handles: handles, upstreams: upstreams)
-        try await intake.start(handles: handles)
+        var listeners: [any IntakeListener] = []
+        do {
+            for url in configuration.listeners {
+                switch url {
+                case .udp(let address):
+                    let intake = try UDPListener(configuration: configuration, address: address, logger: logger)
+                        .bind(handles: handles, upstreams: upstreams)
+                    listeners.append(intake)
+                    try await intake.start(handles: handles)
+                case .tcp, .tls:
+                    listeners.append(try await StreamListener.bind(url, configuration: configuration, group: group, handles: handles, logger: logger))
+                }
+            }
+        } catch {
+            for listener in listeners { await listener.stopIntake(handles: handles) }
+            throw error
+        }
         relay.state.withLock {
-            $0.listeners = [intake]
+            $0.listeners = listeners
             $0.phase = .running
         }
-        let sockets = intake.sockets
-        let granted = sockets.map(\.socket.receiveBufferBytes).min() ?? 0
-        logger.info(
-            "listening",
-            metadata: [
-                "udp.address": "\(sockets.first?.socket.localAddress.hostAndPort ?? "?")",
-                "udp.sockets": "\(sockets.count)",
-                "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
-                "udp.receive_buffer.granted_bytes": "\(granted)",
-                "upstreams": "\(configuration.upstreams.map(\.description).joined(separator: ","))",
-            ])
+        let sockets = listeners.compactMap { $0 as? UDPIntake }.flatMap(\.sockets)
+        let granted = sockets.map(\.socket.receiveBufferBytes).min() ?? configuration.receiveBufferBytes
+        var metadata: Logger.Metadata = [
+            "listeners": "\(listeners.map(\.boundDescription).joined(separator: ","))",
+            "udp.sockets": "\(sockets.count)",
+            "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
+            "udp.receive_buffer.granted_bytes": "\(granted)",
+            "upstreams": "\(configuration.upstreams.map(\.description).joined(separator: ","))",
+        ]
+        if let first = sockets.first { metadata["udp.address"] = "\(first.socket.localAddress.hostAndPort)" }
+        logger.info("listening", metadata: metadata)
         if granted < configuration.receiveBufferBytes {
             logger.warning(
                 "receive buffer smaller than requested",

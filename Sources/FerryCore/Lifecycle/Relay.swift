@@ -195,6 +195,11 @@ public final class Relay: Sendable {
         return upstream.isBreakerClosed && upstream.isLaneAvailable(index) ? upstream.url.description : nil
     }
 
+    /// The `tcp://` and `tls://` listeners: connections, refusals, TLS failures, backpressure.
+    public var streamListeners: [StreamListenerSnapshot] {
+        state.withLock { $0.listeners }.compactMap(\.streamSnapshot)
+    }
+
     /// Receive sockets bound now (no /proc read: for `/readyz`).
     public var listenerCount: Int { state.withLock { $0.listeners.reduce(0) { $0 + $1.socketCount } } }
 
@@ -233,6 +238,8 @@ public struct RelayState: Sendable {
 
 /// What `/v1/status` shows of one receive socket.
 public struct ListenerSnapshot: Sendable, Codable, Equatable {
+    /// The `udp://` listener this socket belongs to, as configured.
+    public var listener: String
     public var address: String
     public var port: Int
     public var loop: Int

@@ -14,6 +14,11 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case spoolWriteFailed
     /// A spooled log could not be read back: its record failed its checksum or its file is gone.
     case spoolCorrupt
+    /// An octet-counted TCP/TLS message cut off by the end of its connection (the part received is not forwarded).
+    case truncated
+    /// A TCP/TLS stream that could not be framed further (a length that is not one, or no sender would write):
+    /// counted once per connection, which is closed.
+    case framingError
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -25,6 +30,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .spoolFull: return "spool_full"
         case .spoolWriteFailed: return "spool_write_failed"
         case .spoolCorrupt: return "spool_corrupt"
+        case .truncated: return "truncated"
+        case .framingError: return "framing_error"
         }
     }
 }

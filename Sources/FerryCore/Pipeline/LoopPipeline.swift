@@ -22,11 +22,11 @@ package final class LoopPipeline {
     /// Shards this loop reads spilled logs back from: its own, and those of
     /// loops an earlier run had beyond this run's count.
     let readShards: [SpoolShard]
-    private let maxRecordBytes: Int
+    let maxRecordBytes: Int
     private let logger: Logger
     private(set) var lanes: [any UpstreamLane] = []
     var drops: DropReporter
-    private var sampler: LogSampler
+    var sampler: LogSampler
     /// Tells this loop's receive thread which upstream it may send to itself.
     package let directRoute = DirectRoute()
 
@@ -56,6 +56,7 @@ package final class LoopPipeline {
         self.frames = FrameReceiver(
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
             loopIndex: index, logger: logger)
+        frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
 
     package func setLanes(_ lanes: [any UpstreamLane]) {
@@ -64,11 +65,9 @@ package final class LoopPipeline {
 
     // MARK: - Intake
 
-    /// The receive socket of this loop, which acknowledges frames.
-    var replySocket: ReceiveSocket? {
-        get { frames.replySocket }
-        set { frames.replySocket = newValue }
-    }
+    /// This loop's receive sockets (one per UDP listener) that may still
+    /// acknowledge frames; a socket leaves when its intake stops.
+    var replySockets: Set<ObjectIdentifier> = []
 
     /// Takes what a receive thread could not send itself: frames, and logs
     /// while no direct route is open. It has counted them already; here they
@@ -82,6 +81,7 @@ package final class LoopPipeline {
         // Bursts that queued up while this loop was busy leave together (in
         // order): one reservation, one write, full frames.
         var merged = ReceivedBurst(receivedAt: bursts[0].receivedAt)
+        merged.replySocket = bursts.lazy.compactMap(\.replySocket).first
         for burst in bursts {
             if burst.failedDirectSend {
                 receive(burst)  // waits in the shard; rare
@@ -108,6 +108,7 @@ package final class LoopPipeline {
         }
         // Frames and logs in the order they arrived, forwarded together: one
         // write per burst, however many frames it held.
+        frames.replySocket = burst.replySocket.flatMap { replySockets.contains(ObjectIdentifier($0)) ? $0 : nil }
         var outgoing: [ByteBuffer] = []
         var outgoingBytes = 0
         var outgoingSpans = SpoolSpans()
@@ -249,7 +250,7 @@ package final class LoopPipeline {
 
     /// Sends reserved records now if nothing is waiting ahead of them and an
     /// upstream can take them; otherwise queues a copy behind the waiting ones.
-    private func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+    func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         if shard.isEmpty, let lane = firstAvailableLane() {
             lane.send(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
             return
@@ -342,7 +343,7 @@ package final class LoopPipeline {
             ])
     }
 
-    private func scheduleRetry() {
+    func scheduleRetry() {
         guard !retryScheduled else { return }
         retryScheduled = true
         eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
