@@ -39,9 +39,11 @@ public enum ExternalTool {
 
 public enum ExternalToolError: Error, CustomStringConvertible {
     case missing(String)
+    case failed(String, String)
 
     public var description: String {
         switch self {
+        case .failed(let name, let output): return "'\(name)' failed: \(output)"
         case .missing(let name): return "'\(name)' is not installed (.ci/run installs it with apt-get)"
         }
     }
@@ -62,4 +64,24 @@ public func freeTCPPort() -> Int {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs a Python 3 script (a test's own TCP/TLS client or server) and returns its output; throws if it fails.
+@discardableResult
+public func python(_ script: String, _ arguments: [String] = []) throws -> String {
+    let (status, output) = try ExternalTool.run("python3", ["-c", script] + arguments)
+    guard status == 0 else { throw ExternalToolError.failed("python3", output) }
+    return output
+}
+
+extension StatusReader {
+    /// The `tcp://`/`tls://` listener `index` of `/v1/status`.
+    public func streamListener(_ index: Int = 0) -> [String: Any] {
+        (status()?["stream_listeners"] as? [[String: Any]])?[index] ?? [:]
+    }
+
+    /// `counters.dropped_by_reason[reason]`.
+    public func dropped(_ reason: String) -> Int {
+        (counters()["dropped_by_reason"] as? [String: Int])?[reason] ?? 0
+    }
 }

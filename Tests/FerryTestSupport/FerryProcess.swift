@@ -63,6 +63,22 @@ public final class FerryProcess {
         return (ferry, udpPort, httpPort)
     }
 
+    /// Starts `ferry serve` on `listeners` (URLs, port 0 allowed) and returns
+    /// the port each one bound, in order, and the HTTP port.
+    public static func serve(
+        listeners: [String], _ extra: [String], environment: [String: String] = [:], wrapper: [String] = []
+    ) async throws -> (FerryProcess, ports: [Int], httpPort: Int) {
+        let ferry = try FerryProcess(
+            ["serve", "--http", "127.0.0.1:0"] + listeners.flatMap { ["--listen", $0] } + extra, environment: environment, wrapper: wrapper)
+        guard let line = await ferry.waitForLine(message: "listening"), let http = await ferry.waitForLine(message: "http listening"),
+            let bound = line["listeners"] as? String, let httpPort = port(of: http["http.address"])
+        else {
+            throw FerryProcessError.didNotStart(log: ferry.logText)
+        }
+        let ports = bound.split(separator: ",").compactMap { port(of: String($0.split(separator: "/").last ?? "")) }
+        return (ferry, ports, httpPort)
+    }
+
     private static func port(of address: Any?) -> Int? {
         (address as? String).flatMap { $0.split(separator: ":").last.flatMap { Int($0) } }
     }

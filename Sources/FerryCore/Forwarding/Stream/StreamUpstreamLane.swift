@@ -137,7 +137,7 @@ final class StreamUpstreamLane: UpstreamLane {
         eventLoop.assumeIsolated().scheduleTask(in: Self.ackPollInterval) {
             self.polling = false
             guard let channel = self.channel, !self.outstanding.isEmpty else { return }
-            self.pollAcknowledged(channel).whenComplete { _ in self.startPolling() }
+            self.pollAcknowledged(channel).assumeIsolated().whenComplete { _ in self.startPolling() }
         }
     }
 
@@ -222,7 +222,13 @@ final class StreamUpstreamLane: UpstreamLane {
     private static func clientHandler(
         context: NIOSSLContext, serverName: String?, verification: TLSHandshakeGuard.Verification
     ) throws -> NIOSSLClientHandler {
-        try NIOSSLClientHandler(context: context, serverHostname: serverName)
+        let factory: any VerifyingClientHandlerFactory.Type = VerifyingClientHandler.self
+        return try factory.make(context: context, serverHostname: serverName) { result, certificate in
+            if result == .failed, verification.failure == nil {
+                verification.failure = TLSFailureReason.verificationFailure(of: certificate)
+            }
+            return result
+        }
     }
 
     func becameReady(_ readyChannel: any Channel) {
@@ -278,6 +284,22 @@ final class StreamUpstreamLane: UpstreamLane {
     private func scheduleReconnect() {
         guard !stopped else { return }
         eventLoop.assumeIsolated().scheduleTask(in: reconnect.next()) { self.connect() }
+    }
+}
+
+/// NIOSSL's client handler with a verification callback that observes the
+/// default verification (to tell an expired certificate from an unknown CA)
+/// without replacing it. NIOSSL deprecated that initialiser in favour of
+/// custom verification, which would mean re-implementing chain checks; the
+/// protocol keeps the deprecation to this one place.
+private protocol VerifyingClientHandlerFactory {
+    static func make(context: NIOSSLContext, serverHostname: String?, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLClientHandler
+}
+
+private enum VerifyingClientHandler: VerifyingClientHandlerFactory {
+    @available(*, deprecated, message: "observes NIOSSL's default verification; see VerifyingClientHandlerFactory")
+    static func make(context: NIOSSLContext, serverHostname: String?, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLClientHandler {
+        try NIOSSLClientHandler(context: context, serverHostname: serverHostname, verificationCallback: callback)
     }
 }
 

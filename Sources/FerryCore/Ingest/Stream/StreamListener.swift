@@ -75,7 +75,8 @@ final class StreamListener: IntakeListener {
         let handshakeTimeout = TimeAmount(configuration.tlsListener.handshakeTimeout)
         let tlsSource = tls
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
