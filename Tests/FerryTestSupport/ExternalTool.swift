@@ -85,3 +85,18 @@ extension StatusReader {
         (counters()["dropped_by_reason"] as? [String: Int])?[reason] ?? 0
     }
 }
+
+/// The whole of a /proc file (its size reads as 0, so Foundation's readers may stop at the first page).
+public func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { break }
+        bytes.append(contentsOf: chunk[0..<count])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

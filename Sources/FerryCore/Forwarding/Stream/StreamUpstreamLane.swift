@@ -271,7 +271,9 @@ final class StreamUpstreamLane: UpstreamLane {
         if let tlsReason { upstream.tlsFailures[tlsReason.rawValue].add(1) }
         let detail = tlsReason.map { "tls handshake failed (\($0)): \(error)" } ?? String(describing: error)
         upstream.recordError(reason, detail: detail)
-        upstream.record(success: false)
+        // A failed connection trips a closed breaker; while it is open, reconnecting goes on at the
+        // backoff's pace without extending the open wait (the half-open probe is a real send).
+        if upstream.breakerState == .closed { upstream.record(success: false) }
         if let suppressed = warnings.shouldLog(key: 10 + reason.rawValue) {
             var metadata: Logger.Metadata = [
                 "upstream": "\(upstream.url)", "error.reason": "\(reason)", "error.detail": "\(error)", "warnings.suppressed": "\(suppressed)",

@@ -32,6 +32,10 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     /// Why the connection ends; set by whoever closes it (idle, framing, the TLS guard).
     var closure: StreamListenerStats.Closure = .peer
     private var released = false
+    /// The peer finished sending (half-close): close once what is pending is taken.
+    private var inputClosed = false
+    /// How long messages read from a connection that has ended may wait for room before they are dropped.
+    static let lingerLimit = TimeAmount.seconds(30)
 
     init(
         pipeline: LoopPipeline, stats: StreamListenerStats, events: StreamListenerEvents, transport: Transport, framing: StreamFraming,
@@ -80,7 +84,9 @@ final class StreamConnectionHandler: ChannelInboundHandler {
             return
         }
         if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
-            context.close(promise: nil)
+            // What it sent is read; it is closed once the pipeline has taken all of it.
+            inputClosed = true
+            if pending.isEmpty { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -99,19 +105,31 @@ final class StreamConnectionHandler: ChannelInboundHandler {
             pipeline.counters.countReceived(transport, logs: 1, bytes: 0)
             pipeline.drops.drop(.truncated, logs: 1, detail: 0)
         }
-        if !pending.isEmpty {
-            // Read from the socket, so the sender counts them sent: taken now, or dropped with a reason.
-            take()
-            if !pending.isEmpty {
-                let bytes = pending.reduce(0) { $0 + $1.readableBytes }
-                pipeline.counters.countReceived(transport, logs: pending.count, bytes: bytes)
-                pipeline.drops.drop(.queueFull, logs: pending.count, detail: pipeline.capacity.usedLogs)
-                pending.removeAll()
-            }
-        }
         endPause()
         release()
+        // Read from the socket, so the sender counts them delivered: they wait
+        // for room like any other (up to lingerLimit), then are dropped with a reason.
+        take()
+        if !pending.isEmpty { linger(until: .now() + Self.lingerLimit) }
         context.fireChannelInactive()
+    }
+
+    /// Keeps offering what a closed connection left until it is taken or `deadline` passes.
+    private func linger(until deadline: NIODeadline) {
+        let loopBound = NIOLoopBound(self, eventLoop: pipeline.eventLoop)
+        pipeline.eventLoop.scheduleTask(in: Self.pauseRetry) {
+            let handler = loopBound.value
+            handler.take()
+            guard !handler.pending.isEmpty else { return }
+            guard NIODeadline.now() < deadline else {
+                let bytes = handler.pending.reduce(0) { $0 + $1.readableBytes }
+                handler.pipeline.counters.countReceived(handler.transport, logs: handler.pending.count, bytes: bytes)
+                handler.pipeline.drops.drop(.queueFull, logs: handler.pending.count, detail: handler.pipeline.capacity.usedLogs)
+                handler.pending.removeAll()
+                return
+            }
+            handler.linger(until: deadline)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -129,6 +147,10 @@ final class StreamConnectionHandler: ChannelInboundHandler {
         guard !pending.isEmpty else { return }
         take()
         if pending.isEmpty {
+            if inputClosed {
+                context.close(promise: nil)
+                return
+            }
             if pausedAt != nil {
                 endPause()
                 context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
