@@ -115,3 +115,9 @@ public func waitForTCPListener(port: Int, seconds: Double = 10) async -> Bool {
         } == 0
     }
 }
+
+/// A free UDP port on 127.0.0.1 (bound and released).
+public func freeUDPPort() -> Int {
+    guard let socket = try? UDPTestSocket() else { return 0 }
+    return socket.port
+}
