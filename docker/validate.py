@@ -1012,7 +1012,7 @@ def check_k8s(binary: Path | None) -> None:
                     f.write(data)
                 try:
                     check_ferry_config(binary, Path(f.name), f"ConfigMap {cm_name} ferry.yaml",
-                                       {"http.address": "0.0.0.0:9514", "listen": "0.0.0.0:5514"})
+                                       {"http.address": "0.0.0.0:9514", "listen": "udp://0.0.0.0:5514"})
                 finally:
                     os.unlink(f.name)
                 cfg = yaml.safe_load(data)
@@ -1157,7 +1157,7 @@ def main() -> int:
 
     R.section("Ferry example configurations (ferry check-config)")
     for path in sorted((DOCKER / "config").glob("*.yaml")):
-        check_ferry_config(binary, path, rel(path), {"http.address": "0.0.0.0:9514", "listen": "0.0.0.0:5514"})
+        check_ferry_config(binary, path, rel(path), {"http.address": "0.0.0.0:9514", "listen": "udp://0.0.0.0:5514"})
 
     compose = check_compose(binary)
     check_prometheus_config(promtool, compose)

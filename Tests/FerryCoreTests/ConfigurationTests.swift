@@ -105,7 +105,9 @@ struct ConfigurationTests {
         ("listen", "127.0.0.1:70000"),
         ("http.address", "localhost"),
         ("http.max-body-bytes", "0"),
-        ("upstreams", "tcp://127.0.0.1:9"),
+        ("upstreams", "http://127.0.0.1:9"),
+        ("listen", "tcp://127.0.0.1:9?framing=xml"),
+        ("tls.client-auth", "sometimes"),
         ("upstreams", "udp://127.0.0.1:0"),
         ("queue.capacity-logs", "-5"),
         ("queue.capacity-logs", "abc"),
@@ -190,5 +192,43 @@ struct ConfigurationTests {
         #expect(DurationParser.parse("500ms") == .milliseconds(500))
         #expect(DurationParser.parse("2s") == .seconds(2))
         #expect(DurationParser.parse("-1") == nil)
+    }
+
+    /// `listen` takes one address or a list (a YAML list, or comma-separated), of any kind.
+    @Test func listenTakesOneOrAListOfURLs() async throws {
+        let one = try await load(environment: ["FERRY_LISTEN": "127.0.0.1:7001"])
+        #expect(one.listeners == [.udp(HostAndPort(host: "127.0.0.1", port: 7001))])
+        let yaml = """
+            listen: ["udp://[::]:514", "tcp://0.0.0.0:514?framing=octet", "tls://0.0.0.0:6514"]
+            tls: { cert: /c.pem, key: /k.pem }
+            """
+        let many = try await load(file: ("ferry.yaml", yaml))
+        #expect(
+            many.listeners == [
+                .udp(HostAndPort(host: "::", port: 514)), .tcp(HostAndPort(host: "0.0.0.0", port: 514), framing: .octet),
+                .tls(HostAndPort(host: "0.0.0.0", port: 6514), framing: .detect),
+            ])
+        #expect(many.listeners.map(\.description) == ["udp://[::]:514", "tcp://0.0.0.0:514?framing=octet", "tls://0.0.0.0:6514"])
+        let upstream = try await load(upstreams: ["tls://siem.example:6514?framing=lf", "tcp://10.0.0.9:514"])
+        #expect(
+            upstream.upstreams == [
+                .tls(HostAndPort(host: "siem.example", port: 6514), framing: .lf), .tcp(HostAndPort(host: "10.0.0.9", port: 514), framing: .octet),
+            ])
+    }
+
+    /// What TLS needs is checked when the configuration is read, naming the key.
+    @Test func tlsSettingsThatCannotWorkAreRefused() async throws {
+        let noCertificate = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(environment: ["FERRY_LISTEN": "tls://127.0.0.1:6514"])
+        }
+        #expect(noCertificate?.description.contains("tls.cert") == true)
+        let noCA = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(environment: ["FERRY_TLS_CLIENT_AUTH": "required"])
+        }
+        #expect(noCA?.description.contains("tls.ca") == true)
+        let twice = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(environment: ["FERRY_LISTEN": "tcp://127.0.0.1:514,tcp://127.0.0.1:514"])
+        }
+        #expect(twice?.description.contains("already listened on") == true)
     }
 }
