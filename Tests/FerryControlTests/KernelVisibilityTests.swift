@@ -98,23 +98,25 @@ struct KernelVisibilityTests {
     /// gracefully and exits 0.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func aSigtermDuringStartUpIsAGracefulShutdown() async throws {
-        guard let blackHole = await loopbackResolverSocket() else { return }  // port 53 taken here
-        let names = try PrivateNames(hosts: "", resolverOptions: "timeout:3 attempts:1")
-        let ferry = try FerryProcess(
-            ["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--upstream", "udp://slow.invalid:9"], wrapper: names.wrapper)
-        try await Task.sleep(for: .milliseconds(600))
-        #expect(blackHole.receive(timeoutMilliseconds: 3_000) != nil, "Ferry did not ask the resolver")  // it is resolving now
-        // The relay starts inside the service group: meanwhile the control plane answers, and says so.
-        let http = try #require(await ferry.waitForLine(message: "http listening", timeout: 5))
-        let port = try #require((http["http.address"] as? String)?.split(separator: ":").last.flatMap { Int($0) })
-        #expect((try? HTTPTestClient.request("GET", port: port, path: "/healthz"))?.status == 200)
-        let ready = try? HTTPTestClient.request("GET", port: port, path: "/readyz")
-        #expect(ready?.status == 503 && ready?.json?["reason"] as? String == "starting", "\(String(describing: ready?.body))")
-        ferry.signal(SIGTERM)
-        let status = await ferry.waitForExit(timeout: 20)
-        #expect(ferry.process.terminationReason == .exit, "ended by a signal: \(ferry.logText.suffix(300))")
-        #expect(status == 0)
-        #expect(ferry.logLines.contains { $0["message"] as? String == "drained" })
+        try await LoadGate.shared.timed {
+            guard let blackHole = await loopbackResolverSocket() else { return }  // port 53 taken here
+            let names = try PrivateNames(hosts: "", resolverOptions: "timeout:3 attempts:1")
+            let ferry = try FerryProcess(
+                ["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--upstream", "udp://slow.invalid:9"], wrapper: names.wrapper)
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(blackHole.receive(timeoutMilliseconds: 3_000) != nil, "Ferry did not ask the resolver")  // it is resolving now
+            // The relay starts inside the service group: meanwhile the control plane answers, and says so.
+            let http = try #require(await ferry.waitForLine(message: "http listening", timeout: 5))
+            let port = try #require((http["http.address"] as? String)?.split(separator: ":").last.flatMap { Int($0) })
+            #expect((try? HTTPTestClient.request("GET", port: port, path: "/healthz"))?.status == 200)
+            let ready = try? HTTPTestClient.request("GET", port: port, path: "/readyz")
+            #expect(ready?.status == 503 && ready?.json?["reason"] as? String == "starting", "\(String(describing: ready?.body))")
+            ferry.signal(SIGTERM)
+            let status = await ferry.waitForExit(timeout: 20)
+            #expect(ferry.process.terminationReason == .exit, "ended by a signal: \(ferry.logText.suffix(300))")
+            #expect(status == 0)
+            #expect(ferry.logLines.contains { $0["message"] as? String == "drained" })
+        }
     }
 
     /// A name re-pointed (hosts file bind-mounted over /etc/hosts in a private

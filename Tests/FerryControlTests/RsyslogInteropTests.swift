@@ -9,7 +9,9 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RsyslogInteropTests {
     private static func messages(_ prefix: String) -> [String] {
-        (0..<300).map { "<13>\(prefix)-\($0) grüße ✓ from rsyslog's peer end" } + ["<13>\(prefix)-big " + String(repeating: "z", count: 8192) + " end"]
+        (0..<300).map { "<13>\(prefix)-\($0) grüße ✓ from rsyslog's peer end" } + [
+            "<13>\(prefix)-big " + String(repeating: "z", count: 8192) + " end"
+        ]
     }
 
     /// Sends each message as one UDP datagram to `port`, paced a little.

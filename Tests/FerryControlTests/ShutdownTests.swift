@@ -41,46 +41,48 @@ struct ShutdownTests {
     }
 
     @Test func logsThatCannotBeDrainedAreCountedAndReadinessSaysDraining() async throws {
-        // The upstream is a full disk (/dev/full fails every write with ENOSPC):
-        // the sink keeps retrying, reports itself unavailable, and logs wait in the buffer.
-        let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:/dev/full", "--drain-timeout", "1500ms"])
-        let sender = try UDPTestSocket()
-        sender.send(Array("first".utf8), to: udpPort)
-        var notReady: [String: Any]?
-        for _ in 0..<100 {
-            let reply = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
-            if reply.status == 503 {
-                notReady = reply.json
-                break
+        try await LoadGate.shared.timed {
+            // The upstream is a full disk (/dev/full fails every write with ENOSPC):
+            // the sink keeps retrying, reports itself unavailable, and logs wait in the buffer.
+            let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:/dev/full", "--drain-timeout", "1500ms"])
+            let sender = try UDPTestSocket()
+            sender.send(Array("first".utf8), to: udpPort)
+            var notReady: [String: Any]?
+            for _ in 0..<100 {
+                let reply = try HTTPTestClient.request("GET", port: httpPort, path: "/readyz")
+                if reply.status == 503 {
+                    notReady = reply.json
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(notReady?["reason"] as? String == "no_upstream_available")
-        for index in 0..<20 { sender.send(Array("waiting \(index)".utf8), to: udpPort) }
-        try await Task.sleep(for: .milliseconds(100))
+            #expect(notReady?["reason"] as? String == "no_upstream_available")
+            for index in 0..<20 { sender.send(Array("waiting \(index)".utf8), to: udpPort) }
+            try await Task.sleep(for: .milliseconds(100))
 
-        let signalled = ContinuousClock.now
-        ferry.signal(SIGTERM)
-        var draining: [String: Any]?
-        for _ in 0..<50 {
-            if let reply = try? HTTPTestClient.request("GET", port: httpPort, path: "/readyz"), reply.json?["reason"] as? String == "draining" {
-                draining = reply.json
-                break
+            let signalled = ContinuousClock.now
+            ferry.signal(SIGTERM)
+            var draining: [String: Any]?
+            for _ in 0..<50 {
+                if let reply = try? HTTPTestClient.request("GET", port: httpPort, path: "/readyz"), reply.json?["reason"] as? String == "draining" {
+                    draining = reply.json
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(20))
+            #expect(draining?["status"] as? String == "not_ready")
+            let exit = await ferry.waitForExit(timeout: 10)
+            #expect(exit == 0)
+            // Deadline (1.5 s) plus 1.5 s to stop; without the deadline /dev/full would keep it draining forever.
+            #expect(ContinuousClock.now - signalled < .milliseconds(3000))
+            let summary = try #require(ferry.logLines.first { $0["message"] as? String == "drain incomplete, logs left undrained" })
+            let received = Int(summary["logs.received"] as? String ?? "") ?? -1
+            let forwarded = Int(summary["logs.forwarded"] as? String ?? "") ?? -1
+            let dropped = Int(summary["logs.dropped"] as? String ?? "") ?? -1
+            let undrained = Int(summary["logs.undrained"] as? String ?? "") ?? -1
+            #expect(received == 21)
+            #expect(undrained > 0)
+            #expect(received == forwarded + dropped + undrained)
         }
-        #expect(draining?["status"] as? String == "not_ready")
-        let exit = await ferry.waitForExit(timeout: 10)
-        #expect(exit == 0)
-        // Deadline (1.5 s) plus 1.5 s to stop; without the deadline /dev/full would keep it draining forever.
-        #expect(ContinuousClock.now - signalled < .milliseconds(3000))
-        let summary = try #require(ferry.logLines.first { $0["message"] as? String == "drain incomplete, logs left undrained" })
-        let received = Int(summary["logs.received"] as? String ?? "") ?? -1
-        let forwarded = Int(summary["logs.forwarded"] as? String ?? "") ?? -1
-        let dropped = Int(summary["logs.dropped"] as? String ?? "") ?? -1
-        let undrained = Int(summary["logs.undrained"] as? String ?? "") ?? -1
-        #expect(received == 21)
-        #expect(undrained > 0)
-        #expect(received == forwarded + dropped + undrained)
     }
 }

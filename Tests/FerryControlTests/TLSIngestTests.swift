@@ -48,12 +48,15 @@ struct TLSIngestTests {
         let output = try scratchDirectory("tls-in") + "/out.log"
         let (ferry, port, httpPort) = try await serve(certificates, output: output)
         defer { ferry.signal(SIGKILL) }
-        let result = try python(Self.client, ["\(port)", certificates.ca, certificates.certificate("client"), certificates.key("client"), "mtls", "500"])
+        let result = try python(
+            Self.client, ["\(port)", certificates.ca, certificates.certificate("client"), certificates.key("client"), "mtls", "500"])
         #expect(result.hasPrefix("sent TLSv1.3"), "\(result)")
         #expect(await eventually(seconds: 10, every: .milliseconds(100)) { fileLines(output).count >= 501 })
         let lines = fileLines(output).map(String.init)
         #expect(lines.count == 501)
-        #expect(Set(lines) == Set((0..<500).map { "<13>mtls-\($0) grüße über TLS end" } + ["<13>mtls-big " + String(repeating: "y", count: 8192) + " end"]))
+        #expect(
+            Set(lines)
+                == Set((0..<500).map { "<13>mtls-\($0) grüße über TLS end" } + ["<13>mtls-big " + String(repeating: "y", count: 8192) + " end"]))
         let status = StatusReader(port: httpPort)
         #expect((status.counters()["received_by_transport"] as? [String: Int])?["tls"] == 501)
         #expect(status.streamListener()["certificate"] as? String != nil)
@@ -92,7 +95,10 @@ struct TLSIngestTests {
             }, "\(status.streamListener())")
         #expect((status.streamListener()["closed"] as? [String: Int])?["handshake_timeout"] == 1)
         #expect(fileLines(output).isEmpty)
-        #expect(ferry.logLines.contains { $0["message"] as? String == "tls handshake failed" && $0["reason"] as? String == "expired" && $0["peer"] != nil })
+        #expect(
+            ferry.logLines.contains {
+                $0["message"] as? String == "tls handshake failed" && $0["reason"] as? String == "expired" && $0["peer"] != nil
+            })
         #expect(try HTTPTestClient.request("GET", port: httpPort, path: "/healthz").status == 200)
     }
 

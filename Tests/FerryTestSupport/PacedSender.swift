@@ -13,15 +13,15 @@ public enum PacedSender {
         return prefix + "-" + String(repeating: "0", count: max(0, 6 - number.count)) + number
     }
 
-    /// Sends `count` lines at `rate` per second; returns when all are sent.
-    public static func send(prefix: String, count: Int, rate: Int, to port: Int) async throws {
+    /// Sends `count` lines (numbered from `first`) at `rate` per second; returns when all are sent.
+    public static func send(prefix: String, count: Int, rate: Int, to port: Int, first: Int = 0) async throws {
         let socket = try UDPTestSocket()
         let start = ContinuousClock.now
         let chunk = max(1, rate / 100)  // one chunk every 10 ms
         var index = 0
         while index < count {
             for _ in 0..<min(chunk, count - index) {
-                socket.send(Array(line(prefix, index).utf8), to: port)
+                socket.send(Array(line(prefix, first + index).utf8), to: port)
                 index += 1
             }
             let due = start + .milliseconds(index * 1000 / rate)

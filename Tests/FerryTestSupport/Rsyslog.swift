@@ -21,16 +21,20 @@ public final class Rsyslog: @unchecked Sendable {
         }
         let configuration = "global(\(global))\n" + body + "\n"
         try configuration.write(toFile: "\(directory)/rsyslog.conf", atomically: true, encoding: .utf8)
-        guard let rsyslogd = ExternalTool.path("rsyslogd") ?? ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"].first(where: FileManager.default.isExecutableFile)
+        guard
+            let rsyslogd = ExternalTool.path("rsyslogd")
+                ?? ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"].first(where: FileManager.default.isExecutableFile)
         else {
             throw ExternalToolError.missing("rsyslogd")
         }
         process.executableURL = URL(fileURLWithPath: rsyslogd)
         process.arguments = ["-n", "-f", "\(directory)/rsyslog.conf", "-i", "\(directory)/rsyslog.pid"]
-        let log = FileHandle(forWritingAtPath: "\(directory)/stderr") ?? {
-            FileManager.default.createFile(atPath: "\(directory)/stderr", contents: nil)
-            return FileHandle(forWritingAtPath: "\(directory)/stderr")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: "\(directory)/stderr")
+            ?? {
+                FileManager.default.createFile(atPath: "\(directory)/stderr", contents: nil)
+                return FileHandle(forWritingAtPath: "\(directory)/stderr")!
+            }()
         process.standardOutput = log
         process.standardError = log
         try process.run()

@@ -10,7 +10,14 @@ public struct TestCertificates: Sendable {
     public func certificate(_ name: String) -> String { "\(directory)/\(name).pem" }
     public func key(_ name: String) -> String { "\(directory)/\(name).key" }
 
+    /// The test process's certificates, made once (RSA key generation is slow on small machines).
     public static func make() throws -> TestCertificates {
+        try made.get()
+    }
+
+    private static let made = Result { try generate() }
+
+    private static func generate() throws -> TestCertificates {
         let directory = try scratchDirectory("ferry-certs")
         let script = """
             set -e

@@ -34,14 +34,16 @@ struct ListenerMetrics {
             var closed: [String: TotalCounter] = [:]
             for reason in StreamListenerStats.Closure.allCases.map(\.description) {
                 closed[reason] = TotalCounter(
-                    registry.ferryCounter("listener_connections_closed", "Connections that ended, by listener and reason.", [label, ("reason", reason)]))
+                    registry.ferryCounter(
+                        "listener_connections_closed", "Connections that ended, by listener and reason.", [label, ("reason", reason)]))
             }
             var tls: [String: TotalCounter] = [:]
             if listener.listener.hasPrefix("tls://") {
                 for reason in TLSFailureReason.allCases.map(\.description) {
                     tls[reason] = TotalCounter(
                         registry.ferryCounter(
-                            "listener_tls_handshake_failures", "TLS handshakes that failed on a tls:// listener, by reason.", [label, ("reason", reason)]))
+                            "listener_tls_handshake_failures", "TLS handshakes that failed on a tls:// listener, by reason.",
+                            [label, ("reason", reason)]))
                 }
             }
             families[listener.listener] = Families(
@@ -56,7 +58,8 @@ struct ListenerMetrics {
                         labels: [label])),
                 pausedSeconds: registry.makeCounter(
                     descriptor: .ferry(
-                        "listener_paused_seconds", unit: "total", help: "Connection-seconds spent not reading because Ferry had no room (backpressure)."),
+                        "listener_paused_seconds", unit: "total",
+                        help: "Connection-seconds spent not reading because Ferry had no room (backpressure)."),
                     labels: [label]),
                 refused: refused, closed: closed, tlsFailures: tls)
         }

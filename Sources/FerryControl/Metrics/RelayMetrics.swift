@@ -181,7 +181,8 @@ public final class RelayMetrics: Sendable {
                 budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]),
                 resent: TotalCounter(
                     registry.ferryCounter(
-                        "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label])),
+                        "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label]
+                    )),
                 unacknowledged: registry.ferryGauge(
                     "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
                 tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),

@@ -21,7 +21,8 @@ extension FerryConfiguration {
     public static let keys: [ConfigurationKey] = [
         .init(
             name: "listen", flag: "listen",
-            help: "addresses to receive logs on: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT, ?framing=octet|lf (flag repeatable; env comma-separated)"
+            help:
+                "addresses to receive logs on: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT, ?framing=octet|lf (flag repeatable; env comma-separated)"
         ),
         .init(name: "tcp.idle-timeout", flag: "tcp-idle-timeout", help: "a tcp/tls connection that sends nothing this long is closed (1s...1d)"),
         .init(name: "tcp.max-connections", flag: "tcp-max-connections", help: "open connections per tcp/tls listener (1...1000000)"),

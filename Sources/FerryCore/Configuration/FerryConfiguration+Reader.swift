@@ -20,7 +20,9 @@ extension FerryConfiguration {
                 guard let listener = ListenerURL(parsing: item) else {
                     throw ConfigurationError.invalidValue(key: "listen", value: item, allowed: ListenerURL.allowedForms + " (port 0...65535)")
                 }
-                if let clash = listeners.first(where: { $0.address == listener.address && $0.isStream == listener.isStream && listener.address.port != 0 }) {
+                if let clash = listeners.first(where: {
+                    $0.address == listener.address && $0.isStream == listener.isStream && listener.address.port != 0
+                }) {
                     throw ConfigurationError.conflict(key: "listen", value: item, reason: "its address is already listened on by \(clash)")
                 }
                 listeners.append(listener)
@@ -233,7 +235,8 @@ extension FerryConfiguration {
         }
         if tlsListener.clientAuth != .none, tlsListener.caPath == nil {
             throw ConfigurationError.conflict(
-                key: "tls.client-auth", value: tlsListener.clientAuth.rawValue, reason: "needs tls.ca, the CA bundle client certificates are verified against")
+                key: "tls.client-auth", value: tlsListener.clientAuth.rawValue,
+                reason: "needs tls.ca, the CA bundle client certificates are verified against")
         }
         if (tlsUpstream.certificatePath == nil) != (tlsUpstream.keyPath == nil) {
             throw ConfigurationError.conflict(

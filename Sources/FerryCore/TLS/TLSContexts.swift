@@ -52,7 +52,8 @@ final class TLSServerContextSource: Sendable {
         do {
             let fresh = try Self.load(settings)
             loaded.withLock { $0 = fresh }
-            logger.notice("tls certificate reloaded", metadata: ["tls.cert": "\(settings.certificatePath ?? "")", "tls.certificate": "\(fresh.summary)"])
+            logger.notice(
+                "tls certificate reloaded", metadata: ["tls.cert": "\(settings.certificatePath ?? "")", "tls.certificate": "\(fresh.summary)"])
             return true
         } catch {
             // Keep serving with the old one, and do not retry until the files change again.
@@ -89,7 +90,8 @@ final class TLSServerContextSource: Sendable {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw TLSSetupError.cannotLoad(key: "tls.key", path: settings.keyPath ?? "", reason: "certificate and key do not make a TLS context: \(error)")
+            throw TLSSetupError.cannotLoad(
+                key: "tls.key", path: settings.keyPath ?? "", reason: "certificate and key do not make a TLS context: \(error)")
         }
         return Loaded(context: context, stamps: stamps, summary: TLSFiles.summary(chain.first))
     }
@@ -149,7 +151,8 @@ enum TLSFiles {
         var parts = tm()
         gmtime_r(&time, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "expires \(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        return
+            "expires \(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }
 
