@@ -198,8 +198,15 @@ def live_metric_names(binary: Path | None) -> set[str] | None:
     http_port = free_port(socket.SOCK_STREAM)
     closed_udp = free_port(socket.SOCK_DGRAM)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--http", f"127.0.0.1:{http_port}",
-               "--upstream", f"ferry://127.0.0.1:{closed_udp}", "--upstream", f"file:{tmp}/out.log",
+        # A tls:// listener needs a certificate: a throwaway self-signed one (openssl).
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{tmp}/tls.key",
+                        "-out", f"{tmp}/tls.pem", "-days", "1", "-subj", "/CN=localhost"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--listen", "tcp://127.0.0.1:0",
+               "--listen", "tls://127.0.0.1:0", "--tls-cert", f"{tmp}/tls.pem", "--tls-key", f"{tmp}/tls.key",
+               "--http", f"127.0.0.1:{http_port}",
+               "--upstream", f"ferry://127.0.0.1:{closed_udp}", "--upstream", f"tls://127.0.0.1:{closed_udp}",
+               "--upstream-tls-insecure", "true", "--upstream", f"file:{tmp}/out.log",
                "--log-file", f"{tmp}/ferry.log", "--receive-sockets", "1", "--instance", "validate",
                "--spool-dir", f"{tmp}/spool"]
         proc = None
