@@ -42,6 +42,25 @@ struct StreamIngestTests {
         #expect(status.counters()["dropped"] as? Int == 0)
     }
 
+    /// `[::]` is dual stack: IPv4 and IPv6 clients on one tcp:// listener, beside an IPv6 UDP listener.
+    @Test func dualStackListenersTakeIPv4AndIPv6() async throws {
+        try #require(ExternalTool.shouldRun("logger"))
+        let output = try scratchDirectory("tcp-dual") + "/out.log"
+        let (ferry, ports, httpPort) = try await FerryProcess.serve(listeners: ["tcp://[::]:0", "udp://[::1]:0"], ["--upstream", "file:\(output)"])
+        defer { ferry.signal(SIGKILL) }
+        for (host, text) in [("127.0.0.1", "over-ipv4"), ("::1", "over-ipv6")] {
+            #expect(try ExternalTool.run("logger", ["--tcp", "-n", host, "-P", "\(ports[0])", text]).status == 0)
+        }
+        #expect(try ExternalTool.run("logger", ["--udp", "-n", "::1", "-P", "\(ports[1])", "udp-over-ipv6"]).status == 0)
+        #expect(await eventually(seconds: 10) { fileLines(output).count >= 3 })
+        for text in ["over-ipv4", "over-ipv6", "udp-over-ipv6"] {
+            #expect(fileLines(output).filter { $0.hasSuffix(" " + text) }.count == 1, "\(text)")
+        }
+        let status = StatusReader(port: httpPort).status()
+        #expect((status?["stream_listeners"] as? [[String: Any]])?.first?["listener"] as? String == "tcp://[::]:0")
+        #expect((status?["listeners"] as? [[String: Any]])?.first?["listener"] as? String == "udp://[::1]:0")
+    }
+
     /// Frames split at every byte and many per write; garbage; a length of
     /// 999999999; a frame cut mid-way; a client sending one byte a second —
     /// Ferry stays up, the good streams and UDP keep flowing, each bad one is counted.
