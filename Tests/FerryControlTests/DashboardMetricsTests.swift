@@ -33,9 +33,15 @@ struct DashboardMetricsTests {
         let used = try Self.metricNamesUsed()
         #expect(used.count >= 10, "found only \(used.keys.sorted()) under dashboards/")
         let closedPort = try UDPTestSocket().port
-        let (ferry, _, httpPort) = try await FerryProcess.serve([
-            "--upstream", "ferry://127.0.0.1:\(closedPort)", "--upstream", "file:out.log", "--spool-dir", "spool",
-        ])
+        let certificates = try TestCertificates.make()
+        // Every kind of listener and upstream, so that every family is registered.
+        let (ferry, _, httpPort) = try await FerryProcess.serve(
+            listeners: ["udp://127.0.0.1:0", "tcp://127.0.0.1:0", "tls://127.0.0.1:0"],
+            [
+                "--upstream", "ferry://127.0.0.1:\(closedPort)", "--upstream", "tls://127.0.0.1:\(closedPort)", "--upstream-tls-insecure", "true",
+                "--upstream", "file:out.log", "--spool-dir", "spool", "--tls-cert", certificates.certificate("server"), "--tls-key",
+                certificates.key("server"),
+            ])
         _ = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics")
         let exposition = try HTTPTestClient.request("GET", port: httpPort, path: "/metrics").body
         let exported = Set(

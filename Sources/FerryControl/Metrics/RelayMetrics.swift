@@ -45,6 +45,7 @@ public final class RelayMetrics: Sendable {
         var undrained: Gauge
         var kernelDrops: [String: TotalCounter]
         var receiveQueue: [String: Gauge]
+        var datagrams: [String: TotalCounter]
         var host: [String: [String: TotalCounter]]
         var foreignReceivers: Gauge
         var foreignReceiversSeen: TotalCounter
@@ -75,6 +76,7 @@ public final class RelayMetrics: Sendable {
         ready = registry.ferryGauge("ready", "1 when /readyz answers 200, else 0.")
         var kernelDrops: [String: TotalCounter] = [:]
         var receiveQueue: [String: Gauge] = [:]
+        var datagrams: [String: TotalCounter] = [:]
         for listener in relay.listeners {
             let key = Self.socketKey(listener)
             let labels = [("listener", listener.address), ("socket", String(listener.loop))]
@@ -85,6 +87,10 @@ public final class RelayMetrics: Sendable {
                 registry.ferryCounter(
                     "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
                     labels))
+            datagrams[key] = TotalCounter(
+                registry.ferryCounter(
+                    "udp_datagrams_received", "Datagrams a receive socket read (logs, frames and oversize ones), by UDP listener and socket.",
+                    [("listener", listener.listener), ("socket", String(listener.loop))]))
             receiveQueue[key] = registry.ferryGauge(
                 "udp_receive_queue", unit: "bytes", "Bytes waiting in a receive socket's queue (/proc/net/udp).", labels)
         }
@@ -195,7 +201,7 @@ public final class RelayMetrics: Sendable {
                 logLinesDropped: TotalCounter(
                     registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
                 undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed."),
-                kernelDrops: kernelDrops, receiveQueue: receiveQueue, host: host,
+                kernelDrops: kernelDrops, receiveQueue: receiveQueue, datagrams: datagrams, host: host,
                 foreignReceivers: registry.ferryGauge(
                     "udp_foreign_receivers", "Other processes' sockets on a UDP listener's port now (SO_REUSEPORT): each takes part of its traffic."),
                 foreignReceiversSeen: TotalCounter(
@@ -236,6 +242,7 @@ public final class RelayMetrics: Sendable {
             for listener in listeners {
                 if let drops = listener.kernelReceiveDrops { state.kernelDrops[Self.socketKey(listener)]?.update(to: drops) }
                 if let queue = listener.receiveQueueBytes { state.receiveQueue[Self.socketKey(listener)]?.set(Int64(queue)) }
+                state.datagrams[Self.socketKey(listener)]?.update(to: listener.datagramsReceived)
             }
             for (proto, counters) in [("udp", hostCounters.udp), ("udp6", hostCounters.udp6)] {
                 state.host[proto]?["rcvbuf"]?.update(to: counters.receiveBufferErrors)

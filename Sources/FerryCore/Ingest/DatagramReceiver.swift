@@ -29,7 +29,7 @@ package final class DatagramReceiver: Sendable {
     let socket: ReceiveSocket
     private let batch: Int
     private let slotBytes: Int
-    private let forwarding: Forwarding
+    let forwarding: Forwarding
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     /// Bursts on their way to the loop, and the ordering rule of the direct route.
@@ -52,6 +52,9 @@ package final class DatagramReceiver: Sendable {
         let spool: SpoolShard?
         /// The memory buffer an admission to the spool reserves room in.
         let capacity: BufferCapacity?
+        /// Datagrams (and their bytes) this socket read, oversize included: its listener's share.
+        package let received = AtomicCounter()
+        package let receivedBytes = AtomicCounter()
 
         package init(
             loopIndex: Int, upstreams: [Upstream], route: DirectRoute, counters: PipelineCounters, sampleRate: Double,

@@ -76,7 +76,9 @@ package final class ReceiveLoop {
             forwarding.counters.countReceived(.udp, logs: burst.oversize.count, bytes: burst.oversize.reduce(0, +))
             drops.drop(.oversize, logs: burst.oversize.count, detail: burst.oversize.max() ?? 0)
         }
+        forwarding.received.add(Int(received))
         if !burst.records.isEmpty {
+            forwarding.receivedBytes.add(burst.recordBytes)
             forwarding.counters.countReceived(.udp, logs: burst.records.count, bytes: burst.recordBytes)
             sampler.consider(burst.records, transport: .udp)
         }

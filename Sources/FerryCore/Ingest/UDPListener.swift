@@ -161,7 +161,9 @@ final class UDPIntake: IntakeListener {
                 directRoute: directRoute(socket.loopIndex),
                 kernelReceiveDrops: line?.drops,
                 receiveQueueBytes: line?.receiveQueueBytes,
-                foreignReceivers: foreign.map(\.inode).sorted())
+                foreignReceivers: foreign.map(\.inode).sorted(),
+                datagramsReceived: socket.receiver.forwarding.received.load,
+                receivedBytes: socket.receiver.forwarding.receivedBytes.load)
         }
     }
 }

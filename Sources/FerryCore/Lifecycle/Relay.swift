@@ -255,4 +255,7 @@ public struct ListenerSnapshot: Sendable, Codable, Equatable {
     /// Inodes of other processes' sockets on the same port (`SO_REUSEPORT`):
     /// each takes part of the port's datagrams. Empty when Ferry has it alone.
     public var foreignReceivers: [UInt64] = []
+    /// Datagrams this socket read (logs, frames and oversize ones), and their payload bytes.
+    public var datagramsReceived = 0
+    public var receivedBytes = 0
 }
