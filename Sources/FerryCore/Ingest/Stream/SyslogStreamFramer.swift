@@ -35,6 +35,7 @@ struct SyslogStreamFramer {
     /// In LF mode: discarding an oversize line up to its LF.
     private var discardingLine = false
     private var failed = false
+    private let allocator = ByteBufferAllocator()
 
     init(framing: StreamFraming, maxMessageBytes: Int) {
         self.framing = framing
@@ -50,11 +51,17 @@ struct SyslogStreamFramer {
 
     mutating func append(_ bytes: ByteBuffer) {
         guard !failed, bytes.readableBytes > 0 else { return }
-        if buffer == nil || buffer!.readableBytes == 0 {
+        guard var rest = buffer, rest.readableBytes > 0 else {
             buffer = bytes
-        } else {
-            buffer!.writeImmutableBuffer(bytes)
+            return
         }
+        // The rest of the last read shares its storage with the messages already handed on: writing
+        // onto it would copy that whole storage (and grow it). A new buffer of exactly the rest and
+        // the new bytes costs one copy and lets the old storage go once its messages are forwarded.
+        var joined = allocator.buffer(capacity: rest.readableBytes + bytes.readableBytes)
+        joined.writeBuffer(&rest)
+        joined.writeImmutableBuffer(bytes)
+        buffer = joined
     }
 
     /// The next message or event from the bytes appended so far; nil when more are needed.
