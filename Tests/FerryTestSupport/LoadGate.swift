@@ -24,26 +24,22 @@ public actor LoadGate {
 
     /// Runs `body` as a heavy test.
     public nonisolated func heavy<T>(_ body: () async throws -> T) async rethrows -> T {
-        await enter(heavy: true)
-        do {
-            let result = try await body()
-            await leave(heavy: true)
-            return result
-        } catch {
-            await leave(heavy: true)
-            throw error
-        }
+        try await run(heavy: true, body)
     }
 
     /// Runs `body`, which measures time, while no heavy test runs.
     public nonisolated func timed<T>(_ body: () async throws -> T) async rethrows -> T {
-        await enter(heavy: false)
+        try await run(heavy: false, body)
+    }
+
+    private nonisolated func run<T>(heavy: Bool, _ body: () async throws -> T) async rethrows -> T {
+        await enter(heavy: heavy)
         do {
             let result = try await body()
-            await leave(heavy: false)
+            await leave(heavy: heavy)
             return result
         } catch {
-            await leave(heavy: false)
+            await leave(heavy: heavy)
             throw error
         }
     }

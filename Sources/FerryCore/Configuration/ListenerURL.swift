@@ -18,18 +18,10 @@ public enum ListenerURL: Sendable, Hashable, CustomStringConvertible {
 
     public init?(parsing text: String) {
         func streamAddress(_ rest: Substring) -> (HostAndPort, StreamFraming)? {
-            var addressText = rest
-            var framing = StreamFraming.detect
-            if let query = rest.firstIndex(of: "?") {
-                addressText = rest[..<query]
-                let parameter = rest[rest.index(after: query)...]
-                guard parameter.hasPrefix("framing="),
-                    let fixed = StreamFraming(rawValue: String(parameter.dropFirst("framing=".count))), fixed != .detect
-                else { return nil }
-                framing = fixed
-            }
-            guard let address = HostAndPort(parsing: String(addressText)) else { return nil }
-            return (address, framing)
+            guard let (addressText, framing) = StreamFraming.splitQuery(rest),
+                let address = HostAndPort(parsing: String(addressText))
+            else { return nil }
+            return (address, framing ?? .detect)
         }
         if text.hasPrefix("udp://") {
             guard let address = HostAndPort(parsing: String(text.dropFirst("udp://".count))) else { return nil }
@@ -79,4 +71,15 @@ public enum StreamFraming: String, Sendable, Hashable, CaseIterable {
     case lf
 
     var query: String { self == .detect ? "" : "?framing=\(rawValue)" }
+
+    /// Splits `HOST:PORT?framing=octet|lf` into the address text and the framing it fixes
+    /// (nil when there is no query); nil when the query is anything else.
+    static func splitQuery(_ text: Substring) -> (Substring, StreamFraming?)? {
+        guard let query = text.firstIndex(of: "?") else { return (text, nil) }
+        let parameter = text[text.index(after: query)...]
+        guard parameter.hasPrefix("framing="), let fixed = StreamFraming(rawValue: String(parameter.dropFirst("framing=".count))),
+            fixed != .detect
+        else { return nil }
+        return (text[..<query], fixed)
+    }
 }

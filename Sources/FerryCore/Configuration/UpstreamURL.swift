@@ -21,17 +21,10 @@ public enum UpstreamURL: Sendable, Hashable, CustomStringConvertible {
 
     public init?(parsing text: String) {
         if text.hasPrefix("tcp://") || text.hasPrefix("tls://") {
-            var rest = Substring(text.dropFirst("tcp://".count))
-            var framing = StreamFraming.octet
-            if let query = rest.firstIndex(of: "?") {
-                let parameter = rest[rest.index(after: query)...]
-                guard parameter.hasPrefix("framing="),
-                    let fixed = StreamFraming(rawValue: String(parameter.dropFirst("framing=".count))), fixed != .detect
-                else { return nil }
-                framing = fixed
-                rest = rest[..<query]
-            }
-            guard let address = HostAndPort(parsing: String(rest)), address.port != 0 else { return nil }
+            guard let (rest, fixed) = StreamFraming.splitQuery(text.dropFirst("tcp://".count)),
+                let address = HostAndPort(parsing: String(rest)), address.port != 0
+            else { return nil }
+            let framing = fixed ?? .octet
             self = text.hasPrefix("tcp://") ? .tcp(address, framing: framing) : .tls(address, framing: framing)
         } else if text.hasPrefix("udp://") {
             guard let address = HostAndPort(parsing: String(text.dropFirst("udp://".count))),
