@@ -42,6 +42,14 @@ struct ConfigOptions: ParsableArguments {
         name: .customLong("upstream-tls-insecure"), help: "Skip verifying tls:// upstreams, true or false: loud (key upstream-tls.insecure).")
     var upstreamTLSInsecure: String?
 
+    @Option(
+        name: .customLong("auth-key-file"),
+        help: "File of ferry:// keys (mode 600): its first key signs, every key verifies (key auth.key-file).")
+    var authKeyFile: String?
+    @Option(
+        name: .customLong("auth-key-files"), help: "More key files verified during a rotation, repeatable (key auth.key-files).")
+    var authKeyFiles: [String] = []
+
     @Option(name: .customLong("http"), help: "HTTP control-plane address (key http.address).")
     var http: String?
 
@@ -193,6 +201,7 @@ struct ConfigOptions: ParsableArguments {
             ("upstream-tls.cert", upstreamTLSCert),
             ("upstream-tls.key", upstreamTLSKey),
             ("upstream-tls.insecure", upstreamTLSInsecure),
+            ("auth.key-file", authKeyFile),
             ("http.address", http),
             ("http.max-body-bytes", httpMaxBodyBytes),
             ("http.header-timeout", httpHeaderTimeout),
@@ -251,6 +260,7 @@ struct ConfigOptions: ParsableArguments {
             flags: flagValues, upstreamFlags: upstreams,
             environment: ProcessInfo.processInfo.environment, filePath: config)
         loader.listenFlags = listen
+        loader.listFlags = ["auth.key-files": authKeyFiles]
         return loader
     }
 

@@ -33,6 +33,7 @@ public final class RelayMetrics: Sendable {
         var unacknowledged: Gauge
         var tlsFailures: [String: TotalCounter]
         var tlsInsecure: Gauge
+        var unauthenticatedAcks: [FrameAuthFailure: TotalCounter]
     }
 
     private struct State {
@@ -50,6 +51,7 @@ public final class RelayMetrics: Sendable {
         var foreignReceivers: Gauge
         var foreignReceiversSeen: TotalCounter
         var senderEvictions: TotalCounter
+        var unauthenticatedFrames: [FrameAuthFailure: TotalCounter]
         var streamListeners: ListenerMetrics
     }
 
@@ -193,7 +195,8 @@ public final class RelayMetrics: Sendable {
                     "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
                 tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
                 tlsInsecure: registry.ferryGauge(
-                    "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]))
+                    "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]),
+                unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream))
         }
         state = Mutex(
             State(
@@ -209,6 +212,7 @@ public final class RelayMetrics: Sendable {
                 senderEvictions: TotalCounter(
                     registry.ferryCounter(
                         "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another.")),
+                unauthenticatedFrames: Self.unauthenticatedCounters(registry: registry, upstream: nil),
                 streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners)
             ))
     }
@@ -239,6 +243,7 @@ public final class RelayMetrics: Sendable {
             state.foreignReceivers.set(Int64(listeners.first?.foreignReceivers.count ?? 0))
             state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
             state.senderEvictions.update(to: totals.senderEvictions)
+            for (reason, count) in totals.unauthenticated { state.unauthenticatedFrames[reason]?.update(to: count) }
             for listener in listeners {
                 if let drops = listener.kernelReceiveDrops { state.kernelDrops[Self.socketKey(listener)]?.update(to: drops) }
                 if let queue = listener.receiveQueueBytes { state.receiveQueue[Self.socketKey(listener)]?.set(Int64(queue)) }
@@ -279,6 +284,9 @@ public final class RelayMetrics: Sendable {
                 state.upstreams[index].unacknowledged.set(Int64(snapshot.unacknowledged))
                 for (reason, count) in snapshot.tlsFailures { state.upstreams[index].tlsFailures[reason]?.update(to: count) }
                 state.upstreams[index].tlsInsecure.set(Int64(snapshot.tlsInsecure ? 1 : 0))
+                for reason in FrameAuthFailure.allCases {
+                    state.upstreams[index].unauthenticatedAcks[reason]?.update(to: snapshot.unauthenticatedAcks[reason.description] ?? 0)
+                }
             }
         }
     }
@@ -296,6 +304,31 @@ extension RelayMetrics {
                 registry.ferryCounter(
                     "upstream_tls_handshake_failures", "TLS handshakes with a tls:// upstream that failed, by reason.",
                     [("upstream", upstream.url.description), ("reason", reason)]))
+        }
+        return counters
+    }
+
+    /// `ferry_frames_unauthenticated_total{reason}`: frames this Ferry received that no
+    /// key of `auth.key-file` signed; `ferry_upstream_acks_unauthenticated_total{upstream,
+    /// reason}`: the same of acks a `ferry://` upstream's address sent back.
+    fileprivate static func unauthenticatedCounters(
+        registry: PrometheusCollectorRegistry, upstream: Upstream?
+    ) -> [FrameAuthFailure: TotalCounter] {
+        var counters: [FrameAuthFailure: TotalCounter] = [:]
+        for reason in FrameAuthFailure.allCases {
+            if let upstream {
+                guard case .ferry = upstream.url else { return [:] }
+                counters[reason] = TotalCounter(
+                    registry.ferryCounter(
+                        "upstream_acks_unauthenticated",
+                        "Acks from a ferry:// upstream's address ignored unread: no key of auth.key-file signed them.",
+                        [("upstream", upstream.url.description), ("reason", reason.description)]))
+            } else {
+                counters[reason] = TotalCounter(
+                    registry.ferryCounter(
+                        "frames_unauthenticated", "ferry:// frames dropped unread: no key of auth.key-file signed them, by reason.",
+                        [("reason", reason.description)]))
+            }
         }
         return counters
     }

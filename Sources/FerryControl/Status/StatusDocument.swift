@@ -30,6 +30,8 @@ struct StatusDocument: Encodable {
         var framesReceivedByOutcome: [String: Int]
         /// `ferry://` senders whose dedupe window was evicted to make room (least recently used).
         var frameSenderEvictions: Int
+        /// `ferry://` frames dropped unread because no key of `auth.key-file` signed them, by reason.
+        var framesUnauthenticated: [String: Int]
         /// Foreign sockets seen joining a UDP listener's port (`SO_REUSEPORT`) since start.
         var foreignReceiversSeen: Int
     }
@@ -75,6 +77,7 @@ struct StatusDocument: Encodable {
             queued: relay.queuedLogs,
             framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }),
             frameSenderEvictions: totals.senderEvictions,
+            framesUnauthenticated: Dictionary(uniqueKeysWithValues: totals.unauthenticated.map { ($0.key.description, $0.value) }),
             foreignReceiversSeen: relay.foreignReceiversSeen.load)
         spool = relay.spoolSnapshot
     }

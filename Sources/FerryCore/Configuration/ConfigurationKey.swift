@@ -42,6 +42,12 @@ extension FerryConfiguration {
         .init(
             name: "upstream-tls.insecure", flag: "upstream-tls-insecure",
             help: "do not verify tls:// upstreams' certificates or names (true/false; logged loudly, shown in status)"),
+        .init(
+            name: "auth.key-file", flag: "auth-key-file",
+            help: "file of ferry:// keys, one per line, 64+ hex characters, mode 600: the first signs frames and acks, every one verifies"),
+        .init(
+            name: "auth.key-files", flag: "auth-key-files",
+            help: "more key files, verified after auth.key-file's (for a rotation; flag repeatable; env comma-separated)"),
         .init(name: "http.address", flag: "http", help: "HTTP control-plane address (HOST:PORT)"),
         .init(name: "http.max-body-bytes", flag: "http-max-body-bytes", help: "largest POST /v1/logs body (bytes, or with KiB/MiB suffix)"),
         .init(name: "http.header-timeout", flag: "http-header-timeout", help: "time a connection has to send a complete request head (100ms...10s)"),

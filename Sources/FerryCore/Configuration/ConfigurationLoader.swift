@@ -12,6 +12,8 @@ public struct ConfigurationLoader: Sendable {
     public var upstreamFlags: [String]
     /// Listeners given as repeated `--listen` flags.
     public var listenFlags: [String] = []
+    /// Other list-valued keys given as repeated flags (`auth.key-files`, `allow`), by key.
+    public var listFlags: [String: [String]] = [:]
     /// The process environment (injected for tests).
     public var environment: [String: String]
     /// A YAML (`.yaml`, `.yml`) or JSON (`.json`) file, if any.
@@ -37,6 +39,9 @@ public struct ConfigurationLoader: Sendable {
         }
         if !listenFlags.isEmpty {
             flagValues["listen"] = ConfigValue(.stringArray(listenFlags), isSecret: false)
+        }
+        for (key, list) in listFlags where !list.isEmpty {
+            flagValues[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(.stringArray(list), isSecret: false)
         }
         providers.append(InMemoryProvider(name: "flags", values: flagValues))
 

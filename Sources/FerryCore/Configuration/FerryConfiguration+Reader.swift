@@ -30,6 +30,7 @@ extension FerryConfiguration {
             self.listeners = listeners
         }
         try readStreamSettings(values)
+        try readTrustSettings(values)
         if let http = try values.parsed("http.address", allowed: "HOST:PORT, port 0...65535", HostAndPort.init(parsing:)) {
             self.httpAddress = http
         }
@@ -245,6 +246,20 @@ extension FerryConfiguration {
         }
     }
 
+    /// `auth.*`: the key files are read now, so a bad one fails `check-config` and start-up alike.
+    private mutating func readTrustSettings(_ values: ConfigValues) throws {
+        var files: [String] = []
+        if let file = try values.parsed("auth.key-file", allowed: "a file path", { $0.isEmpty ? nil : $0 }) { files.append(file) }
+        if let more = try values.list("auth.key-files") { files += more.filter { !$0.isEmpty } }
+        trust.keyFiles = files
+        do {
+            _ = try trust.loadKeys()
+        } catch {
+            throw ConfigurationError.conflict(
+                key: files.count == 1 ? "auth.key-file" : "auth.key-files", value: files.joined(separator: ","), reason: error.description)
+        }
+    }
+
     /// The effective configuration as `key = value` lines, in the order of ``keys``.
     public var renderedLines: [String] {
         let values: [String: String] = [
@@ -261,6 +276,8 @@ extension FerryConfiguration {
             "upstream-tls.cert": tlsUpstream.certificatePath ?? "(none)",
             "upstream-tls.key": tlsUpstream.keyPath ?? "(none)",
             "upstream-tls.insecure": String(tlsUpstream.insecure),
+            "auth.key-file": trust.keyFiles.first ?? "(none: ferry:// frames are not keyed)",
+            "auth.key-files": trust.keyFiles.dropFirst().joined(separator: ","),
             "http.address": httpAddress.description,
             "http.max-body-bytes": String(httpMaxBodyBytes),
             "http.header-timeout": Self.seconds(httpHeaderTimeout),

@@ -21,6 +21,8 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var tlsListener = TLSListenerSettings()
     /// Verification of `tls://` upstreams (`upstream-tls.*`).
     public var tlsUpstream = TLSUpstreamSettings()
+    /// Keys of `ferry://` frames and acks (`auth.*`).
+    public var trust = TrustSettings()
     /// HTTP control-plane address (`http.address`).
     public var httpAddress: HostAndPort = .init(host: "127.0.0.1", port: 9514)
     /// Largest `POST /v1/logs` body accepted (`http.max-body-bytes`).

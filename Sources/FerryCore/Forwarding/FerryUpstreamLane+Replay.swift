@@ -41,7 +41,7 @@ extension FerryUpstreamLane {
             let header = FrameCodec.DataHeader(
                 senderID: senderID, sequence: sequence, ttlMilliseconds: entry.ttlMilliseconds, sentAtMilliseconds: entry.sentAtMilliseconds,
                 traceID: TraceID.random(using: &generator))
-            FrameCodec.encodeData(header: header, records: records[...], into: &frame)
+            FrameCodec.encodeData(header: header, records: records[...], into: &frame, key: keys?.signing)
             var spans = SpoolSpans()
             for run in entry.runs { spans.append(run) }
             replaying[sequence] = Replayed(
@@ -86,7 +86,7 @@ extension FerryUpstreamLane {
                 replaying.removeValue(forKey: sequence)
                 upstream.inFlightFrames.add(-1)
                 journal?.closed(sequence)
-                if let records = try? FrameCodec.decodeData(frame.frame).records {
+                if let records = try? FrameCodec.decodeData(frame.frame, keys: keys).records {
                     returnToBuffer?(records, frame.bytes, now, frame.spans)
                 }
             } else if now - frame.lastSent >= replayInterval {

@@ -38,6 +38,8 @@ final class FerryUpstreamLane: UpstreamLane {
         var timing: AckWindow<InFlight>.Timing
         /// One frame per interval is traced at info on every hop; nil = none.
         var traceInterval: TimeAmount? = nil
+        /// `auth.key-file`: frames are signed with the first key, acks verified with any (nil = unkeyed).
+        var keys: FrameKeySource? = nil
     }
 
     let upstream: Upstream
@@ -60,6 +62,9 @@ final class FerryUpstreamLane: UpstreamLane {
     /// How often a replayed frame is retransmitted.
     var replayInterval: TimeAmount { settings.timing.ackTimeout }
     private let settings: Settings
+    /// Signs this lane's frames and verifies the acks it gets (nil = unkeyed); follows reloads.
+    var keys: FrameKeyRing? { keyCache.ring() }
+    private var keyCache: FrameKeyCache
     let logger: Logger
     var window: AckWindow<InFlight>
     var channel: (any Channel)?
@@ -96,6 +101,7 @@ final class FerryUpstreamLane: UpstreamLane {
         self.laneIndex = laneIndex
         self.senderID = senderID
         self.settings = settings
+        self.keyCache = FrameKeyCache(settings.keys)
         self.logger = logger
         var seed = SystemRandomNumberGenerator()
         // With a journal: past every sequence the earlier run can have used, so nothing new is taken for a duplicate.
@@ -132,6 +138,9 @@ final class FerryUpstreamLane: UpstreamLane {
         return channel.close().recover { _ in }
     }
 
+    /// Bytes a key adds to each frame (0 unkeyed).
+    private var authBytes: Int { settings.keys == nil ? 0 : FrameCodec.authBytes }
+
     /// What the open window can still carry: every free frame full of payload.
     var roomBytes: Int {
         window.room * settings.maximumFrameBytes
@@ -148,7 +157,7 @@ final class FerryUpstreamLane: UpstreamLane {
         var frameBytes = 0
         while index < records.count {
             let length = records[index].readableBytes
-            if !FrameCodec.fitsAlone(length) {
+            if !FrameCodec.fitsAlone(length, keyed: settings.keys != nil) {
                 // Cannot travel in any frame: counted, never sent cut.
                 settlement.settle(count: 1, bytes: length, spans: spans.slice(from: index, count: 1))
                 counters.countDropped(.oversize, logs: 1)
@@ -156,9 +165,9 @@ final class FerryUpstreamLane: UpstreamLane {
                 continue
             }
             guard channel != nil, room > 0, upstream.acquire(now: now) else { break }
-            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes)
+            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes - authBytes)
             plan.append((index, count, payloadBytes))
-            frameBytes += FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes
+            frameBytes += FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes + authBytes
             room -= 1
             index += count
         }
@@ -184,7 +193,9 @@ final class FerryUpstreamLane: UpstreamLane {
                     sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator),
                     flags: traceFirst && position == 0 ? FrameCodec.DataHeader.traced : 0)
                 let offset = arenas[arenaIndex].writerIndex
-                FrameCodec.encodeData(header: header, records: records[frame.start..<(frame.start + frame.count)], into: &arenas[arenaIndex])
+                FrameCodec.encodeData(
+                    header: header, records: records[frame.start..<(frame.start + frame.count)], into: &arenas[arenaIndex],
+                    key: keys?.signing)
                 encoded.append((header, offset, arenas[arenaIndex].writerIndex - offset))
             }
             var outgoing: [ByteBuffer] = []
@@ -229,7 +240,19 @@ final class FerryUpstreamLane: UpstreamLane {
     func received(_ datagram: ByteBuffer) {
         let ack: FrameCodec.Ack
         do {
-            ack = try FrameCodec.decodeAck(datagram)
+            ack = try FrameCodec.decodeAck(datagram, keys: keys)
+        } catch .unauthenticated(let reason) {
+            // Forged, or from a receiver with another key: ignored before it can settle, retry or close anything.
+            upstream.unauthenticatedAcks[reason.rawValue].add(1)
+            if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
+                logger.warning(
+                    "unauthenticated ack ignored",
+                    metadata: [
+                        "upstream": "\(upstream.url)", "reason": "\(reason)", "warnings.suppressed": "\(suppressed)",
+                        "effect": "the frames it names stay in flight and are retried; check that both Ferrys hold the same auth.key-file",
+                    ])
+            }
+            return
         } catch {
             upstream.recordError(.other, detail: "invalid ack: \(error)")
             return
@@ -325,7 +348,7 @@ final class FerryUpstreamLane: UpstreamLane {
                     "frame.attempts": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
                     "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
                 ])
-            guard let records = try? FrameCodec.decodeData(entry.payload.frame).records else { continue }
+            guard let records = try? FrameCodec.decodeData(entry.payload.frame, keys: keys).records else { continue }
             giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt, spans: entry.payload.spans)
         }
         if !advance.givenUp.isEmpty { onAvailable?() }

@@ -40,6 +40,8 @@ public final class Upstream: Sendable {
     let tlsFailures: [AtomicCounter] = TLSFailureReason.allCases.map { _ in AtomicCounter() }
     /// `tls://` with `upstream-tls.insecure`: the server is not verified.
     let tlsInsecure = AtomicFlag(false)
+    /// `ferry://` with `auth.key-file`: acks ignored because they were not signed by a key this Ferry holds, by reason.
+    let unauthenticatedAcks: [AtomicCounter] = FrameAuthFailure.allCases.map { _ in AtomicCounter() }
     /// Time from receipt to acknowledgement or write, one observation per batch or frame.
     private let latency: (any LatencyRecorder)?
     private let laneAvailable: [AtomicFlag]
@@ -277,6 +279,8 @@ public final class Upstream: Sendable {
             unacknowledged: unacknowledged.load,
             tlsFailures: Dictionary(uniqueKeysWithValues: TLSFailureReason.allCases.map { ($0.description, tlsFailures[$0.rawValue].load) }),
             tlsInsecure: tlsInsecure.load,
+            unauthenticatedAcks: Dictionary(
+                uniqueKeysWithValues: FrameAuthFailure.allCases.map { ($0.description, unauthenticatedAcks[$0.rawValue].load) }),
             sendErrors: Dictionary(uniqueKeysWithValues: SendErrorReason.allCases.map { ($0.description, sendErrors[$0.rawValue].load) }),
             lastError: lastError.withLock { $0 },
             address: machine.current?.hostAndPort,
@@ -322,6 +326,8 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
     public var tlsFailures: [String: Int]
     /// `tls://` with `upstream-tls.insecure`: the server's certificate and name are not checked.
     public var tlsInsecure: Bool
+    /// `ferry://`: acks ignored as not signed by a key this Ferry holds, by reason.
+    public var unauthenticatedAcks: [String: Int]
     public var sendErrors: [String: Int]
     public var lastError: String?
     /// The address traffic goes to now (`udp://`, `ferry://`).

@@ -4,6 +4,9 @@ import NIOCore
 /// The `ferry://` receiving end of one event loop: validates each frame,
 /// reserves its logs in the buffer once, and acknowledges it.
 ///
+/// - With keys (`auth.key-file`), a frame not signed by one of them is
+///   `unauthenticated` and dropped before anything else is looked at: no
+///   dedupe mark, no ack (acks are signed with the first key).
 /// - A frame that fails to decode, claims a first-send time more than
 ///   ``maximumClockSkewMilliseconds`` in the future, or a TTL over
 ///   ``maximumTTLMilliseconds``, is `malformed` (one log dropped).
@@ -38,6 +41,8 @@ final class FrameReceiver {
     private var awaitingSync: UInt64?
     private let counters: PipelineCounters
     private let maxRecordBytes: Int
+    /// Verifies frames and signs acks (nil: unkeyed); follows reloads of the key files.
+    private var keys: FrameKeyCache
     private let logger: Logger
     private var drops: DropReporter
     private var senders = SenderWindows(capacity: FrameReceiver.maximumSenders)
@@ -48,8 +53,9 @@ final class FrameReceiver {
 
     init(
         capacity: BufferCapacity, spool: Spool? = nil, shardIndex: Int = 0, eventLoop: any EventLoop, counters: PipelineCounters,
-        maxRecordBytes: Int, loopIndex: Int, logger: Logger
+        maxRecordBytes: Int, loopIndex: Int, keys: FrameKeySource? = nil, logger: Logger
     ) {
+        self.keys = FrameKeyCache(keys)
         self.capacity = capacity
         self.spool = spool
         self.shardIndex = shardIndex
@@ -100,7 +106,13 @@ final class FrameReceiver {
     func receive(_ datagram: ByteBuffer, from sender: SocketAddress) -> ([ByteBuffer], Int, SpoolSpans)? {
         let decoded: (header: FrameCodec.DataHeader, records: [ByteBuffer])
         do {
-            decoded = try FrameCodec.decodeData(datagram)
+            decoded = try FrameCodec.decodeData(datagram, keys: keys.ring())
+        } catch .unauthenticated(let reason) {
+            counters.countReceived(.ferry, logs: 1, bytes: datagram.readableBytes)
+            counters.countFrame(.unauthenticated)
+            counters.unauthenticated[reason.rawValue].add(1)
+            drops.drop(.unauthenticated, logs: 1, detail: datagram.readableBytes, error: "\(reason)", source: sender)
+            return nil
         } catch {
             dropMalformed(datagram, error: "\(error)")
             return nil
@@ -189,8 +201,10 @@ final class FrameReceiver {
 
     private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
         guard replySocket != nil else { return }
+        let signing = keys.ring()?.signing
         replies.append(to: sender) { buffer in
-            FrameCodec.encodeAck(.init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &buffer)
+            FrameCodec.encodeAck(
+                .init(senderID: header.senderID, sequence: header.sequence, traceID: header.traceID), into: &buffer, key: signing)
         }
     }
 }

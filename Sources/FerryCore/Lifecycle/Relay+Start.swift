@@ -78,13 +78,22 @@ extension Relay {
         var random = SystemRandomNumberGenerator()
         // With a spool, the id is the spool's (`sender-id`): a restarted edge keeps it, so the frames it sends again are deduplicated.
         let instanceID = spool?.senderInstance ?? (random.next() & ~UInt64(0xFF))
-        let frameSettings = FerryUpstreamLane.Settings(
+        // Read again here (the configuration holds paths only): a file changed since it was checked fails the start.
+        let keys = configuration.trust.keyFiles.isEmpty ? nil : try FrameKeySource(paths: configuration.trust.keyFiles)
+        if let keys {
+            let ring = keys.ring
+            logger.info(
+                "ferry:// frames keyed", metadata: ["auth.key_ids": "\(ring)", "auth.signing_key_id": "\(String(ring.signing.id, radix: 16))"])
+            group.next().scheduleRepeatedTask(initialDelay: .seconds(2), delay: .seconds(2)) { _ in keys.reloadIfChanged(logger: logger) }
+        }
+        var frameSettings = FerryUpstreamLane.Settings(
             maximumFrameBytes: configuration.frameMaxBytes,
             windowFrames: configuration.windowFrames,
             timing: .init(
                 ackTimeout: TimeAmount(configuration.ackTimeout), ttl: TimeAmount(configuration.frameTTL),
                 policy: configuration.retryPolicy),
             traceInterval: configuration.frameSampleInterval > .zero ? TimeAmount(configuration.frameSampleInterval) : nil)
+        frameSettings.keys = keys
 
         // Resolve names and open files once, before any loop uses them.
         var kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
@@ -106,7 +115,7 @@ extension Relay {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, logger: logger)
+                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, logger: logger)
                 let context = LaneContext(pipeline: pipeline, capacity: capacity, spool: spool, logger: logger)
                 pipeline.setLanes(lanesToBuild.map { $0.makeLane(context) })
                 return PipelineHandle(

@@ -19,6 +19,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A TCP/TLS stream that could not be framed further (a length that is not one, or no sender would write):
     /// counted once per connection, which is closed.
     case framingError
+    /// A `ferry://` frame not signed by a key this Ferry holds (`auth.key-file`), or keyed while this Ferry has none:
+    /// counted as one log, like `malformed`, since nothing in it can be trusted (reasons in `frames_unauthenticated`).
+    case unauthenticated
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -32,6 +35,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .spoolCorrupt: return "spool_corrupt"
         case .truncated: return "truncated"
         case .framingError: return "framing_error"
+        case .unauthenticated: return "unauthenticated"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,7 @@ struct DropReporter {
     }
 
     /// Counts `logs` dropped for `reason`; `detail` is the size or fill level that decided it.
-    mutating func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil) {
+    mutating func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil, source: SocketAddress? = nil) {
         counters.countDropped(reason, logs: logs)
         guard let suppressed = warnings.shouldLog(key: reason.rawValue) else { return }
         var metadata: Logger.Metadata = [
@@ -36,6 +37,7 @@ struct DropReporter {
             "trace_id": "\(TraceID.random(using: &random))",
         ]
         if let error { metadata["error"] = "\(error)" }
+        if let source { metadata["source"] = "\(source.hostAndPort)" }
         logger.warning("logs dropped", metadata: metadata)
     }
 }

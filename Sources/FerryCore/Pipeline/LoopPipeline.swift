@@ -39,7 +39,7 @@ package final class LoopPipeline {
 
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
-        sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, logger: Logger
+        sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, keys: FrameKeySource? = nil, logger: Logger
     ) {
         self.spool = spool
         self.readShards =
@@ -55,7 +55,7 @@ package final class LoopPipeline {
         self.logger = logger
         self.frames = FrameReceiver(
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
-            loopIndex: index, logger: logger)
+            loopIndex: index, keys: keys, logger: logger)
         frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
 

@@ -9,6 +9,8 @@ public final class PipelineCounters: Sendable {
     let frames: [AtomicCounter] = FrameOutcome.allCases.map { _ in AtomicCounter() }
     /// `ferry://` senders whose dedupe window was evicted to make room for another.
     let senderEvictions = AtomicCounter()
+    /// `ferry://` frames dropped as not authenticated, by reason.
+    let unauthenticated: [AtomicCounter] = FrameAuthFailure.allCases.map { _ in AtomicCounter() }
 
     public init() {}
 
@@ -35,9 +37,13 @@ public struct PipelineTotals: Sendable, Equatable {
     public var dropped: [DropReason: Int] = [:]
     public var frames: [FrameOutcome: Int] = [:]
     public var senderEvictions = 0
+    public var unauthenticated: [FrameAuthFailure: Int] = [:]
 
     public init(summing counters: [PipelineCounters]) {
         senderEvictions = counters.reduce(0) { $0 + $1.senderEvictions.load }
+        for reason in FrameAuthFailure.allCases {
+            unauthenticated[reason] = counters.reduce(0) { $0 + $1.unauthenticated[reason.rawValue].load }
+        }
         for transport in Transport.allCases {
             received[transport] = counters.reduce(0) { $0 + $1.received[transport.rawValue].load }
             receivedBytes[transport] = counters.reduce(0) { $0 + $1.receivedBytes[transport.rawValue].load }
@@ -68,6 +74,8 @@ public enum FrameOutcome: Int, CaseIterable, Sendable, CustomStringConvertible {
     case rejectedFull
     /// Failed validation; counted as one log dropped `malformed`.
     case malformed
+    /// Not signed by a key this Ferry holds; counted as one log dropped `unauthenticated`.
+    case unauthenticated
 
     public var description: String {
         switch self {
@@ -77,6 +85,7 @@ public enum FrameOutcome: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .expired: return "expired"
         case .rejectedFull: return "rejected_full"
         case .malformed: return "malformed"
+        case .unauthenticated: return "unauthenticated"
         }
     }
 }

@@ -6,6 +6,12 @@ import NIOCore
 /// A data frame carries several logs with a sender id, a sequence number, a
 /// time-to-live, a trace id and a CRC-32C over everything before it. An ack
 /// frame names the sender id and sequence number it acknowledges.
+///
+/// With a ``FrameKey``, frames and acks are *keyed*: flag bit 1 is set and a
+/// key id and a MAC (HMAC-SHA256, 128 bits, over every byte before the MAC)
+/// come just before the CRC. Version 1's fields keep their offsets. A
+/// decoder given a ``FrameKeyRing`` accepts only keyed frames whose MAC it can
+/// verify; one given none refuses keyed frames (it cannot tell them from forgeries).
 public enum FrameCodec {
     /// `0xFE 'F' 'R' 'Y'`: a plain log datagram almost never starts with 0xFE.
     public static let magic: UInt32 = 0xFE46_5259
@@ -16,6 +22,12 @@ public enum FrameCodec {
     public static let trailerBytes = 4
     /// Bytes of a whole ack frame.
     public static let ackBytes = 44
+    /// Bytes a key adds to a frame or ack: key id and MAC, before the CRC.
+    public static let authBytes = FrameKey.idBytes + FrameKey.macBytes
+    /// Bytes of a whole keyed ack frame.
+    public static let keyedAckBytes = ackBytes + authBytes
+    /// Header flag (data frames and acks): a key id and a MAC precede the CRC.
+    public static let keyedFlag: UInt16 = 0x0002
     /// Bytes each record adds besides its payload (its length).
     public static let recordOverhead = 2
     /// The largest frame UDP can carry.
@@ -32,7 +44,7 @@ public enum FrameCodec {
         public var ttlMilliseconds: UInt32
         public var sentAtMilliseconds: UInt64
         public var traceID: TraceID
-        /// Header flags (bytes 6–7): ``DataHeader/traced`` so far; unknown bits are ignored.
+        /// Header flags (bytes 6–7): ``DataHeader/traced`` and ``FrameCodec/keyedFlag`` (set by the encoder); unknown bits are ignored.
         public var flags: UInt16
 
         /// Flag: every hop logs this frame at info (`trace.frame-sample-interval`), so `ferry trace` can follow it.
@@ -56,6 +68,12 @@ public enum FrameCodec {
         public var senderID: UInt64
         public var sequence: UInt32
         public var traceID: TraceID
+
+        public init(senderID: UInt64, sequence: UInt32, traceID: TraceID) {
+            self.senderID = senderID
+            self.sequence = sequence
+            self.traceID = traceID
+        }
     }
 
     public enum DecodeError: Error, Equatable, CustomStringConvertible {
@@ -66,6 +84,8 @@ public enum FrameCodec {
         case checksumMismatch
         case badRecordLength(index: Int)
         case trailingBytes(Int)
+        /// Not signed by a key this Ferry holds (only when keys are in use on either side).
+        case unauthenticated(FrameAuthFailure)
 
         public var description: String {
             switch self {
@@ -76,6 +96,7 @@ public enum FrameCodec {
             case .checksumMismatch: return "checksum mismatch"
             case .badRecordLength(let index): return "record \(index) runs past the end of the frame"
             case .trailingBytes(let count): return "\(count) bytes after the last record"
+            case .unauthenticated(let reason): return "not authenticated: \(reason)"
             }
         }
     }
@@ -103,18 +124,19 @@ public enum FrameCodec {
         return (count, bytes)
     }
 
-    /// Whether a single record can travel in a frame at all.
-    public static func fitsAlone(_ length: Int) -> Bool {
-        dataHeaderBytes + recordOverhead + length + trailerBytes <= maximumFrameBytes
+    /// Whether a single record can travel in a frame at all (keyed frames are
+    /// ``authBytes`` longer; a record of the largest datagram size still fits).
+    public static func fitsAlone(_ length: Int, keyed: Bool = false) -> Bool {
+        dataHeaderBytes + recordOverhead + length + trailerBytes + (keyed ? authBytes : 0) <= maximumFrameBytes
     }
 
-    /// Appends a data frame holding `records[range]` to `buffer`.
-    public static func encodeData(header: DataHeader, records: ArraySlice<ByteBuffer>, into buffer: inout ByteBuffer) {
+    /// Appends a data frame holding `records[range]` to `buffer`, keyed with `key` if given.
+    public static func encodeData(header: DataHeader, records: ArraySlice<ByteBuffer>, into buffer: inout ByteBuffer, key: FrameKey? = nil) {
         let start = buffer.writerIndex
         buffer.writeInteger(magic)
         buffer.writeInteger(version)
         buffer.writeInteger(FrameType.data.rawValue)
-        buffer.writeInteger(header.flags)
+        buffer.writeInteger(key == nil ? header.flags & ~keyedFlag : header.flags | keyedFlag)
         buffer.writeInteger(header.senderID)
         buffer.writeInteger(header.sequence)
         buffer.writeInteger(header.ttlMilliseconds)
@@ -127,6 +149,17 @@ public enum FrameCodec {
             buffer.writeInteger(UInt16(record.readableBytes))
             buffer.writeImmutableBuffer(record)
         }
+        finish(&buffer, from: start, key: key)
+    }
+
+    /// Appends the key id and MAC (if keyed) and the CRC-32C of everything from `start`.
+    private static func finish(_ buffer: inout ByteBuffer, from start: Int, key: FrameKey?) {
+        if let key {
+            buffer.writeInteger(key.id)
+            let mac = buffer.withUnsafeReadableBytes { bytes in key.mac(UnsafeRawBufferPointer(rebasing: bytes[(start - buffer.readerIndex)...])) }
+            buffer.writeInteger(mac.0)
+            buffer.writeInteger(mac.1)
+        }
         let crc = buffer.withUnsafeReadableBytes { bytes in
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(start - buffer.readerIndex)...]))
         }
@@ -134,8 +167,13 @@ public enum FrameCodec {
     }
 
     /// Decodes a data frame; its records are slices of `frame` (no copy).
-    public static func decodeData(_ frame: ByteBuffer) throws(DecodeError) -> (header: DataHeader, records: [ByteBuffer]) {
+    /// With `keys`, only a keyed frame whose MAC one of them verifies is decoded.
+    public static func decodeData(_ frame: ByteBuffer, keys: FrameKeyRing? = nil) throws(DecodeError) -> (
+        header: DataHeader, records: [ByteBuffer]
+    ) {
         try verify(frame, type: .data, minimumLength: dataHeaderBytes + trailerBytes)
+        let authenticated = try authenticate(frame, keys: keys)
+        guard frame.readableBytes >= dataHeaderBytes + trailerBytes + authenticated else { throw .truncated(frame.readableBytes) }
         let base = frame.readerIndex
         let header = DataHeader(
             senderID: frame.getInteger(at: base + 8)!,
@@ -145,7 +183,7 @@ public enum FrameCodec {
             traceID: TraceID(high: frame.getInteger(at: base + 32)!, low: frame.getInteger(at: base + 40)!),
             flags: frame.getInteger(at: base + 6)!)
         let count = Int(frame.getInteger(at: base + 48, as: UInt16.self)!)
-        let end = base + frame.readableBytes - trailerBytes
+        let end = base + frame.readableBytes - trailerBytes - authenticated
         var offset = base + dataHeaderBytes
         var records: [ByteBuffer] = []
         records.reserveCapacity(count)
@@ -161,26 +199,27 @@ public enum FrameCodec {
         return (header, records)
     }
 
-    public static func encodeAck(_ ack: Ack, into buffer: inout ByteBuffer) {
+    /// Appends an ack frame to `buffer`, keyed with `key` if given.
+    public static func encodeAck(_ ack: Ack, into buffer: inout ByteBuffer, key: FrameKey? = nil) {
         let start = buffer.writerIndex
         buffer.writeInteger(magic)
         buffer.writeInteger(version)
         buffer.writeInteger(FrameType.ack.rawValue)
-        buffer.writeInteger(UInt16(0))
+        buffer.writeInteger(key == nil ? UInt16(0) : keyedFlag)
         buffer.writeInteger(ack.senderID)
         buffer.writeInteger(ack.sequence)
         buffer.writeInteger(UInt32(0))  // reserved
         buffer.writeInteger(ack.traceID.high)
         buffer.writeInteger(ack.traceID.low)
-        let crc = buffer.withUnsafeReadableBytes { bytes in
-            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(start - buffer.readerIndex)...]))
-        }
-        buffer.writeInteger(crc)
+        finish(&buffer, from: start, key: key)
     }
 
-    public static func decodeAck(_ frame: ByteBuffer) throws(DecodeError) -> Ack {
+    /// Decodes an ack; with `keys`, only a keyed ack whose MAC one of them verifies.
+    public static func decodeAck(_ frame: ByteBuffer, keys: FrameKeyRing? = nil) throws(DecodeError) -> Ack {
         try verify(frame, type: .ack, minimumLength: ackBytes)
-        guard frame.readableBytes == ackBytes else { throw .trailingBytes(frame.readableBytes - ackBytes) }
+        let authenticated = try authenticate(frame, keys: keys)
+        let expected = ackBytes + authenticated
+        guard frame.readableBytes == expected else { throw .trailingBytes(frame.readableBytes - expected) }
         let base = frame.readerIndex
         return Ack(
             senderID: frame.getInteger(at: base + 8)!,
@@ -201,5 +240,27 @@ public enum FrameCodec {
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - trailerBytes)]))
         }
         guard stored == computed else { throw .checksumMismatch }
+    }
+
+    /// Checks a frame's key against `keys`; returns the bytes the key id and MAC take (0 when unkeyed).
+    ///
+    /// Runs after the CRC (cheap, catches corruption) and before anything else
+    /// is read, so nothing of an unauthenticated frame is used.
+    private static func authenticate(_ frame: ByteBuffer, keys: FrameKeyRing?) throws(DecodeError) -> Int {
+        let base = frame.readerIndex
+        let keyed = frame.getInteger(at: base + 6, as: UInt16.self)! & keyedFlag != 0
+        guard let keys else {
+            if keyed { throw .unauthenticated(.noLocalKey) }
+            return 0
+        }
+        guard keyed else { throw .unauthenticated(.unkeyed) }
+        let macOffset = frame.readableBytes - trailerBytes - FrameKey.macBytes
+        let idOffset = macOffset - FrameKey.idBytes
+        guard idOffset >= 8 else { throw .truncated(frame.readableBytes) }
+        guard let key = keys.key(id: frame.getInteger(at: base + idOffset)!) else { throw .unauthenticated(.unknownKey) }
+        let expected: (UInt64, UInt64) = (frame.getInteger(at: base + macOffset)!, frame.getInteger(at: base + macOffset + 8)!)
+        let valid = frame.withUnsafeReadableBytes { bytes in key.verify(UnsafeRawBufferPointer(rebasing: bytes[..<macOffset]), expected: expected) }
+        guard valid else { throw .unauthenticated(.badMAC) }
+        return authBytes
     }
 }
