@@ -50,6 +50,15 @@ struct ConfigOptions: ParsableArguments {
         name: .customLong("auth-key-files"), help: "More key files verified during a rotation, repeatable (key auth.key-files).")
     var authKeyFiles: [String] = []
 
+    @Option(name: .customLong("allow"), help: "Source address or CIDR block listeners take traffic from, repeatable (key allow).")
+    var allow: [String] = []
+    @Option(name: .customLong("rate-limit"), help: "Logs per second per source address, 0 = off (key rate-limit.logs-per-second).")
+    var rateLimit: String?
+    @Option(name: .customLong("rate-limit-burst"), help: "Logs a source may send at once beyond its rate (key rate-limit.burst).")
+    var rateLimitBurst: String?
+    @Option(name: .customLong("rate-limit-max-sources"), help: "Sources tracked per listener (key rate-limit.max-sources).")
+    var rateLimitMaxSources: String?
+
     @Option(name: .customLong("http"), help: "HTTP control-plane address (key http.address).")
     var http: String?
 
@@ -202,6 +211,9 @@ struct ConfigOptions: ParsableArguments {
             ("upstream-tls.key", upstreamTLSKey),
             ("upstream-tls.insecure", upstreamTLSInsecure),
             ("auth.key-file", authKeyFile),
+            ("rate-limit.logs-per-second", rateLimit),
+            ("rate-limit.burst", rateLimitBurst),
+            ("rate-limit.max-sources", rateLimitMaxSources),
             ("http.address", http),
             ("http.max-body-bytes", httpMaxBodyBytes),
             ("http.header-timeout", httpHeaderTimeout),
@@ -260,7 +272,7 @@ struct ConfigOptions: ParsableArguments {
             flags: flagValues, upstreamFlags: upstreams,
             environment: ProcessInfo.processInfo.environment, filePath: config)
         loader.listenFlags = listen
-        loader.listFlags = ["auth.key-files": authKeyFiles]
+        loader.listFlags = ["auth.key-files": authKeyFiles, "allow": allow]
         return loader
     }
 

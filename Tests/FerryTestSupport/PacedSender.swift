@@ -13,9 +13,10 @@ public enum PacedSender {
         return prefix + "-" + String(repeating: "0", count: max(0, 6 - number.count)) + number
     }
 
-    /// Sends `count` lines (numbered from `first`) at `rate` per second; returns when all are sent.
-    public static func send(prefix: String, count: Int, rate: Int, to port: Int, first: Int = 0) async throws {
-        let socket = try UDPTestSocket()
+    /// Sends `count` lines (numbered from `first`) at `rate` per second, from
+    /// `source` (a loopback address); returns when all are sent.
+    public static func send(prefix: String, count: Int, rate: Int, to port: Int, first: Int = 0, from source: String = "127.0.0.1") async throws {
+        let socket = try UDPTestSocket(host: source)
         let start = ContinuousClock.now
         let chunk = max(1, rate / 100)  // one chunk every 10 ms
         var index = 0

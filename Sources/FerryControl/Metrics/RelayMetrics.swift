@@ -52,6 +52,7 @@ public final class RelayMetrics: Sendable {
         var foreignReceiversSeen: TotalCounter
         var senderEvictions: TotalCounter
         var unauthenticatedFrames: [FrameAuthFailure: TotalCounter]
+        var refused: [RefusalReason: TotalCounter]
         var streamListeners: ListenerMetrics
     }
 
@@ -213,6 +214,16 @@ public final class RelayMetrics: Sendable {
                     registry.ferryCounter(
                         "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another.")),
                 unauthenticatedFrames: Self.unauthenticatedCounters(registry: registry, upstream: nil),
+                refused: Dictionary(
+                    uniqueKeysWithValues: RefusalReason.allCases.map { reason in
+                        (
+                            reason,
+                            TotalCounter(
+                                registry.ferryCounter(
+                                    "logs_refused", "Logs refused before they were read (allow, rate-limit): never received, by reason.",
+                                    [("reason", reason.description)]))
+                        )
+                    }),
                 streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners)
             ))
     }
@@ -244,6 +255,7 @@ public final class RelayMetrics: Sendable {
             state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
             state.senderEvictions.update(to: totals.senderEvictions)
             for (reason, count) in totals.unauthenticated { state.unauthenticatedFrames[reason]?.update(to: count) }
+            for (reason, count) in totals.refused { state.refused[reason]?.update(to: count) }
             for listener in listeners {
                 if let drops = listener.kernelReceiveDrops { state.kernelDrops[Self.socketKey(listener)]?.update(to: drops) }
                 if let queue = listener.receiveQueueBytes { state.receiveQueue[Self.socketKey(listener)]?.set(Int64(queue)) }

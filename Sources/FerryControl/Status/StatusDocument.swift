@@ -32,6 +32,9 @@ struct StatusDocument: Encodable {
         var frameSenderEvictions: Int
         /// `ferry://` frames dropped unread because no key of `auth.key-file` signed them, by reason.
         var framesUnauthenticated: [String: Int]
+        /// Logs refused at the door (`denied`, `rate_limited`): never received, so `sent = received + refused + kernel drops`.
+        var refused: Int
+        var refusedByReason: [String: Int]
         /// Foreign sockets seen joining a UDP listener's port (`SO_REUSEPORT`) since start.
         var foreignReceiversSeen: Int
     }
@@ -47,6 +50,8 @@ struct StatusDocument: Encodable {
     var counters: Counters
     /// The disk spool, if `spool.dir` is set.
     var spool: SpoolSnapshot?
+    /// Listeners' allowlists and rate limits, with the sources rate-limited most.
+    var sourceLimits: [SourceLimitsSnapshot]
     /// Host-wide UDP error counters (/proc/net/snmp and snmp6), beside Ferry's own.
     var hostUDP: [String: KernelUDPStats.HostCounters]
 
@@ -78,7 +83,10 @@ struct StatusDocument: Encodable {
             framesReceivedByOutcome: Dictionary(uniqueKeysWithValues: totals.frames.map { ($0.key.description, $0.value) }),
             frameSenderEvictions: totals.senderEvictions,
             framesUnauthenticated: Dictionary(uniqueKeysWithValues: totals.unauthenticated.map { ($0.key.description, $0.value) }),
+            refused: totals.refusedTotal,
+            refusedByReason: Dictionary(uniqueKeysWithValues: totals.refused.map { ($0.key.description, $0.value) }),
             foreignReceiversSeen: relay.foreignReceiversSeen.load)
         spool = relay.spoolSnapshot
+        sourceLimits = relay.sourceLimits
     }
 }

@@ -48,6 +48,19 @@ extension FerryConfiguration {
         .init(
             name: "auth.key-files", flag: "auth-key-files",
             help: "more key files, verified after auth.key-file's (for a rotation; flag repeatable; env comma-separated)"),
+        .init(
+            name: "allow", flag: "allow",
+            help:
+                "source addresses or CIDR blocks every listener takes traffic from; others are refused as denied (flag repeatable; env comma-separated; a listener's ?allow= replaces it)"
+        ),
+        .init(
+            name: "rate-limit.logs-per-second", flag: "rate-limit",
+            help: "logs per second one source address may send to a listener; more are refused as rate_limited (0 = off)"),
+        .init(
+            name: "rate-limit.burst", flag: "rate-limit-burst", help: "logs a source may send at once beyond its rate (default: one second's worth)"),
+        .init(
+            name: "rate-limit.max-sources", flag: "rate-limit-max-sources",
+            help: "sources tracked per listener; the least recently seen is evicted beyond it (16...10000000)"),
         .init(name: "http.address", flag: "http", help: "HTTP control-plane address (HOST:PORT)"),
         .init(name: "http.max-body-bytes", flag: "http-max-body-bytes", help: "largest POST /v1/logs body (bytes, or with KiB/MiB suffix)"),
         .init(name: "http.header-timeout", flag: "http-header-timeout", help: "time a connection has to send a complete request head (100ms...10s)"),

@@ -17,7 +17,8 @@ extension FerryConfiguration {
         if let list = try values.list("listen") {
             var listeners: [ListenerURL] = []
             for item in list {
-                guard let listener = ListenerURL(parsing: item) else {
+                let (text, allowItems) = Self.splitAllow(item)
+                guard let listener = ListenerURL(parsing: text) else {
                     throw ConfigurationError.invalidValue(key: "listen", value: item, allowed: ListenerURL.allowedForms + " (port 0...65535)")
                 }
                 if let clash = listeners.first(where: {
@@ -26,11 +27,13 @@ extension FerryConfiguration {
                     throw ConfigurationError.conflict(key: "listen", value: item, reason: "its address is already listened on by \(clash)")
                 }
                 listeners.append(listener)
+                if !allowItems.isEmpty { listenerAllow[listener] = try Self.allowlist(allowItems, key: "listen", in: item) }
             }
             self.listeners = listeners
         }
         try readStreamSettings(values)
         try readTrustSettings(values)
+        try readSourceLimits(values)
         if let http = try values.parsed("http.address", allowed: "HOST:PORT, port 0...65535", HostAndPort.init(parsing:)) {
             self.httpAddress = http
         }
@@ -246,6 +249,45 @@ extension FerryConfiguration {
         }
     }
 
+    /// Splits `URL?framing=lf&allow=CIDR&allow=CIDR` into the URL with its other parameters and the `allow` items.
+    static func splitAllow(_ text: String) -> (String, [String]) {
+        guard let mark = text.firstIndex(of: "?") else { return (text, []) }
+        let parameters = text[text.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: false)
+        let allow = parameters.filter { $0.hasPrefix("allow=") }.map { String($0.dropFirst("allow=".count)) }
+        let rest = parameters.filter { !$0.hasPrefix("allow=") }
+        return (String(text[..<mark]) + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&")), allow)
+    }
+
+    static func allowlist(_ items: [String], key: String, in value: String? = nil) throws -> SourceAllowlist {
+        var blocks: [CIDRBlock] = []
+        for item in items {
+            guard let block = CIDRBlock(parsing: item) else {
+                throw ConfigurationError.invalidValue(
+                    key: key, value: value ?? item, allowed: SourceAllowlist.allowedForms + "; '\(item)' is not one")
+            }
+            if !blocks.contains(block) { blocks.append(block) }
+        }
+        guard blocks.count <= 4096 else {
+            throw ConfigurationError.invalidValue(key: key, value: value ?? "\(blocks.count) blocks", allowed: "at most 4096 blocks")
+        }
+        return SourceAllowlist(blocks)
+    }
+
+    /// `allow` and `rate-limit.*`.
+    private mutating func readSourceLimits(_ values: ConfigValues) throws {
+        if let items = try values.list("allow") { allow = try Self.allowlist(items, key: "allow") }
+        let rate = try values.decimal("rate-limit.logs-per-second", range: 0...10_000_000) ?? 0
+        let burst = try values.integer("rate-limit.burst", range: 1...100_000_000)
+        let sources = try values.integer("rate-limit.max-sources", range: 16...10_000_000)
+        if rate > 0 {
+            rateLimit = RateLimitSettings(logsPerSecond: rate, burst: burst ?? max(1, Int(rate.rounded(.up))), maxSources: sources ?? 65_536)
+        } else if burst != nil || sources != nil {
+            throw ConfigurationError.conflict(
+                key: burst != nil ? "rate-limit.burst" : "rate-limit.max-sources", value: String(burst ?? sources ?? 0),
+                reason: "needs rate-limit.logs-per-second (--rate-limit) above 0")
+        }
+    }
+
     /// `auth.*`: the key files are read now, so a bad one fails `check-config` and start-up alike.
     private mutating func readTrustSettings(_ values: ConfigValues) throws {
         var files: [String] = []
@@ -263,7 +305,12 @@ extension FerryConfiguration {
     /// The effective configuration as `key = value` lines, in the order of ``keys``.
     public var renderedLines: [String] {
         let values: [String: String] = [
-            "listen": listeners.map(\.description).joined(separator: ","),
+            "listen": listeners.map { url in
+                listenerAllow[url].map {
+                    "\(url)\(url.description.contains("?") ? "&" : "?")allow=\($0.blocks.map(\.description).joined(separator: "&allow="))"
+                } ?? url.description
+            }
+            .joined(separator: ","),
             "tcp.idle-timeout": Self.seconds(streamListener.idleTimeout),
             "tcp.max-connections": String(streamListener.maxConnections),
             "tcp.max-connections-per-source": String(streamListener.maxConnectionsPerSource),
@@ -278,6 +325,10 @@ extension FerryConfiguration {
             "upstream-tls.insecure": String(tlsUpstream.insecure),
             "auth.key-file": trust.keyFiles.first ?? "(none: ferry:// frames are not keyed)",
             "auth.key-files": trust.keyFiles.dropFirst().joined(separator: ","),
+            "allow": allow.map(\.description) ?? "(any source)",
+            "rate-limit.logs-per-second": rateLimit.map { String($0.logsPerSecond) } ?? "0 (off)",
+            "rate-limit.burst": rateLimit.map { String($0.burst) } ?? "(off)",
+            "rate-limit.max-sources": String(rateLimit?.maxSources ?? 65_536),
             "http.address": httpAddress.description,
             "http.max-body-bytes": String(httpMaxBodyBytes),
             "http.header-timeout": Self.seconds(httpHeaderTimeout),

@@ -23,6 +23,17 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var tlsUpstream = TLSUpstreamSettings()
     /// Keys of `ferry://` frames and acks (`auth.*`).
     public var trust = TrustSettings()
+    /// Sources every listener takes traffic from (`allow`); nil: any.
+    public var allow: SourceAllowlist?
+    /// Listeners with an allowlist of their own (`?allow=CIDR` in the `listen` URL), which replaces `allow` for them.
+    public var listenerAllow: [ListenerURL: SourceAllowlist] = [:]
+    /// The per-source rate limit of every listener (`rate-limit.*`); nil: none.
+    public var rateLimit: RateLimitSettings?
+
+    /// The allowlist `listener` applies: its own, else `allow`, else none.
+    public func allowlist(for listener: ListenerURL) -> SourceAllowlist? {
+        listenerAllow[listener] ?? allow
+    }
     /// HTTP control-plane address (`http.address`).
     public var httpAddress: HostAndPort = .init(host: "127.0.0.1", port: 9514)
     /// Largest `POST /v1/logs` body accepted (`http.max-body-bytes`).

@@ -52,6 +52,10 @@ package final class DatagramReceiver: Sendable {
         let spool: SpoolShard?
         /// The memory buffer an admission to the spool reserves room in.
         let capacity: BufferCapacity?
+        /// The listener's allowlist and rate limit (nil: everything is let in).
+        var gate: SourceGate? = nil
+        /// The listener's name (`udp://HOST:PORT`), for warnings.
+        var listener = ""
         /// Datagrams (and their bytes) this socket read, oversize included: its listener's share.
         package let received = AtomicCounter()
         package let receivedBytes = AtomicCounter()

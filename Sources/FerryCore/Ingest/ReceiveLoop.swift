@@ -68,7 +68,11 @@ package final class ReceiveLoop {
             return false
         }
         lastReadFailed = false
-        var burst = slab.burst(count: Int(received))
+        var burst = slab.burst(count: Int(received), gate: forwarding.gate)
+        if let source = burst.deniedSource { drops.refuse(.denied, logs: burst.denied, source: source, listener: forwarding.listener) }
+        if let source = burst.rateLimitedSource {
+            drops.refuse(.rateLimited, logs: burst.rateLimited, source: source, listener: forwarding.listener)
+        }
         if !burst.frames.isEmpty { burst.replySocket = socket }  // acknowledged from the socket they came to
 
         // Counted here, once, whichever way the logs go on.

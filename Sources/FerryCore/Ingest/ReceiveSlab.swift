@@ -66,14 +66,34 @@ final class ReceiveSlab {
         return received
     }
 
-    /// Sorts the datagrams of the last `receive` into logs, frames and oversize ones.
-    func burst(count received: Int) -> ReceivedBurst {
+    /// Sorts the datagrams of the last `receive` into logs, frames and
+    /// oversize ones, after `gate` (allowlist, rate limit) refused those it does not let in.
+    func burst(count received: Int, gate: SourceGate? = nil) -> ReceivedBurst {
+        guard let gate else { return sort(received, gated: false) { _, _ in .admitted } }
+        return gate.deciding { decide in sort(received, gated: true, decide: decide) }
+    }
+
+    private func sort(_ received: Int, gated: Bool, decide: (SourceKey, Bool) -> SourceGate.Verdict) -> ReceivedBurst {
         var burst = ReceivedBurst(receivedAt: .now())
         var recordBytes = 0
         for index in 0..<received where messages[index].msg_hdr.msg_namelen > 0 {
             // No sender address: not a datagram but the end-of-stream a read
             // returns once the socket is shut down for stopping.
             let length = Int(messages[index].msg_len)
+            if gated, let key = SourceKey(storage: senders + index) {
+                let looksLikeFrame = length >= 4 && buffer.getInteger(at: index * slotBytes, as: UInt32.self) == FrameCodec.magic
+                switch decide(key, looksLikeFrame) {
+                case .admitted: break
+                case .denied:
+                    burst.denied += 1
+                    burst.deniedSource = key
+                    continue
+                case .rateLimited:
+                    burst.rateLimited += 1
+                    burst.rateLimitedSource = key
+                    continue
+                }
+            }
             let cut = messages[index].msg_hdr.msg_flags & CInt(MSG_TRUNC) != 0
             if cut || length > slotBytes {
                 burst.oversize.append(length)

@@ -24,6 +24,12 @@ package struct ReceivedBurst: Sendable {
     /// The records were refused on the receive thread's direct route: they wait
     /// in the buffer and are retried, instead of being sent again at once.
     package var failedDirectSend = false
+    /// Datagrams refused before they were looked at: from a source the
+    /// listener's `allow` does not cover, or over the source's rate limit; and one source of each, for the warning.
+    var denied = 0
+    var rateLimited = 0
+    var deniedSource: SourceKey?
+    var rateLimitedSource: SourceKey?
     /// The socket the burst's frames came to, which acknowledges them (set only when it has frames).
     package var replySocket: ReceiveSocket?
 

@@ -15,6 +15,8 @@ struct UDPListener {
     let configuration: FerryConfiguration
     /// The address this listener binds (one `udp://` entry of `listen`).
     let address: HostAndPort
+    /// Its allowlist and rate limit, shared by its sockets (nil: none).
+    var gate: SourceGate? = nil
     let logger: Logger
 
     func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream]) throws -> UDPIntake {
@@ -33,9 +35,11 @@ struct UDPListener {
                 let socket = try ReceiveSocket.bind(
                     to: socketAddress, receiveBufferBytes: configuration.receiveBufferBytes, wakeInterval: nil)
                 port = socket.localAddress.port ?? port  // the others join the port the kernel picked
-                let forwarding = DatagramReceiver.Forwarding(
+                var forwarding = DatagramReceiver.Forwarding(
                     loopIndex: handle.index, upstreams: upstreams, route: handle.route, counters: handle.counters,
                     sampleRate: configuration.traceSampleRate, spool: handle.spoolShard, capacity: handle.capacity)
+                forwarding.gate = gate
+                forwarding.listener = "udp://\(address)"
                 let receiver = DatagramReceiver(
                     socket: socket, batch: configuration.receiveBatch, maxDatagramBytes: configuration.maxDatagramBytes,
                     forwarding: forwarding, logger: logger)

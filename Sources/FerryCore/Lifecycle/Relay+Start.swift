@@ -140,16 +140,22 @@ extension Relay {
             }
         }
         var listeners: [any IntakeListener] = []
+        var gates: [(listener: String, gate: SourceGate)] = []
         do {
             for url in configuration.listeners {
                 switch url {
                 case .udp(let address):
-                    let intake = try UDPListener(configuration: configuration, address: address, logger: logger)
+                    let gate = SourceGate.make(allowlist: configuration.allowlist(for: url), rateLimit: configuration.rateLimit)
+                    if let gate { gates.append((url.description, gate)) }
+                    let intake = try UDPListener(configuration: configuration, address: address, gate: gate, logger: logger)
                         .bind(handles: handles, upstreams: upstreams)
                     listeners.append(intake)
                     try await intake.start(handles: handles)
                 case .tcp, .tls:
-                    listeners.append(try await StreamListener.bind(url, configuration: configuration, group: group, handles: handles, logger: logger))
+                    let gate = SourceGate.make(allowlist: configuration.allowlist(for: url), rateLimit: configuration.rateLimit)
+                    if let gate { gates.append((url.description, gate)) }
+                    listeners.append(
+                        try await StreamListener.bind(url, configuration: configuration, group: group, handles: handles, gate: gate, logger: logger))
                 }
             }
         } catch {
@@ -158,6 +164,7 @@ extension Relay {
         }
         relay.state.withLock {
             $0.listeners = listeners
+            $0.gates = gates
             $0.phase = .running
         }
         let sockets = listeners.compactMap { $0 as? UDPIntake }.flatMap(\.sockets)

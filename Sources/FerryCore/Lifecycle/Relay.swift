@@ -217,6 +217,13 @@ public final class Relay: Sendable {
     /// Foreign sockets seen on a listener's port since start (each counted once).
     public let foreignReceiversSeen = AtomicCounter()
 
+    /// What each listener's allowlist and rate limit let in, for status (addresses stay out of metrics).
+    public var sourceLimits: [SourceLimitsSnapshot] {
+        state.withLock { $0.gates }.map { entry in
+            SourceLimitsSnapshot(listener: entry.listener, allow: entry.gate.allowlist?.description, rateLimit: entry.gate.snapshot)
+        }
+    }
+
     /// When the relay started, for uptime.
     public var startedAt: ContinuousClock.Instant { state.withLock { $0.startedAt } }
 }
@@ -228,12 +235,23 @@ public struct RelayState: Sendable {
     }
     var phase: Phase = .starting
     var listeners: [any IntakeListener] = []
+    /// Each listener's allowlist and rate limit, by listener name (only those that have one).
+    var gates: [(listener: String, gate: SourceGate)] = []
     var undrained = 0
     let startedAt: ContinuousClock.Instant
 
     init(startedAt: ContinuousClock.Instant) {
         self.startedAt = startedAt
     }
+}
+
+/// What `/v1/status` shows of one listener's source limits.
+public struct SourceLimitsSnapshot: Sendable, Codable, Equatable {
+    public var listener: String
+    /// The blocks it takes traffic from (nil: any).
+    public var allow: String?
+    /// Its per-source rate limit, with the loudest sources (nil: none).
+    public var rateLimit: SourceGateSnapshot?
 }
 
 /// What `/v1/status` shows of one receive socket.

@@ -43,6 +43,19 @@ struct DropReporter {
 }
 
 extension DropReporter {
+    /// Counts `logs` refused at the door (`denied`, `rate_limited`) and names
+    /// the source in a warning (one per reason and ten seconds on this thread).
+    mutating func refuse(_ reason: RefusalReason, logs: Int, source: SourceKey, listener: String) {
+        counters.refused[reason.rawValue].add(logs)
+        guard let suppressed = warnings.shouldLog(key: 1_000 + reason.rawValue) else { return }
+        logger.warning(
+            reason == .denied ? "logs refused: source not allowed" : "logs refused: source over its rate limit",
+            metadata: [
+                "refusal.reason": "\(reason)", "refusal.logs": "\(logs)", "source": "\(source.description)", "listener": "\(listener)",
+                "loop": "\(loopIndex)", "warnings.suppressed": "\(suppressed)",
+            ])
+    }
+
     /// Counts the logs a spool admission did not take, under its reason: the
     /// byte limit (`spool_full`, detail: the spool's bytes) or a failed write
     /// (`spool_write_failed`, detail: errno).

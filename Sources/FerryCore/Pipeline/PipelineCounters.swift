@@ -11,6 +11,8 @@ public final class PipelineCounters: Sendable {
     let senderEvictions = AtomicCounter()
     /// `ferry://` frames dropped as not authenticated, by reason.
     let unauthenticated: [AtomicCounter] = FrameAuthFailure.allCases.map { _ in AtomicCounter() }
+    /// Logs refused at the door (allowlist, rate limit): never received.
+    let refused: [AtomicCounter] = RefusalReason.allCases.map { _ in AtomicCounter() }
 
     public init() {}
 
@@ -38,11 +40,15 @@ public struct PipelineTotals: Sendable, Equatable {
     public var frames: [FrameOutcome: Int] = [:]
     public var senderEvictions = 0
     public var unauthenticated: [FrameAuthFailure: Int] = [:]
+    public var refused: [RefusalReason: Int] = [:]
 
     public init(summing counters: [PipelineCounters]) {
         senderEvictions = counters.reduce(0) { $0 + $1.senderEvictions.load }
         for reason in FrameAuthFailure.allCases {
             unauthenticated[reason] = counters.reduce(0) { $0 + $1.unauthenticated[reason.rawValue].load }
+        }
+        for reason in RefusalReason.allCases {
+            refused[reason] = counters.reduce(0) { $0 + $1.refused[reason.rawValue].load }
         }
         for transport in Transport.allCases {
             received[transport] = counters.reduce(0) { $0 + $1.received[transport.rawValue].load }
@@ -58,6 +64,7 @@ public struct PipelineTotals: Sendable, Equatable {
 
     public var receivedTotal: Int { received.values.reduce(0, +) }
     public var droppedTotal: Int { dropped.values.reduce(0, +) }
+    public var refusedTotal: Int { refused.values.reduce(0, +) }
 }
 
 /// What became of a `ferry://` frame this Ferry received.

@@ -24,6 +24,11 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     private let events: StreamListenerEvents
     private let transport: Transport
     let source: String
+    /// The listener's rate limit (nil: none) and this connection's source as its key.
+    private let gate: SourceGate?
+    private let sourceKey: SourceKey?
+    /// The first `checked` of `pending` passed the rate limit already (they waited for room).
+    private var checked = 0
     private var framer: SyslogStreamFramer
     /// Messages read and not yet taken by the pipeline (only while paused).
     private var pending: [ByteBuffer] = []
@@ -39,8 +44,10 @@ final class StreamConnectionHandler: ChannelInboundHandler {
 
     init(
         pipeline: LoopPipeline, stats: StreamListenerStats, events: StreamListenerEvents, transport: Transport, framing: StreamFraming,
-        source: String
+        source: String, gate: SourceGate? = nil, sourceKey: SourceKey? = nil
     ) {
+        self.gate = gate?.isRateLimited == true ? gate : nil
+        self.sourceKey = sourceKey
         self.pipeline = pipeline
         self.stats = stats
         self.events = events
@@ -63,6 +70,7 @@ final class StreamConnectionHandler: ChannelInboundHandler {
                 pipeline.drops.drop(.framingError, logs: 1, detail: 0, error: error.description)
                 events.framingError(source: source, error: error)
                 closure = .framingError
+                limitRate()
                 offer(context: context)
                 context.close(promise: nil)
                 return
@@ -71,6 +79,7 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        limitRate()
         offer(context: context)
         context.fireChannelReadComplete()
     }
@@ -178,6 +187,20 @@ final class StreamConnectionHandler: ChannelInboundHandler {
         stats.received.add(taken)
         stats.receivedBytes.add(pending.prefix(taken).reduce(0) { $0 + $1.readableBytes })
         if taken == pending.count { pending.removeAll(keepingCapacity: true) } else { pending.removeFirst(taken) }
+        checked = max(0, checked - taken)
+    }
+
+    /// Holds the messages this read cycle framed to the source's rate limit:
+    /// those over it are refused (`rate_limited`, not received), the rest go on.
+    private func limitRate() {
+        guard let gate, let sourceKey, pending.count > checked else { return }
+        let fresh = pending.count - checked
+        let admitted = gate.admit(fresh, from: sourceKey)
+        if admitted < fresh {
+            pending.removeLast(fresh - admitted)
+            pipeline.drops.refuse(.rateLimited, logs: fresh - admitted, source: sourceKey, listener: stats.name)
+        }
+        checked = pending.count
     }
 
     private func endPause() {
@@ -219,7 +242,7 @@ final class StreamListenerEvents: Sendable {
     }
 
     func refused(source: String, reason: StreamListenerStats.Refusal) {
-        log(1, "connection refused", ["peer": "\(source)", "reason": "\(reason)"])
+        log(200 + reason.rawValue, "connection refused", ["peer": "\(source)", "reason": "\(reason)"])
     }
 
     func tlsFailed(source: String, reason: TLSFailureReason, error: any Error) {

@@ -50,7 +50,8 @@ final class StreamListener: IntakeListener {
 
     /// Binds `url` and starts accepting: connections go to the pipeline of the loop NIO gives them.
     static func bind(
-        _ url: ListenerURL, configuration: FerryConfiguration, group: any EventLoopGroup, handles: [Relay.PipelineHandle], logger: Logger
+        _ url: ListenerURL, configuration: FerryConfiguration, group: any EventLoopGroup, handles: [Relay.PipelineHandle],
+        gate: SourceGate? = nil, logger: Logger
     ) async throws -> StreamListener {
         let settings = configuration.streamListener
         let stats = StreamListenerStats(
@@ -89,6 +90,13 @@ final class StreamListener: IntakeListener {
                     stats.refused[StreamListenerStats.Refusal.draining.rawValue].add(1)
                     return channel.close()
                 }
+                let sourceKey = channel.remoteAddress.flatMap { SourceKey($0) }
+                if let allowlist = gate?.allowlist, !(sourceKey.map { allowlist.allows($0) } ?? false) {
+                    // Before the TLS handshake and before any byte is read.
+                    stats.refused[StreamListenerStats.Refusal.denied.rawValue].add(1)
+                    events.refused(source: source, reason: .denied)
+                    return channel.close()
+                }
                 if let refusal = stats.admit(source: source) {
                     events.refused(source: source, reason: refusal)
                     return channel.close()
@@ -99,7 +107,8 @@ final class StreamListener: IntakeListener {
                 }
                 do {
                     let connection = StreamConnectionHandler(
-                        pipeline: handle.pipeline.value, stats: stats, events: events, transport: transport, framing: framing, source: source)
+                        pipeline: handle.pipeline.value, stats: stats, events: events, transport: transport, framing: framing, source: source,
+                        gate: gate, sourceKey: sourceKey)
                     var handlers: [any ChannelHandler] = []
                     if let tlsSource {
                         let verification = TLSHandshakeGuard.Verification()

@@ -13,12 +13,15 @@ public final class StreamListenerStats: Sendable {
         case sourceLimit
         /// The relay is stopping.
         case draining
+        /// From an address no block of the listener's `allow` covers (closed before any byte is read).
+        case denied
 
         public var description: String {
             switch self {
             case .listenerLimit: return "listener_limit"
             case .sourceLimit: return "source_limit"
             case .draining: return "draining"
+            case .denied: return "denied"
             }
         }
     }

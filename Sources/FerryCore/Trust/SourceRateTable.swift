@@ -1,0 +1,106 @@
+/// Token buckets per source address in a table of bounded size: a pure state
+/// machine over an injected clock (nanoseconds), so its arithmetic and its
+/// evictions are tested without sleeping.
+///
+/// Each source gets `burst` tokens and `rate` more per second, up to `burst`;
+/// a log takes one. When the table is full, the least recently seen source is
+/// evicted (counted) to make room: a flood of spoofed addresses costs at most
+/// `capacity` entries and never an allocation (the storage is reserved up front).
+struct SourceRateTable {
+    private struct Entry {
+        var key: SourceKey
+        var tokens: Double
+        var updated: UInt64
+        var admitted: Int
+        var dropped: Int
+        var newer: Int
+        var older: Int
+    }
+
+    let rate: Double
+    let burst: Double
+    let capacity: Int
+    private var slots: [SourceKey: Int]
+    private var entries: [Entry] = []
+    /// Most and least recently seen entries (indices; -1 when empty).
+    private var newest = -1
+    private var oldest = -1
+    /// Sources evicted to make room for another.
+    private(set) var evictions = 0
+
+    init(rate: Double, burst: Int, capacity: Int) {
+        self.rate = rate
+        self.burst = Double(burst)
+        self.capacity = capacity
+        self.slots = Dictionary(minimumCapacity: capacity)
+        self.entries.reserveCapacity(capacity)
+    }
+
+    var count: Int { entries.count }
+
+    /// Takes up to `count` tokens of `key`'s bucket at `now`; returns how many it got.
+    mutating func take(_ key: SourceKey, count: Int = 1, now: UInt64) -> Int {
+        let index = slot(for: key, now: now)
+        var entry = entries[index]
+        if now > entry.updated {
+            entry.tokens = min(burst, entry.tokens + Double(now - entry.updated) * rate / 1e9)
+            entry.updated = now
+        }
+        let granted = min(count, Int(entry.tokens))
+        entry.tokens -= Double(granted)
+        entry.admitted += granted
+        entry.dropped += count - granted
+        entries[index] = entry
+        return granted
+    }
+
+    /// The sources with the most refused logs, most first (for status).
+    func topDropped(_ limit: Int) -> [(source: SourceKey, dropped: Int, admitted: Int)] {
+        entries.filter { $0.dropped > 0 }.sorted { $0.dropped > $1.dropped }.prefix(limit).map { ($0.key, $0.dropped, $0.admitted) }
+    }
+
+    /// The entry of `key`, made (or taken from the least recently seen) if it has none; moved to the front.
+    private mutating func slot(for key: SourceKey, now: UInt64) -> Int {
+        if let index = slots[key] {
+            moveToFront(index)
+            return index
+        }
+        let fresh = Entry(key: key, tokens: burst, updated: now, admitted: 0, dropped: 0, newer: -1, older: -1)
+        let index: Int
+        if entries.count < capacity {
+            index = entries.count
+            entries.append(fresh)
+        } else {
+            index = oldest
+            unlink(index)
+            slots.removeValue(forKey: entries[index].key)
+            entries[index] = fresh
+            evictions += 1
+        }
+        slots[key] = index
+        linkAtFront(index)
+        return index
+    }
+
+    private mutating func moveToFront(_ index: Int) {
+        guard newest != index else { return }
+        unlink(index)
+        linkAtFront(index)
+    }
+
+    private mutating func unlink(_ index: Int) {
+        let (newer, older) = (entries[index].newer, entries[index].older)
+        if newer >= 0 { entries[newer].older = older } else { newest = older }
+        if older >= 0 { entries[older].newer = newer } else { oldest = newer }
+        entries[index].newer = -1
+        entries[index].older = -1
+    }
+
+    private mutating func linkAtFront(_ index: Int) {
+        entries[index].older = newest
+        entries[index].newer = -1
+        if newest >= 0 { entries[newest].newer = index }
+        newest = index
+        if oldest < 0 { oldest = index }
+    }
+}
