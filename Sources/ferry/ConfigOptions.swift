@@ -50,6 +50,10 @@ struct ConfigOptions: ParsableArguments {
         name: .customLong("auth-key-files"), help: "More key files verified during a rotation, repeatable (key auth.key-files).")
     var authKeyFiles: [String] = []
 
+    @Option(
+        name: .customLong("admin-token-file"),
+        help: "File (mode 600) with the bearer token of POST /v1/reopen and other admin endpoints (key admin.token-file).")
+    var adminTokenFile: String?
     @Option(name: .customLong("allow"), help: "Source address or CIDR block listeners take traffic from, repeatable (key allow).")
     var allow: [String] = []
     @Option(name: .customLong("rate-limit"), help: "Logs per second per source address, 0 = off (key rate-limit.logs-per-second).")
@@ -211,6 +215,7 @@ struct ConfigOptions: ParsableArguments {
             ("upstream-tls.key", upstreamTLSKey),
             ("upstream-tls.insecure", upstreamTLSInsecure),
             ("auth.key-file", authKeyFile),
+            ("admin.token-file", adminTokenFile),
             ("rate-limit.logs-per-second", rateLimit),
             ("rate-limit.burst", rateLimitBurst),
             ("rate-limit.max-sources", rateLimitMaxSources),

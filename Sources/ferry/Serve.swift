@@ -46,7 +46,13 @@ struct Serve: AsyncParsableCommand {
         // The relay starts inside the group (RelayService); the others find it in `handle`.
         let handle = RelayHandle()
         let metrics = MetricsEndpoint(registry: registry, handle: handle, logLinesDropped: writer.droppedLines)
-        let http = ControlPlane.makeApplication(configuration: configuration, handle: handle, metrics: metrics, logger: logger) { channel in
+        // Read again (the configuration holds the path): what SIGHUP does, behind the token.
+        let admin = AdminAccess(token: try configuration.trust.loadAdminToken(), logger: logger) {
+            writer.reopen()
+            return [writer.path].compactMap { $0 } + (handle.relay?.reopenFiles() ?? [])
+        }
+        let http = ControlPlane.makeApplication(configuration: configuration, handle: handle, metrics: metrics, admin: admin, logger: logger) {
+            channel in
             logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])
         }
         let relay = RelayService(

@@ -267,3 +267,47 @@ struct TrustTests {
         }
     }
 }
+
+/// The admin token: state-changing endpoints are off without one, refuse a
+/// missing or wrong bearer token, and act on the right one.
+@Suite(.timeLimit(.minutes(1)))
+struct AdminTokenTests {
+    @Test func reopenIsOffWithoutATokenAndNeedsTheRightBearerWithOne() async throws {
+        let dir = try scratchDirectory("admin")
+        let (open, _, openHTTP) = try await FerryProcess.serve(["--upstream", "file:\(dir)/a.log"])
+        let off = try HTTPTestClient.request("POST", port: openHTTP, path: "/v1/reopen")
+        #expect(off.status == 403 && (off.json?["reason"] as? String)?.contains("admin.token-file") == true)
+        open.signal(SIGTERM)
+        _ = await open.waitForExit(timeout: 10)
+
+        let token = String(repeating: "s3cret-", count: 6)
+        let tokenFile = dir + "/admin.token"
+        try Data((token + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
+        chmod(tokenFile, 0o600)
+        let (ferry, udpPort, httpPort) = try await FerryProcess.serve([
+            "--upstream", "file:\(dir)/out.log", "--admin-token-file", tokenFile, "--log-file", dir + "/ferry.log",
+        ])
+        #expect(try HTTPTestClient.request("POST", port: httpPort, path: "/v1/reopen").status == 401)
+        let wrong = try HTTPTestClient.request("POST", port: httpPort, path: "/v1/reopen", headers: ["Authorization": "Bearer " + token + "x"])
+        #expect(wrong.status == 401)
+        #expect(try HTTPTestClient.request("POST", port: httpPort, path: "/v1/reopen", headers: ["Authorization": token]).status == 401)
+        // What logrotate does, then the authorized request: the next log goes to a new file at the path.
+        try FileManager.default.moveItem(atPath: dir + "/out.log", toPath: dir + "/out.log.1")
+        let right = try HTTPTestClient.request("POST", port: httpPort, path: "/v1/reopen", headers: ["Authorization": "Bearer " + token])
+        #expect(right.status == 200, "\(right.json ?? [:])")
+        #expect((right.json?["reopened"] as? [String])?.contains(dir + "/out.log") == true, "\(right.json ?? [:])")
+        try UDPTestSocket().send(Array("after reopen".utf8), to: udpPort)
+        #expect(await eventually(seconds: 5) { fileLines(dir + "/out.log").contains("after reopen") })
+        #expect(try HTTPTestClient.request("GET", port: httpPort, path: "/v1/status").status == 200)  // read-only stays open
+        let log = (try? String(contentsOfFile: dir + "/ferry.log", encoding: .utf8)) ?? ""
+        #expect(!log.contains(token), "the token is never logged")
+        #expect(log.contains("admin request refused"))
+        ferry.signal(SIGTERM)
+        _ = await ferry.waitForExit(timeout: 10)
+
+        chmod(tokenFile, 0o640)
+        let refused = try FerryProcess(["check-config", "--admin-token-file", tokenFile])
+        #expect(await refused.waitForExit(timeout: 10) == 2)
+        #expect(refused.logText.contains("admin.token-file") && refused.logText.contains("chmod 600"))
+    }
+}

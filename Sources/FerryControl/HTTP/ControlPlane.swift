@@ -4,13 +4,31 @@ import HummingbirdCore
 import Logging
 import NIOCore
 
+/// Who may use the state-changing endpoints, and what they do.
+public struct AdminAccess: Sendable {
+    /// The token from `admin.token-file`; nil: the endpoints answer 403.
+    public var token: AdminToken?
+    /// What `POST /v1/reopen` does (reopen the log file and `file:` upstreams; returns what it reopened).
+    public var reopen: @Sendable () -> [String]
+    public var logger: Logger
+
+    public init(token: AdminToken?, logger: Logger, reopen: @escaping @Sendable () -> [String]) {
+        self.token = token
+        self.reopen = reopen
+        self.logger = logger
+    }
+
+    /// No token: admin endpoints are off.
+    public static var off: AdminAccess { AdminAccess(token: nil, logger: Logger(label: "ferry.admin")) { [] } }
+}
+
 /// The HTTP control plane: health, readiness, status and log intake, served by
 /// Hummingbird in the same process as the data plane.
 public enum ControlPlane {
     /// Builds the router; the relay is looked up in `handle` on every request
     /// (until it has started: `/healthz` 200, everything else 503 `starting`).
     public static func makeRouter(
-        configuration: FerryConfiguration, handle: RelayHandle, metrics: MetricsEndpoint
+        configuration: FerryConfiguration, handle: RelayHandle, metrics: MetricsEndpoint, admin: AdminAccess = .off
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(registry: metrics.registry))
@@ -25,6 +43,7 @@ public enum ControlPlane {
         HealthRoutes(handle: handle).register(on: router)
         StatusRoutes(handle: handle).register(on: router)
         LogIntakeRoutes(handle: handle, limit: configuration.httpMaxBodyBytes).register(on: router)
+        AdminRoutes(token: admin.token, actions: .init(reopen: admin.reopen), logger: admin.logger).register(on: router)
         return router
     }
 
@@ -35,6 +54,7 @@ public enum ControlPlane {
         configuration: FerryConfiguration,
         handle: RelayHandle,
         metrics: MetricsEndpoint,
+        admin: AdminAccess = .off,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -51,7 +71,7 @@ public enum ControlPlane {
         let headerTimeout = TimeAmount(configuration.httpHeaderTimeout)
         let idleTimeout = TimeAmount(configuration.httpIdleTimeout)
         return Application(
-            router: makeRouter(configuration: configuration, handle: handle, metrics: metrics),
+            router: makeRouter(configuration: configuration, handle: handle, metrics: metrics, admin: admin),
             server: HTTPServerBuilder { responder in
                 GuardedHTTP1Channel(responder: responder, headerTimeout: headerTimeout, idleTimeout: idleTimeout)
             },

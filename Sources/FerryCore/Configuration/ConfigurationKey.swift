@@ -49,6 +49,9 @@ extension FerryConfiguration {
             name: "auth.key-files", flag: "auth-key-files",
             help: "more key files, verified after auth.key-file's (for a rotation; flag repeatable; env comma-separated)"),
         .init(
+            name: "admin.token-file", flag: "admin-token-file",
+            help: "file (mode 600) with the bearer token of state-changing HTTP endpoints such as POST /v1/reopen; without it they are off"),
+        .init(
             name: "allow", flag: "allow",
             help:
                 "source addresses or CIDR blocks every listener takes traffic from; others are refused as denied (flag repeatable; env comma-separated; a listener's ?allow= replaces it)"

@@ -294,6 +294,12 @@ extension FerryConfiguration {
         if let file = try values.parsed("auth.key-file", allowed: "a file path", { $0.isEmpty ? nil : $0 }) { files.append(file) }
         if let more = try values.list("auth.key-files") { files += more.filter { !$0.isEmpty } }
         trust.keyFiles = files
+        trust.adminTokenFile = try values.parsed("admin.token-file", allowed: "a file path", { $0.isEmpty ? nil : $0 })
+        do {
+            _ = try trust.loadAdminToken()
+        } catch {
+            throw ConfigurationError.conflict(key: "admin.token-file", value: trust.adminTokenFile ?? "", reason: error.description)
+        }
         do {
             _ = try trust.loadKeys()
         } catch {
@@ -325,6 +331,7 @@ extension FerryConfiguration {
             "upstream-tls.insecure": String(tlsUpstream.insecure),
             "auth.key-file": trust.keyFiles.first ?? "(none: ferry:// frames are not keyed)",
             "auth.key-files": trust.keyFiles.dropFirst().joined(separator: ","),
+            "admin.token-file": trust.adminTokenFile ?? "(none: admin endpoints are off)",
             "allow": allow.map(\.description) ?? "(any source)",
             "rate-limit.logs-per-second": rateLimit.map { String($0.logsPerSecond) } ?? "0 (off)",
             "rate-limit.burst": rateLimit.map { String($0.burst) } ?? "(off)",

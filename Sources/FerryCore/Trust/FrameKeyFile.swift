@@ -33,24 +33,17 @@ public enum FrameKeyFile {
 
     /// The keys of one file, after checking who may read it.
     static func keysOf(_ path: String) throws(FrameKeyError) -> [FrameKey] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard descriptor >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else { throw .readableByOthers(path: path, mode: String(mode, radix: 8)) }
-        guard info.st_size <= maximumBytes else { throw .unreadable(path: path, reason: "larger than \(maximumBytes) bytes") }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
-            guard count > 0 else { break }
-            filled += count
+        var bytes: [UInt8]
+        do throws(SecretFile.ReadError) {
+            bytes = try SecretFile.read(path, maximumBytes: maximumBytes)
+        } catch {
+            switch error {
+            case .unreadable(let path, let reason): throw .unreadable(path: path, reason: reason)
+            case .readableByOthers(let path, let mode): throw .readableByOthers(path: path, mode: mode)
+            }
         }
         defer { for index in bytes.indices { bytes[index] = 0 } }
-        return try parse(bytes[..<filled], path: path)
+        return try parse(bytes[...], path: path)
     }
 
     /// Parses the text of a key file; `path` only names it in errors.
