@@ -2,20 +2,28 @@
 # Two Ferry processes as one "relay" for ../shared/bench/relay-bench:
 #   generator -> edge (udp on IN) -> ferry:// -> aggregator -> udp:// -> sink (OUT)
 # usage: ferry-two-hop.sh IN OUT   (FERRY=path/to/ferry, default .build/release/ferry;
-#        SPOOL=1: each hop with a disk spool in a fresh temporary directory)
+#        SPOOL=1: each hop with a disk spool in a fresh temporary directory;
+#        KEYED=1: both hops with one auth.key-file, so every frame and ack carries a MAC;
+#        RATE_LIMIT=N: the edge holds each source to N logs/s, burst N)
 # relay-bench sums CPU time and peak RSS of this script's children: both hops.
 set -euo pipefail
 in=$1 out=$2
 ferry=${FERRY:-.build/release/ferry}
 hop=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-edge_spool=() aggregator_spool=()
+edge_spool=() aggregator_spool=() keys=() limit=()
+if [[ ${KEYED:-0} == 1 ]]; then
+    keyfile=$(mktemp /tmp/ferry-bench-key.XXXXXX)   # mktemp makes it mode 600
+    openssl rand -hex 32 > "$keyfile"
+    keys=(--auth-key-file "$keyfile")
+fi
+if [[ -n ${RATE_LIMIT:-} ]]; then limit=(--rate-limit "$RATE_LIMIT"); fi
 if [[ ${SPOOL:-0} == 1 ]]; then
     spool=$(mktemp -d /tmp/ferry-bench-spool.XXXXXX)
     edge_spool=(--spool-dir "$spool/edge") aggregator_spool=(--spool-dir "$spool/aggregator")
 fi
-"$ferry" serve --instance aggregator --listen "127.0.0.1:$hop" --upstream "udp://127.0.0.1:$out" --http 127.0.0.1:0 --log-level warning "${aggregator_spool[@]}" &
+"$ferry" serve --instance aggregator --listen "127.0.0.1:$hop" --upstream "udp://127.0.0.1:$out" --http 127.0.0.1:0 --log-level warning "${aggregator_spool[@]}" "${keys[@]}" &
 aggregator=$!
-"$ferry" serve --instance edge --listen "127.0.0.1:$in" --upstream "ferry://127.0.0.1:$hop" --http 127.0.0.1:0 --log-level warning "${edge_spool[@]}" &
+"$ferry" serve --instance edge --listen "127.0.0.1:$in" --upstream "ferry://127.0.0.1:$hop" --http 127.0.0.1:0 --log-level warning "${edge_spool[@]}" "${keys[@]}" "${limit[@]}" &
 edge=$!
-trap 'kill -TERM $edge $aggregator 2>/dev/null; wait; [[ -n ${spool:-} ]] && rm -rf "$spool"' TERM INT
+trap 'kill -TERM $edge $aggregator 2>/dev/null; wait; [[ -n ${spool:-} ]] && rm -rf "$spool"; [[ -n ${keyfile:-} ]] && rm -f "$keyfile"' TERM INT
 wait
