@@ -18,15 +18,12 @@ struct SenderWindows {
         var window: DedupeWindow
         /// Newest first-send time (ms, clamped to receipt) of a frame marked in `window`.
         var newestSentAt: UInt64
-        var older: Int
-        var newer: Int
     }
 
     let capacity: Int
     private var slotOf: [UInt64: Int] = [:]
     private var slots: [Slot] = []
-    private var newest = -1
-    private var oldest = -1
+    private var order: RecencyOrder
     /// Senders evicted to make room since the table was made.
     private(set) var evictions = 0
     /// Frames first sent at or before this (ms since the epoch) may belong to an evicted window.
@@ -35,7 +32,9 @@ struct SenderWindows {
     init(capacity: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
+        self.order = RecencyOrder(capacity: capacity)
         slotOf.reserveCapacity(capacity)
+        slots.reserveCapacity(capacity)
     }
 
     var count: Int { slots.count }
@@ -44,7 +43,7 @@ struct SenderWindows {
     /// known sender becomes the most recently used.
     mutating func check(sender: UInt64, sequence: UInt32, sentAt: UInt64) -> DedupeWindow.Verdict {
         guard let slot = slotOf[sender] else { return sentAt <= evictedHorizon ? .tooOld : .new }
-        moveToNewest(slot)
+        order.touch(slot)
         return slots[slot].window.check(sequence)
     }
 
@@ -54,60 +53,28 @@ struct SenderWindows {
         if let slot = slotOf[sender] {
             slots[slot].window.mark(sequence)
             slots[slot].newestSentAt = max(slots[slot].newestSentAt, stamp)
-            moveToNewest(slot)
+            order.touch(slot)
             return
         }
         var window = DedupeWindow()
         window.mark(sequence)
-        let fresh = Slot(sender: sender, window: window, newestSentAt: stamp, older: -1, newer: -1)
+        let fresh = Slot(sender: sender, window: window, newestSentAt: stamp)
         let slot: Int
         if slots.count < capacity {
-            slot = slots.count
+            slot = order.append()
             slots.append(fresh)
         } else {
-            slot = oldest
+            slot = order.oldest
+            order.touch(slot)
             let evicted = slots[slot]
             evictedHorizon = max(evictedHorizon, evicted.newestSentAt)
             evictions += 1
-            unlink(slot)
             slotOf[evicted.sender] = nil
             slots[slot] = fresh
         }
         slotOf[sender] = slot
-        linkAsNewest(slot)
     }
 
     /// Senders from least to most recently used (for tests).
-    var sendersByUse: [UInt64] {
-        var result: [UInt64] = []
-        var slot = oldest
-        while slot >= 0 {
-            result.append(slots[slot].sender)
-            slot = slots[slot].newer
-        }
-        return result
-    }
-
-    private mutating func moveToNewest(_ slot: Int) {
-        guard slot != newest else { return }
-        unlink(slot)
-        linkAsNewest(slot)
-    }
-
-    private mutating func unlink(_ slot: Int) {
-        let older = slots[slot].older
-        let newer = slots[slot].newer
-        if older >= 0 { slots[older].newer = newer } else if oldest == slot { oldest = newer }
-        if newer >= 0 { slots[newer].older = older } else if newest == slot { newest = older }
-        slots[slot].older = -1
-        slots[slot].newer = -1
-    }
-
-    private mutating func linkAsNewest(_ slot: Int) {
-        slots[slot].older = newest
-        slots[slot].newer = -1
-        if newest >= 0 { slots[newest].newer = slot }
-        newest = slot
-        if oldest < 0 { oldest = slot }
-    }
+    var sendersByUse: [UInt64] { order.fromOldest.map { slots[$0].sender } }
 }

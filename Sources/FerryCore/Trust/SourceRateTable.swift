@@ -13,8 +13,6 @@ struct SourceRateTable {
         var updated: UInt64
         var admitted: Int
         var dropped: Int
-        var newer: Int
-        var older: Int
     }
 
     let rate: Double
@@ -22,9 +20,7 @@ struct SourceRateTable {
     let capacity: Int
     private var slots: [SourceKey: Int]
     private var entries: [Entry] = []
-    /// Most and least recently seen entries (indices; -1 when empty).
-    private var newest = -1
-    private var oldest = -1
+    private var order: RecencyOrder
     /// Sources evicted to make room for another.
     private(set) var evictions = 0
 
@@ -34,6 +30,7 @@ struct SourceRateTable {
         self.capacity = capacity
         self.slots = Dictionary(minimumCapacity: capacity)
         self.entries.reserveCapacity(capacity)
+        self.order = RecencyOrder(capacity: capacity)
     }
 
     var count: Int { entries.count }
@@ -62,45 +59,22 @@ struct SourceRateTable {
     /// The entry of `key`, made (or taken from the least recently seen) if it has none; moved to the front.
     private mutating func slot(for key: SourceKey, now: UInt64) -> Int {
         if let index = slots[key] {
-            moveToFront(index)
+            order.touch(index)
             return index
         }
-        let fresh = Entry(key: key, tokens: burst, updated: now, admitted: 0, dropped: 0, newer: -1, older: -1)
+        let fresh = Entry(key: key, tokens: burst, updated: now, admitted: 0, dropped: 0)
         let index: Int
         if entries.count < capacity {
-            index = entries.count
+            index = order.append()
             entries.append(fresh)
         } else {
-            index = oldest
-            unlink(index)
+            index = order.oldest
+            order.touch(index)
             slots.removeValue(forKey: entries[index].key)
             entries[index] = fresh
             evictions += 1
         }
         slots[key] = index
-        linkAtFront(index)
         return index
-    }
-
-    private mutating func moveToFront(_ index: Int) {
-        guard newest != index else { return }
-        unlink(index)
-        linkAtFront(index)
-    }
-
-    private mutating func unlink(_ index: Int) {
-        let (newer, older) = (entries[index].newer, entries[index].older)
-        if newer >= 0 { entries[newer].older = older } else { newest = older }
-        if older >= 0 { entries[older].newer = newer } else { oldest = newer }
-        entries[index].newer = -1
-        entries[index].older = -1
-    }
-
-    private mutating func linkAtFront(_ index: Int) {
-        entries[index].older = newest
-        entries[index].newer = -1
-        if newest >= 0 { entries[newest].newer = index }
-        newest = index
-        if oldest < 0 { oldest = index }
     }
 }
