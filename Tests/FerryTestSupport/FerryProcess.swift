@@ -99,13 +99,19 @@ public final class FerryProcess {
         }
     }
 
+    /// Waits for the first log line with `message`, polling on a thread of its own: when
+    /// dozens of tests start Ferrys at once on 2 cores, Swift's cooperative pool can be held
+    /// by other tests' blocking calls for longer than `timeout` (seen on CI: every start-up
+    /// "failed" with both lines already in the log).
     public func waitForLine(message: String, timeout: Double = 10) async -> [String: Any]? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let line = logLines.first(where: { $0["message"] as? String == message }) { return line }
-            try? await Task.sleep(for: .milliseconds(20))
+        try? await onOwnThread { () -> [String: Any]? in
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                if let line = self.logLines.first(where: { $0["message"] as? String == message }) { return line }
+                if Date() >= deadline { return nil }
+                usleep(20_000)
+            }
         }
-        return nil
     }
 
     public func signal(_ signal: Int32) {
@@ -114,12 +120,8 @@ public final class FerryProcess {
 
     /// Waits for the process to exit; returns its exit status, or `nil` on timeout.
     public func waitForExit(timeout: Double) async -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if !process.isRunning { return process.terminationStatus }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return process.isRunning ? nil : process.terminationStatus
+        // On a thread of its own, for the same reason as waitForLine.
+        (try? await onOwnThread { self.blockingWaitForExit(timeout: timeout) }) ?? nil
     }
 }
 
