@@ -276,8 +276,7 @@ struct ConfigOptions: ParsableArguments {
         var loader = ConfigurationLoader(
             flags: flagValues, upstreamFlags: upstreams,
             environment: ProcessInfo.processInfo.environment, filePath: config)
-        loader.listenFlags = listen
-        loader.listFlags = ["auth.key-files": authKeyFiles, "allow": allow]
+        loader.listFlags = ["listen": listen, "auth.key-files": authKeyFiles, "allow": allow]
         return loader
     }
 

@@ -10,9 +10,7 @@ public struct ConfigurationLoader: Sendable {
     public var flags: [String: String]
     /// Upstreams given as repeated `--upstream` flags.
     public var upstreamFlags: [String]
-    /// Listeners given as repeated `--listen` flags.
-    public var listenFlags: [String] = []
-    /// Other list-valued keys given as repeated flags (`auth.key-files`, `allow`), by key.
+    /// List-valued keys given as repeated flags (`listen`, `auth.key-files`, `allow`), by key.
     public var listFlags: [String: [String]] = [:]
     /// The process environment (injected for tests).
     public var environment: [String: String]
@@ -36,9 +34,6 @@ public struct ConfigurationLoader: Sendable {
         }
         if !upstreamFlags.isEmpty {
             flagValues["upstreams"] = ConfigValue(.stringArray(upstreamFlags), isSecret: false)
-        }
-        if !listenFlags.isEmpty {
-            flagValues["listen"] = ConfigValue(.stringArray(listenFlags), isSecret: false)
         }
         for (key, list) in listFlags where !list.isEmpty {
             flagValues[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(.stringArray(list), isSecret: false)

@@ -244,7 +244,8 @@ final class FerryUpstreamLane: UpstreamLane {
         } catch .unauthenticated(let reason) {
             // Forged, or from a receiver with another key: ignored before it can settle, retry or close anything.
             upstream.unauthenticatedAcks[reason.rawValue].add(1)
-            if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
+            // Keys 100+ are the send errors' (FerryUpstreamLane+Connection); these must not suppress those.
+            if let suppressed = warnings.shouldLog(key: 200 + reason.rawValue) {
                 logger.warning(
                     "unauthenticated ack ignored",
                     metadata: [

@@ -80,8 +80,9 @@ final class ReceiveSlab {
             // No sender address: not a datagram but the end-of-stream a read
             // returns once the socket is shut down for stopping.
             let length = Int(messages[index].msg_len)
+            // The frame magic, read once: the gate and the sorting below both need it.
+            let looksLikeFrame = length >= 4 && buffer.getInteger(at: index * slotBytes, as: UInt32.self) == FrameCodec.magic
             if gated, let key = SourceKey(storage: senders + index) {
-                let looksLikeFrame = length >= 4 && buffer.getInteger(at: index * slotBytes, as: UInt32.self) == FrameCodec.magic
                 switch decide(key, looksLikeFrame) {
                 case .admitted: break
                 case .denied:
@@ -100,7 +101,7 @@ final class ReceiveSlab {
                 continue
             }
             let datagram = buffer.getSlice(at: index * slotBytes, length: length)!
-            if FrameCodec.looksLikeFrame(datagram), let sender = SocketAddress(storage: senders[index]) {
+            if looksLikeFrame, let sender = SocketAddress(storage: senders[index]) {
                 burst.frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
             } else {
                 records.append(datagram)

@@ -60,11 +60,6 @@ public struct SourceAllowlist: Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
-    func allows(_ address: SocketAddress) -> Bool {
-        guard let key = SourceKey(address) else { return false }
-        return allows(key)
-    }
-
     public var description: String { blocks.map(\.description).joined(separator: ",") }
 }
 
