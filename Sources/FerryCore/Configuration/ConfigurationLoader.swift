@@ -44,11 +44,13 @@ public struct ConfigurationLoader: Sendable {
         // is looked up as FERRY_QUEUE_CAPACITY_LOGS.
         providers.append(EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "ferry"))
 
+        var routeNames: [String] = []
         if let filePath {
             providers.append(try await Self.fileProvider(path: filePath))
-            try Self.rejectUnknownKeys(inFile: filePath)
+            let root = try Self.rejectUnknownKeys(inFile: filePath)
+            routeNames = root.map(FerryConfiguration.routeNames(in:)) ?? []
         }
-        return try FerryConfiguration(reader: ConfigReader(providers: providers))
+        return try FerryConfiguration(reader: ConfigReader(providers: providers), routeNames: routeNames)
     }
 
     /// `FERRY_…` variables that name no key (typos, or settings of another tool).
@@ -57,9 +59,11 @@ public struct ConfigurationLoader: Sendable {
         return environment.keys.filter { $0.hasPrefix("FERRY_") && !known.contains($0) }.sorted()
     }
 
-    /// Fails on a key the file sets that Ferry does not read, naming the closest known key.
-    static func rejectUnknownKeys(inFile path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+    /// Fails on a key the file sets that Ferry does not read, naming the closest known key;
+    /// returns the file's top-level map (where route names are read from).
+    @discardableResult
+    static func rejectUnknownKeys(inFile path: String) throws -> [String: Any]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let root: Any?
         if path.lowercased().hasSuffix(".json") {
             if let key = JSONDuplicateKeys.first(in: text) {
@@ -69,11 +73,19 @@ public struct ConfigurationLoader: Sendable {
         } else {
             root = try? Yams.load(yaml: text)
         }
-        guard let dictionary = root as? [String: Any] else { return }
-        let known = Set(FerryConfiguration.keys.map(\.name))
+        guard let dictionary = root as? [String: Any] else { return nil }
+        if let routes = dictionary["routes"], !(routes is [String: Any]) {
+            throw ConfigurationError.invalidValue(
+                key: "routes", value: "\(routes)", allowed: "a map of route names to routes (routes: { archive: { upstreams: [...] } })")
+        }
+        var known = Set(FerryConfiguration.keys.map(\.name))
+        for name in FerryConfiguration.routeNames(in: dictionary) {
+            for key in RouteSettings.keys { known.insert("routes.\(name).\(key)") }
+        }
         for key in flattenedKeys(dictionary).sorted() where !known.contains(key) {
             throw ConfigurationError.unknownKey(key: key, path: path, suggestion: closest(to: key, in: known))
         }
+        return dictionary
     }
 
     private static func flattenedKeys(_ dictionary: [String: Any], prefix: String = "") -> [String] {

@@ -10,7 +10,10 @@ extension FerryConfiguration {
     /// Reads and validates every key from `reader`, starting from the defaults.
     ///
     /// Throws ``ConfigurationError`` naming the first key whose value is unusable.
-    public init(reader: ConfigReader) throws {
+    ///
+    /// - Parameter routeNames: the keys of the configuration file's `routes` map
+    ///   (a reader cannot list keys; ``ConfigurationLoader`` reads them from the file).
+    public init(reader: ConfigReader, routeNames: [String] = []) throws {
         self.init()
         let values = ConfigValues(reader: reader)
 
@@ -49,6 +52,7 @@ extension FerryConfiguration {
         if let count = try values.integer("http.max-connections", range: 0...1_000_000) {
             self.httpMaxConnections = count
         }
+        var upstreamsGiven = false
         if let list = try values.list("upstreams") {
             var upstreams: [UpstreamURL] = []
             for item in list {
@@ -61,6 +65,7 @@ extension FerryConfiguration {
                 upstreams.append(upstream)
             }
             self.upstreams = upstreams.isEmpty ? [Self.embeddedDefaultUpstream] : upstreams
+            upstreamsGiven = !upstreams.isEmpty
         }
         if let logs = try values.integer("queue.capacity-logs", range: 1...BufferCapacity.maxLogs) {
             self.queueCapacityLogs = logs
@@ -207,6 +212,7 @@ extension FerryConfiguration {
                 key: "queue.capacity-bytes", value: String(queueCapacityBytes),
                 reason: "must be at least datagram.max-bytes (\(maxDatagramBytes)) so that one datagram of the largest size fits")
         }
+        try readRoutes(values, names: routeNames, upstreamsGiven: upstreamsGiven)
     }
 
     /// `tcp.*`, `tls.*` and `upstream-tls.*`, and whether the listeners and upstreams that need them have them.

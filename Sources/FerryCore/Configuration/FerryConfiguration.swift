@@ -46,6 +46,8 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var httpMaxConnections: Int = 0
     /// Upstreams in failover order (`upstreams`).
     public var upstreams: [UpstreamURL] = [FerryConfiguration.embeddedDefaultUpstream]
+    /// Routes by name (`routes`), sorted by name; empty: `upstreams` is the one route `default`.
+    public var routes: [RouteSettings] = []
     /// Buffer capacity in logs (`queue.capacity-logs`).
     public var queueCapacityLogs: Int = 100_000
     /// Buffer capacity in payload bytes (`queue.capacity-bytes`).

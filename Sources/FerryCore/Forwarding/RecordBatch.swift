@@ -16,10 +16,16 @@ struct RecordBatch {
     let receivedAt: NIODeadline
     /// Where the records not yet taken are in the spool (empty without one).
     private(set) var spans: SpoolSpans
+    /// Each record's source address, for routes that balance by source (empty when no route needs them).
+    private(set) var sources: [SourceKey?]
 
-    init(copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, allocator: ByteBufferAllocator) {
+    init(
+        copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?] = [],
+        allocator: ByteBufferAllocator
+    ) {
         self.receivedAt = receivedAt
         self.spans = spans
+        self.sources = sources
         var storage = allocator.buffer(capacity: bytes)
         var lengths: [Int] = []
         lengths.reserveCapacity(records.count)
@@ -70,6 +76,7 @@ struct RecordBatch {
         }
         self.taken += count
         bytes -= taken
+        if !sources.isEmpty { sources.removeFirst(min(count, sources.count)) }
         let takenSpans = spans.prefix(count)
         spans = spans.dropFirst(count)
         return (result, taken, takenSpans)

@@ -22,8 +22,8 @@ extension UpstreamKind {
     package func close() async {}
 }
 
-/// What a lane needs of the loop it belongs to: the loop, the shared buffer,
-/// and the two ways back into the pipeline.
+/// What a lane needs of the loop and route it belongs to: the loop, the shared
+/// buffer, and the two ways back into its route's queue.
 package struct LaneContext {
     let loopIndex: Int
     let eventLoop: any EventLoop
@@ -37,15 +37,16 @@ package struct LaneContext {
     /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
     let handBack: @Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void
 
-    init(pipeline: LoopPipeline, capacity: BufferCapacity, spool: Spool?, logger: Logger) {
+    init(queue: RouteQueue, logger: Logger) {
+        let pipeline = queue.pipeline
         loopIndex = pipeline.index
         eventLoop = pipeline.eventLoop
-        self.capacity = capacity
-        self.settlement = Settlement(capacity: capacity, spool: spool)
+        self.capacity = pipeline.capacity
+        self.settlement = pipeline.settlement
         counters = pipeline.counters
         self.logger = logger
-        wake = { [unowned pipeline] in pipeline.drainShard() }
-        let loopBound = NIOLoopBound(pipeline, eventLoop: pipeline.eventLoop)
+        wake = { [unowned queue] in queue.drainShard() }
+        let loopBound = NIOLoopBound(queue, eventLoop: pipeline.eventLoop)
         handBack = { records, bytes, receivedAt, spans in
             loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
         }

@@ -56,6 +56,10 @@ package final class DatagramReceiver: Sendable {
         var gate: SourceGate? = nil
         /// The listener's name (`udp://HOST:PORT`), for warnings.
         var listener = ""
+        /// The listener's position in `listen` (routes may match by listener).
+        var listenerPosition = 0
+        /// Whether each datagram's source address is kept for the routes (a `source` match, or `balance`).
+        var keepsSources = false
         /// Datagrams (and their bytes) this socket read, oversize included: its listener's share.
         package let received = AtomicCounter()
         package let receivedBytes = AtomicCounter()

@@ -178,6 +178,7 @@ final class FrameReceiver {
         if senders.evictions > evictions { counters.senderEvictions.add(1) }
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)
+        counters.countPriorities(accepted)
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
         acknowledge(header, to: sender)
         if header.isTraced, !accepted.isEmpty { traced.append(header.traceID) }

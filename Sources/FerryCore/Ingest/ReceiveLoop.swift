@@ -68,7 +68,8 @@ package final class ReceiveLoop {
             return false
         }
         lastReadFailed = false
-        var burst = slab.burst(count: Int(received), gate: forwarding.gate)
+        var burst = slab.burst(count: Int(received), gate: forwarding.gate, keepSources: forwarding.keepsSources)
+        burst.listener = forwarding.listenerPosition
         if let source = burst.deniedSource { drops.refuse(.denied, logs: burst.denied, source: source, listener: forwarding.listener) }
         if let source = burst.rateLimitedSource {
             drops.refuse(.rateLimited, logs: burst.rateLimited, source: source, listener: forwarding.listener)
@@ -84,6 +85,7 @@ package final class ReceiveLoop {
         if !burst.records.isEmpty {
             forwarding.receivedBytes.add(burst.recordBytes)
             forwarding.counters.countReceived(.udp, logs: burst.records.count, bytes: burst.recordBytes)
+            forwarding.counters.countPriorities(burst.records)
             sampler.consider(burst.records, transport: .udp)
         }
 

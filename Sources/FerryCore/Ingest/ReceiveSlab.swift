@@ -68,12 +68,13 @@ final class ReceiveSlab {
 
     /// Sorts the datagrams of the last `receive` into logs, frames and
     /// oversize ones, after `gate` (allowlist, rate limit) refused those it does not let in.
-    func burst(count received: Int, gate: SourceGate? = nil) -> ReceivedBurst {
-        guard let gate else { return sort(received, gated: false) { _, _ in .admitted } }
-        return gate.deciding { decide in sort(received, gated: true, decide: decide) }
+    /// With `keepSources`, each record's source address goes with it (for routes that need it).
+    func burst(count received: Int, gate: SourceGate? = nil, keepSources: Bool = false) -> ReceivedBurst {
+        guard let gate else { return sort(received, gated: false, keepSources: keepSources) { _, _ in .admitted } }
+        return gate.deciding { decide in sort(received, gated: true, keepSources: keepSources, decide: decide) }
     }
 
-    private func sort(_ received: Int, gated: Bool, decide: (SourceKey, Bool) -> SourceGate.Verdict) -> ReceivedBurst {
+    private func sort(_ received: Int, gated: Bool, keepSources: Bool, decide: (SourceKey, Bool) -> SourceGate.Verdict) -> ReceivedBurst {
         var burst = ReceivedBurst(receivedAt: .now())
         var recordBytes = 0
         for index in 0..<received where messages[index].msg_hdr.msg_namelen > 0 {
@@ -106,6 +107,7 @@ final class ReceiveSlab {
             } else {
                 records.append(datagram)
                 recordBytes += length
+                if keepSources { burst.sources.append(SourceKey(storage: senders + index)) }
             }
         }
         burst.records = records

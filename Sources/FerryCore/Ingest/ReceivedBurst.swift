@@ -32,6 +32,15 @@ package struct ReceivedBurst: Sendable {
     var rateLimitedSource: SourceKey?
     /// The socket the burst's frames came to, which acknowledges them (set only when it has frames).
     package var replySocket: ReceiveSocket?
+    /// The listener it came to: its position in `listen` (routes may match by listener).
+    package var listener = 0
+    /// Each record's source address, kept only when a route needs it (a `source` match, or `balance`).
+    var sources: [SourceKey?] = []
+
+    /// The sources of records `range` (nil each when none were kept).
+    func sources(_ range: Range<Int>) -> [SourceKey?] {
+        sources.count >= range.upperBound ? Array(sources[range]) : [SourceKey?](repeating: nil, count: range.count)
+    }
 
     package init(receivedAt: NIODeadline = .now()) {
         self.receivedAt = receivedAt

@@ -19,7 +19,10 @@ struct UDPListener {
     var gate: SourceGate? = nil
     let logger: Logger
 
-    func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream]) throws -> UDPIntake {
+    /// - Parameters:
+    ///   - position: this listener's place in `listen` (routes may match by listener).
+    ///   - keepsSources: whether each datagram's source goes with it (a route needs them).
+    func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream], position: Int = 0, keepsSources: Bool = false) throws -> UDPIntake {
         var sockets: [Socket] = []
         var port = address.port
         do {
@@ -40,6 +43,8 @@ struct UDPListener {
                     sampleRate: configuration.traceSampleRate, spool: handle.spoolShard, capacity: handle.capacity)
                 forwarding.gate = gate
                 forwarding.listener = "udp://\(address)"
+                forwarding.listenerPosition = position
+                forwarding.keepsSources = keepsSources
                 let receiver = DatagramReceiver(
                     socket: socket, batch: configuration.receiveBatch, maxDatagramBytes: configuration.maxDatagramBytes,
                     forwarding: forwarding, logger: logger)

@@ -68,7 +68,7 @@ extension Relay {
         logger: Logger
     ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
-        let upstreams = configuration.upstreams.enumerated().map { index, url in
+        let upstreams = configuration.allUpstreams.enumerated().map { index, url in
             return Upstream(
                 url: url, index: index, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget,
                 latency: latency(url), udpSegmentation: configuration.udpSegmentation, logger: logger)
@@ -109,15 +109,23 @@ extension Relay {
         }
 
         let lanesToBuild = kinds
+        let table = RoutingTable(configuration: configuration)
+        let routeStats = table.routes.map(RouteStats.init(route:))
         let loops = Array(group.makeIterator())
         var handles: [PipelineHandle] = []
         for (index, loop) in loops.prefix(loopCount).enumerated() {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, logger: logger)
-                let context = LaneContext(pipeline: pipeline, capacity: capacity, spool: spool, logger: logger)
-                pipeline.setLanes(lanesToBuild.map { $0.makeLane(context) })
+                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table,
+                    routeStats: routeStats, logger: logger)
+                // Each lane belongs to its route's queue (where it hands back what it could not send).
+                var lanes: [any UpstreamLane] = []
+                for queue in pipeline.routes {
+                    let context = LaneContext(queue: queue, logger: logger)
+                    for position in queue.route.upstreams { lanes.append(lanesToBuild[position].makeLane(context)) }
+                }
+                pipeline.setLanes(lanes)
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, route: pipeline.directRoute,
                     pipeline: NIOLoopBound(pipeline, eventLoop: loop), spoolShard: spool?.shards[index], capacity: capacity)
@@ -130,7 +138,7 @@ extension Relay {
 
         let relay = Relay(
             configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, handles: handles,
-            group: group, kinds: kinds, logger: logger)
+            group: group, kinds: kinds, routes: routeStats, logger: logger)
         for upstream in upstreams {
             let handlesToRepoint = handles
             upstream.setRepointHandler { address in
@@ -142,13 +150,13 @@ extension Relay {
         var listeners: [any IntakeListener] = []
         var gates: [(listener: String, gate: SourceGate)] = []
         do {
-            for url in configuration.listeners {
+            for (position, url) in configuration.listeners.enumerated() {
                 switch url {
                 case .udp(let address):
                     let gate = SourceGate.make(allowlist: configuration.allowlist(for: url), rateLimit: configuration.rateLimit)
                     if let gate { gates.append((url.description, gate)) }
                     let intake = try UDPListener(configuration: configuration, address: address, gate: gate, logger: logger)
-                        .bind(handles: handles, upstreams: upstreams)
+                        .bind(handles: handles, upstreams: upstreams, position: position, keepsSources: table.readsSource)
                     listeners.append(intake)
                     try await intake.start(handles: handles)
                 case .tcp, .tls:
@@ -174,7 +182,8 @@ extension Relay {
             "udp.sockets": "\(sockets.count)",
             "udp.receive_buffer.requested_bytes": "\(configuration.receiveBufferBytes)",
             "udp.receive_buffer.granted_bytes": "\(granted)",
-            "upstreams": "\(configuration.upstreams.map(\.description).joined(separator: ","))",
+            "upstreams": "\(configuration.allUpstreams.map(\.description).joined(separator: ","))",
+            "routes": "\(configuration.effectiveRoutes.map(\.name).joined(separator: ","))",
         ]
         if let first = sockets.first { metadata["udp.address"] = "\(first.socket.localAddress.hostAndPort)" }
         logger.info("listening", metadata: metadata)

@@ -18,6 +18,8 @@ public final class Relay: Sendable {
     package let spool: Spool?
     let handles: [PipelineHandle]
     private let group: MultiThreadedEventLoopGroup
+    /// Each route's counters, in route order (name order; one `default` without `routes`).
+    public let routes: [RouteStats]
     /// Every upstream's kind, in failover order (files to close and reopen).
     private let kinds: [any UpstreamKind]
     let logger: Logger
@@ -41,8 +43,9 @@ public final class Relay: Sendable {
 
     init(
         configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], spool: Spool?, handles: [PipelineHandle],
-        group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], logger: Logger
+        group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], routes: [RouteStats] = [], logger: Logger
     ) {
+        self.routes = routes
         self.configuration = configuration
         self.spool = spool
         self.capacity = capacity
@@ -221,6 +224,15 @@ public final class Relay: Sendable {
     public var sourceLimits: [SourceLimitsSnapshot] {
         state.withLock { $0.gates }.map { entry in
             SourceLimitsSnapshot(listener: entry.listener, allow: entry.gate.allowlist?.description, rateLimit: entry.gate.snapshot)
+        }
+    }
+
+    /// Each route with its counters and upstreams, for status.
+    public var routeSnapshots: [RouteSnapshot] {
+        zip(routes, configuration.effectiveRoutes).map { stats, settings in
+            var snapshot = stats.snapshot
+            snapshot.upstreams = settings.upstreams.map(\.description)
+            return snapshot
         }
     }
 

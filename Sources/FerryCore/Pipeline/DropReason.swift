@@ -22,6 +22,11 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A `ferry://` frame not signed by a key this Ferry holds (`auth.key-file`), or keyed while this Ferry has none:
     /// counted as one log, like `malformed`, since nothing in it can be trusted (reasons in `frames_unauthenticated`).
     case unauthenticated
+    /// A route fell further behind than its backlog cap (`routes.NAME.max-backlog-bytes`, or its share of the
+    /// buffer): its oldest waiting logs were dropped, for that route only (counted per route in status).
+    case routeOverflow
+    /// The log matched no route (every route has a `match` it does not meet).
+    case noRoute
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -36,6 +41,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .truncated: return "truncated"
         case .framingError: return "framing_error"
         case .unauthenticated: return "unauthenticated"
+        case .routeOverflow: return "route_overflow"
+        case .noRoute: return "no_route"
         }
     }
 }

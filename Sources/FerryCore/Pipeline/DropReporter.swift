@@ -25,7 +25,7 @@ struct DropReporter {
     }
 
     /// Counts `logs` dropped for `reason`; `detail` is the size or fill level that decided it.
-    mutating func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil, source: SocketAddress? = nil) {
+    mutating func drop(_ reason: DropReason, logs: Int, detail: Int, error: String? = nil, source: SocketAddress? = nil, route: String? = nil) {
         counters.countDropped(reason, logs: logs)
         guard let suppressed = warnings.shouldLog(key: reason.rawValue) else { return }
         var metadata: Logger.Metadata = [
@@ -38,6 +38,7 @@ struct DropReporter {
         ]
         if let error { metadata["error"] = "\(error)" }
         if let source { metadata["source"] = "\(source.hostAndPort)" }
+        if let route { metadata["route"] = "\(route)" }
         logger.warning("logs dropped", metadata: metadata)
     }
 }

@@ -9,7 +9,7 @@ extension LoopPipeline {
     ///
     /// Taken messages are counted as received; with a spool they are appended
     /// to it first (on disk only while the memory buffer is full).
-    func receiveStream(_ records: ArraySlice<ByteBuffer>, transport: Transport) -> Int {
+    func receiveStream(_ records: ArraySlice<ByteBuffer>, transport: Transport, listener: Int = 0, source: SourceKey? = nil) -> Int {
         guard !records.isEmpty else { return 0 }
         let bytes = records.reduce(0) { $0 + $1.readableBytes }
         if let spoolShard {
@@ -19,10 +19,11 @@ extension LoopPipeline {
             let takenBytes = run.count == records.count ? bytes : taken.reduce(0) { $0 + $1.readableBytes }
             counters.countReceived(transport, logs: taken.count, bytes: takenBytes)
             sampler.consider(taken, transport: transport)
+            counters.countPriorities(taken)
             if admission.inMemory {
-                dispatch(taken, bytes: takenBytes, receivedAt: .now(), spans: SpoolSpans(run))
+                route(taken, bytes: takenBytes, receivedAt: .now(), spans: SpoolSpans(run), sources: sources(source, taken.count), listener: listener)
             } else {
-                scheduleRetry()  // on disk only: read back once there is room
+                routes[0].scheduleRetry()  // on disk only: read back once there is room
             }
             return taken.count
         }
@@ -31,7 +32,13 @@ extension LoopPipeline {
         let taken = Array(records.prefix(count))
         counters.countReceived(transport, logs: count, bytes: takenBytes)
         sampler.consider(taken, transport: transport)
-        dispatch(taken, bytes: takenBytes, receivedAt: .now(), spans: SpoolSpans())
+        counters.countPriorities(taken)
+        route(taken, bytes: takenBytes, receivedAt: .now(), spans: SpoolSpans(), sources: sources(source, count), listener: listener)
         return count
+    }
+
+    /// One connection's source for each of `count` logs, when a route needs sources.
+    private func sources(_ source: SourceKey?, _ count: Int) -> [SourceKey?] {
+        table.readsSource ? [SourceKey?](repeating: source, count: count) : []
     }
 }

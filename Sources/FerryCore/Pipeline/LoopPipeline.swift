@@ -4,12 +4,12 @@ import NIOCore
 
 /// The part of the data path that one event loop owns: it takes the logs that
 /// loop receives, reserves room for them in the shared ``BufferCapacity``, and
-/// hands them in batches to the first upstream in failover order that can take
-/// them. Logs no upstream can take wait here, in this loop's shard of the buffer.
+/// hands them to the routes they match (``RouteQueue``, one per route), whose
+/// upstreams send them or whose queues keep them, in this loop's shard of the buffer.
 ///
 /// Confined to its event loop: nothing in it is locked, and nothing per log
 /// crosses a thread. A read burst is the unit of work: one reservation, one
-/// upstream decision and one write-and-flush per burst.
+/// route decision and one write-and-flush per burst and route.
 package final class LoopPipeline {
     let index: Int
     let eventLoop: any EventLoop
@@ -23,23 +23,30 @@ package final class LoopPipeline {
     /// loops an earlier run had beyond this run's count.
     let readShards: [SpoolShard]
     let maxRecordBytes: Int
-    private let logger: Logger
+    let logger: Logger
+    /// Every upstream's lane on this loop, in the relay's upstream order (every route's, route by route).
     private(set) var lanes: [any UpstreamLane] = []
+    /// The routes logs go to, as the routing table orders them.
+    private(set) var routes: [RouteQueue] = []
+    let table: RoutingTable
+    /// Gives back the room and spool place of logs that leave.
+    let settlement: Settlement
     var drops: DropReporter
     var sampler: LogSampler
     /// Tells this loop's receive thread which upstream it may send to itself.
     package let directRoute = DirectRoute()
 
-    /// Batches waiting for an upstream, oldest first.
-    var shard: Deque<RecordBatch> = []
-    private var retryScheduled = false
     let allocator = ByteBufferAllocator()
     /// Takes the `ferry://` frames of this loop's bursts: validates, dedupes, acknowledges.
     private let frames: FrameReceiver
 
+    /// - Parameters:
+    ///   - routing: the routes (nil: one route over every lane ``setLanes(_:)`` gets, in failover order).
+    ///   - routeStats: each route's shared counters, in the table's order.
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
-        sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, keys: FrameKeySource? = nil, logger: Logger
+        sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, keys: FrameKeySource? = nil,
+        routing: RoutingTable? = nil, routeStats: [RouteStats]? = nil, logger: Logger
     ) {
         self.spool = spool
         self.readShards =
@@ -53,14 +60,25 @@ package final class LoopPipeline {
         self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
+        self.settlement = Settlement(capacity: capacity, spool: spool)
+        let table = routing ?? RoutingTable(configuration: FerryConfiguration())
+        self.table = table
         self.frames = FrameReceiver(
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
             loopIndex: index, keys: keys, logger: logger)
+        let stats = routeStats ?? table.routes.map(RouteStats.init(route:))
+        self.routes = zip(table.routes, stats).map { RouteQueue(route: $0, stats: $1, pipeline: self) }
         frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
 
+    /// Sets every upstream's lane, in the relay's upstream order; each route takes those at its positions.
     package func setLanes(_ lanes: [any UpstreamLane]) {
         self.lanes = lanes
+        if routes.count == 1 {
+            routes[0].setLanes(lanes)  // its upstreams are every lane, in order
+            return
+        }
+        for queue in routes { queue.setLanes(queue.route.upstreams.map { lanes[$0] }) }
     }
 
     // MARK: - Intake
@@ -72,25 +90,31 @@ package final class LoopPipeline {
     /// Takes what a receive thread could not send itself: frames, and logs
     /// while no direct route is open. It has counted them already; here they
     /// get room in the buffer (the newest are dropped as `queue_full` when
-    /// there is none) and go to an upstream or wait.
+    /// there is none) and go to their routes.
     package func receive(_ bursts: [ReceivedBurst]) {
         guard bursts.count > 1 else {
             if let burst = bursts.first { receive(burst) }
             return
         }
         // Bursts that queued up while this loop was busy leave together (in
-        // order): one reservation, one write, full frames.
+        // order): one reservation, one write, full frames. Only bursts of one
+        // listener merge (a route may match by listener).
         var merged = ReceivedBurst(receivedAt: bursts[0].receivedAt)
+        merged.listener = bursts[0].listener
         merged.replySocket = bursts.lazy.compactMap(\.replySocket).first
         for burst in bursts {
-            if burst.failedDirectSend {
-                receive(burst)  // waits in the shard; rare
+            if burst.failedDirectSend || burst.listener != merged.listener {
+                receive(burst)  // rare: waits in the shard, or another listener's
                 continue
             }
             let offset = merged.records.count
             merged.records.append(contentsOf: burst.records)
             merged.recordBytes += burst.recordBytes
             merged.spans.append(contentsOf: burst.spans)
+            if !burst.sources.isEmpty || !merged.sources.isEmpty {
+                merged.sources += [SourceKey?](repeating: nil, count: offset - merged.sources.count)
+                merged.sources += burst.sources.isEmpty ? [SourceKey?](repeating: nil, count: burst.records.count) : burst.sources
+            }
             for var frame in burst.frames {
                 frame.position += offset
                 merged.frames.append(frame)
@@ -102,7 +126,9 @@ package final class LoopPipeline {
     package func receive(_ burst: ReceivedBurst) {
         guard !burst.frames.isEmpty else {
             // Plain logs only, the common case: forwarded as they came.
-            if let (records, bytes, spans) = take(burst, 0..<burst.records.count) { forward(records, bytes: bytes, spans: spans, of: burst) }
+            if let (records, bytes, spans) = take(burst, 0..<burst.records.count) {
+                forward(records, bytes: bytes, spans: spans, sources: burst.sources, of: burst)
+            }
             publishDirectRoute()
             return
         }
@@ -112,34 +138,41 @@ package final class LoopPipeline {
         var outgoing: [ByteBuffer] = []
         var outgoingBytes = 0
         var outgoingSpans = SpoolSpans()
+        var sources: [SourceKey?] = []
+        let keepSources = table.readsSource
         var start = 0
         for frame in burst.frames {
             if frame.position > start, let (records, bytes, spans) = take(burst, start..<frame.position) {
                 outgoing.append(contentsOf: records)
                 outgoingBytes += bytes
                 outgoingSpans.append(contentsOf: spans)
+                if keepSources { sources += burst.sources(start..<(start + records.count)) }
             }
             start = max(start, frame.position)
             if let (records, bytes, spans) = frames.receive(frame.datagram, from: frame.sender) {
                 outgoing.append(contentsOf: records)
                 outgoingBytes += bytes
                 outgoingSpans.append(contentsOf: spans)
+                if keepSources { sources += [SourceKey?](repeating: SourceKey(frame.sender), count: records.count) }
             }
         }
         if start < burst.records.count, let (records, bytes, spans) = take(burst, start..<burst.records.count) {
             outgoing.append(contentsOf: records)
             outgoingBytes += bytes
             outgoingSpans.append(contentsOf: spans)
+            if keepSources { sources += burst.sources(start..<(start + records.count)) }
         }
         frames.sendAcknowledgements()
-        forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, of: burst)
-        if spoolShard?.isSpilling == true { scheduleRetry() }
+        forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, sources: sources, of: burst)
+        if spoolShard?.isSpilling == true { routes[0].scheduleRetry() }
         for traceID in frames.takeTraced() {
+            let first = routes[0]
             logger.info(
                 "frame forwarded",
                 metadata: [
                     "trace_id": "\(traceID)",
-                    "upstream": "\(shard.isEmpty && !lanes.isEmpty ? lanes[currentUpstream].upstream.url.description : "waiting in the buffer")",
+                    "upstream":
+                        "\(!first.isWaiting && !first.lanes.isEmpty ? first.lanes[first.currentUpstream].upstream.url.description : "waiting in the buffer")",
                 ])
         }
         publishDirectRoute()
@@ -171,29 +204,30 @@ package final class LoopPipeline {
         return count > 0 ? (records, bytes) : nil
     }
 
-    private func forward(_ records: [ByteBuffer], bytes: Int, spans: SpoolSpans, of burst: ReceivedBurst) {
+    private func forward(_ records: [ByteBuffer], bytes: Int, spans: SpoolSpans, sources: [SourceKey?], of burst: ReceivedBurst) {
         guard !records.isEmpty else { return }
         if burst.failedDirectSend {
-            // Refused on the receive thread's socket: wait, then retry or fail over.
-            shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans, allocator: allocator))
-            scheduleRetry()
+            // Refused on the receive thread's socket (only ever the one route): wait, then retry or fail over.
+            routes[0].park(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans)
         } else {
-            dispatch(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans)
+            route(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans, sources: sources, listener: burst.listener)
         }
     }
 
     /// Opens the receive thread's direct route to the first upstream that can
     /// take traffic when that is a `udp://` upstream with a closed breaker and
     /// nothing waits in this loop's shard; closes it otherwise. Direct sends
-    /// then keep the order and failover decisions this pipeline made.
-    private func publishDirectRoute() {
-        guard shard.isEmpty, spoolShard?.isSpilling != true, let position = lanes.firstIndex(where: { $0.canAccept }),
-            lanes[position].sendsFromReceiveThread, lanes[position].upstream.isBreakerClosed
+    /// then keep the order and failover decisions this pipeline made. Only
+    /// with one route that takes every log: with more, each burst is routed here.
+    func publishDirectRoute() {
+        guard table.isSingleFailover, let queue = routes.first, !queue.isWaiting, spoolShard?.isSpilling != true,
+            let position = queue.firstAvailablePosition, queue.lanes[position].sendsFromReceiveThread,
+            queue.lanes[position].upstream.isBreakerClosed
         else {
             directRoute.close()
             return
         }
-        if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
+        if position != queue.currentUpstream { queue.noteFailover(from: queue.currentUpstream, to: position) }
         directRoute.open(upstream: position)
     }
 
@@ -225,6 +259,8 @@ package final class LoopPipeline {
         }
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
         guard !accepted.isEmpty else { return .accepted(0, nil) }
+        counters.countPriorities(accepted)
+        let http = table.httpListener
         if let spoolShard {
             let admission = spoolShard.admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
             guard let run = admission.run else {
@@ -232,9 +268,9 @@ package final class LoopPipeline {
                 return .spoolFull
             }
             if admission.inMemory {
-                dispatch(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(run))
+                route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(run), sources: [], listener: http)
             } else {
-                scheduleRetry()  // on disk only: read back once there is room
+                routes[0].scheduleRetry()  // on disk only: read back once there is room
             }
             return .accepted(accepted.count, run)
         }
@@ -242,113 +278,7 @@ package final class LoopPipeline {
             drops.drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
-        dispatch(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans())
+        route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: [], listener: http)
         return .accepted(accepted.count, nil)
-    }
-
-    // MARK: - Forwarding
-
-    /// Sends reserved records now if nothing is waiting ahead of them and an
-    /// upstream can take them; otherwise queues a copy behind the waiting ones.
-    func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
-        if shard.isEmpty, let lane = firstAvailableLane() {
-            lane.send(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
-            return
-        }
-        shard.append(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: allocator))
-        drainShard()
-    }
-
-    /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
-    func drainShard() {
-        if !readShards.isEmpty { readBackSpilled() }
-        // Bounded: a lane may hand part of a batch back (to the front), which
-        // is then tried on the next round rather than in a loop here.
-        var remaining = shard.count
-        while remaining > 0, let batch = shard.first {
-            guard let lane = firstAvailableLane() else {
-                scheduleRetry()
-                directRoute.close()
-                return
-            }
-            // Waiting batches leave together, up to one large burst, so that
-            // frames and sendmmsg calls are full rather than one per batch;
-            // but no more than the lane can take now, so nothing is handed back.
-            let budget = lane.roomBytes
-            let fitting = min(batch.countFitting(bytes: budget), Self.drainBurst)
-            var records: [ByteBuffer]
-            var bytes: Int
-            var spans: SpoolSpans
-            remaining -= 1
-            if fitting < batch.count {
-                (records, bytes, spans) = shard[shard.startIndex].takeFirst(fitting)
-            } else {
-                (records, bytes, spans) = (batch.records, batch.bytes, batch.spans)
-                shard.removeFirst()
-                while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst,
-                    bytes + next.bytes <= budget
-                {
-                    records.append(contentsOf: next.records)
-                    bytes += next.bytes
-                    spans.append(contentsOf: next.spans)
-                    remaining -= 1
-                    shard.removeFirst()
-                }
-            }
-            lane.send(records, bytes: bytes, receivedAt: batch.receivedAt, spans: spans)
-        }
-        if !shard.isEmpty || spoolShard?.isSpilling == true { scheduleRetry() }
-        publishDirectRoute()
-    }
-
-    /// Most logs one drain step hands to a lane at once.
-    private static let drainBurst = 1_024
-
-    /// Takes back logs an upstream could not send or gave up on. They keep
-    /// their reservation and go to the front of this loop's shard, from where
-    /// they fail over to the next upstream that can take them, or wait.
-    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
-        guard !records.isEmpty else { return }
-        shard.prepend(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: allocator))
-        directRoute.close()
-        scheduleRetry()
-    }
-
-    /// Index of the upstream this loop sent to last, to log changes once.
-    private var currentUpstream = 0
-
-    @inline(__always)
-    func firstAvailableLane() -> (any UpstreamLane)? {
-        for (position, lane) in lanes.enumerated() where lane.canAccept {
-            if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
-            return lane
-        }
-        return nil
-    }
-
-    /// Logs a move of this loop's traffic to another upstream (one line per change).
-    private func noteFailover(from old: Int, to new: Int) {
-        let previous = lanes[old].upstream
-        let next = lanes[new].upstream
-        currentUpstream = new
-        if new > old { previous.failovers.add(1) }
-        logger.notice(
-            new > old ? "upstream failover" : "upstream failback",
-            metadata: [
-                "upstream.from": "\(previous.url)",
-                "upstream.to": "\(next.url)",
-                "reason":
-                    "\(new > old ? "\(previous.url) cannot take traffic (breaker \(previous.breakerState.rawValue))" : "\(next.url) can take traffic again")",
-                "loop": "\(index)",
-            ])
-    }
-
-    func scheduleRetry() {
-        guard !retryScheduled else { return }
-        retryScheduled = true
-        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
-            self.retryScheduled = false
-            self.drainShard()
-        }
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What one event loop's pipeline has received and dropped.
 ///
 /// One instance per loop, so increments from different loops never share a
@@ -14,7 +16,30 @@ public final class PipelineCounters: Sendable {
     /// Logs refused at the door (allowlist, rate limit): never received.
     let refused: [AtomicCounter] = RefusalReason.allCases.map { _ in AtomicCounter() }
 
+    /// Logs received by syslog severity (0–7, then 8: no valid PRI) and facility (0–23).
+    let severities: [AtomicCounter] = (0...8).map { _ in AtomicCounter() }
+    let facilities: [AtomicCounter] = (0..<24).map { _ in AtomicCounter() }
+
     public init() {}
+
+    /// Counts `records` by the severity and facility of their PRI: one PRI read
+    /// per log, tallied on the stack and added once per burst.
+    @inline(__always)
+    func countPriorities<Records: Collection<ByteBuffer>>(_ records: Records) {
+        guard !records.isEmpty else { return }
+        var severity = InlineArray<9, Int>(repeating: 0)
+        var facility = InlineArray<24, Int>(repeating: 0)
+        for record in records {
+            if let priority = SyslogPriority(of: record) {
+                severity[priority.value & 7] += 1
+                facility[priority.facility] += 1
+            } else {
+                severity[8] += 1
+            }
+        }
+        for index in 0..<9 where severity[index] > 0 { severities[index].add(severity[index]) }
+        for index in 0..<24 where facility[index] > 0 { facilities[index].add(facility[index]) }
+    }
 
     @inline(__always)
     func countReceived(_ transport: Transport, logs: Int, bytes: Int) {
@@ -41,8 +66,18 @@ public struct PipelineTotals: Sendable, Equatable {
     public var senderEvictions = 0
     public var unauthenticated: [FrameAuthFailure: Int] = [:]
     public var refused: [RefusalReason: Int] = [:]
+    /// Logs by severity name (`none`: no valid PRI) and by facility name.
+    public var bySeverity: [String: Int] = [:]
+    public var byFacility: [String: Int] = [:]
 
     public init(summing counters: [PipelineCounters]) {
+        for severity in SyslogSeverity.allCases {
+            bySeverity[severity.description] = counters.reduce(0) { $0 + $1.severities[severity.rawValue].load }
+        }
+        bySeverity["none"] = counters.reduce(0) { $0 + $1.severities[8].load }
+        for (code, name) in SyslogFacility.names.enumerated() {
+            byFacility[name] = counters.reduce(0) { $0 + $1.facilities[code].load }
+        }
         senderEvictions = counters.reduce(0) { $0 + $1.senderEvictions.load }
         for reason in FrameAuthFailure.allCases {
             unauthenticated[reason] = counters.reduce(0) { $0 + $1.unauthenticated[reason.rawValue].load }

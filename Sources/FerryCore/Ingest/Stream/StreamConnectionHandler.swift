@@ -27,6 +27,8 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     /// The listener's rate limit (nil: none) and this connection's source as its key.
     private let gate: SourceGate?
     private let sourceKey: SourceKey?
+    /// The listener's position in `listen` (routes may match by listener).
+    private let listener: Int
     /// The first `checked` of `pending` passed the rate limit already (they waited for room).
     private var checked = 0
     private var framer: SyslogStreamFramer
@@ -44,8 +46,9 @@ final class StreamConnectionHandler: ChannelInboundHandler {
 
     init(
         pipeline: LoopPipeline, stats: StreamListenerStats, events: StreamListenerEvents, transport: Transport, framing: StreamFraming,
-        source: String, gate: SourceGate? = nil, sourceKey: SourceKey? = nil
+        source: String, gate: SourceGate? = nil, sourceKey: SourceKey? = nil, listener: Int = 0
     ) {
+        self.listener = listener
         self.gate = gate?.isRateLimited == true ? gate : nil
         self.sourceKey = sourceKey
         self.pipeline = pipeline
@@ -182,7 +185,7 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     }
 
     private func take() {
-        let taken = pipeline.receiveStream(pending[...], transport: transport)
+        let taken = pipeline.receiveStream(pending[...], transport: transport, listener: listener, source: sourceKey)
         guard taken > 0 else { return }
         stats.received.add(taken)
         stats.receivedBytes.add(pending.prefix(taken).reduce(0) { $0 + $1.readableBytes })

@@ -54,6 +54,7 @@ final class StreamListener: IntakeListener {
         gate: SourceGate? = nil, logger: Logger
     ) async throws -> StreamListener {
         let settings = configuration.streamListener
+        let listenerPosition = configuration.listeners.firstIndex(of: url) ?? 0
         let stats = StreamListenerStats(
             name: url.description, maxConnections: settings.maxConnections, maxPerSource: settings.maxConnectionsPerSource)
         let events = StreamListenerEvents(name: url.description, logger: logger)
@@ -108,7 +109,7 @@ final class StreamListener: IntakeListener {
                 do {
                     let connection = StreamConnectionHandler(
                         pipeline: handle.pipeline.value, stats: stats, events: events, transport: transport, framing: framing, source: source,
-                        gate: gate, sourceKey: sourceKey)
+                        gate: gate, sourceKey: sourceKey, listener: listenerPosition)
                     var handlers: [any ChannelHandler] = []
                     if let tlsSource {
                         let verification = TLSHandshakeGuard.Verification()

@@ -1,0 +1,96 @@
+/// Reading `routes`: a map keyed by route name (swift-configuration reads no
+/// arrays of objects, and a name is what metrics, status and reloads call a route by).
+extension FerryConfiguration {
+    /// The routes logs go to: `routes`, or the one route `default` that `upstreams` makes.
+    public var effectiveRoutes: [RouteSettings] {
+        routes.isEmpty ? [RouteSettings(name: RouteSettings.defaultName, upstreams: upstreams)] : routes
+    }
+
+    /// Every upstream of every route, in route order then failover order: the relay's upstream list.
+    public var allUpstreams: [UpstreamURL] { effectiveRoutes.flatMap(\.upstreams) }
+
+    /// The names listeners are matched by (`routes.NAME.match.listener`): each listener as configured, and `http`.
+    public var listenerNames: [String] { listeners.map(\.description) + [Self.httpListenerName] }
+
+    /// What `match.listener` calls the HTTP intake (`POST /v1/logs`).
+    public static let httpListenerName = "http"
+
+    /// Reads `routes.NAME.*` for each name the configuration file's `routes` map holds.
+    mutating func readRoutes(_ values: ConfigValues, names: [String], upstreamsGiven: Bool) throws {
+        guard !names.isEmpty else { return }
+        if upstreamsGiven {
+            throw ConfigurationError.conflict(
+                key: "upstreams", value: upstreams.map(\.description).joined(separator: ","),
+                reason: "routes are configured: put these upstreams in a route (without routes, upstreams is the one route 'default')")
+        }
+        guard names.count <= RouteSettings.maxRoutes else {
+            throw ConfigurationError.invalidValue(key: "routes", value: "\(names.count) routes", allowed: "at most \(RouteSettings.maxRoutes) routes")
+        }
+        var owners: [UpstreamURL: String] = [:]
+        var routes: [RouteSettings] = []
+        for name in names.sorted() {
+            guard RouteSettings.isValidName(name) else {
+                throw ConfigurationError.invalidValue(
+                    key: "routes", value: name, allowed: "route names of 1 to 64 characters from a-z, 0-9, '_' and '-'")
+            }
+            let key = "routes.\(name)"
+            var route = RouteSettings(name: name, upstreams: [])
+            for item in try values.list("\(key).upstreams") ?? [] {
+                guard let upstream = UpstreamURL(parsing: item) else {
+                    throw ConfigurationError.invalidValue(
+                        key: "\(key).upstreams", value: item, allowed: UpstreamURL.allowedForms + " (port 1...65535)")
+                }
+                if let owner = owners[upstream] {
+                    throw ConfigurationError.conflict(
+                        key: "\(key).upstreams", value: item,
+                        reason: owner == name ? "listed twice" : "already an upstream of route '\(owner)' (an upstream belongs to one route)")
+                }
+                owners[upstream] = name
+                route.upstreams.append(upstream)
+            }
+            guard !route.upstreams.isEmpty else {
+                throw ConfigurationError.invalidValue(key: "\(key).upstreams", value: "", allowed: "a list of at least one upstream URL")
+            }
+            if let mode = try values.parsed("\(key).mode", allowed: "failover, balance", { RouteSettings.Mode(rawValue: $0.lowercased()) }) {
+                route.mode = mode
+            }
+            route.maxBacklogBytes = try values.byteSize("\(key).max-backlog-bytes", range: 1...BufferCapacity.maxBytes)
+            route.match.severity = try values.parsed("\(key).match.severity", allowed: SyslogSeverity.allowedNames, SyslogSeverity.init(name:))
+            if let items = try values.list("\(key).match.facility") {
+                var codes = Set<Int>()
+                for item in items {
+                    guard let code = SyslogFacility.code(named: item) else {
+                        throw ConfigurationError.invalidValue(key: "\(key).match.facility", value: item, allowed: SyslogFacility.allowedNames)
+                    }
+                    codes.insert(code)
+                }
+                route.match.facilities = codes
+            }
+            if let items = try values.list("\(key).match.source") {
+                route.match.source = try Self.allowlist(items, key: "\(key).match.source")
+            }
+            if let items = try values.list("\(key).match.listener") {
+                let known = listenerNames
+                for item in items where !known.contains(item) {
+                    throw ConfigurationError.invalidValue(
+                        key: "\(key).match.listener", value: item, allowed: "a configured listener: \(known.joined(separator: ", "))")
+                }
+                route.match.listeners = items
+            }
+            routes.append(route)
+        }
+        if routes.count > 1, let spool {
+            throw ConfigurationError.conflict(
+                key: "routes", value: names.sorted().joined(separator: ","),
+                reason:
+                    "more than one route with spool.dir (\(spool.directory)) is not supported yet: each route needs its own place in the spool; use one route, or no spool"
+            )
+        }
+        self.routes = routes
+    }
+
+    /// The route names a configuration file's `routes` map holds (its keys).
+    static func routeNames(in root: [String: Any]) -> [String] {
+        (root["routes"] as? [String: Any]).map { Array($0.keys) } ?? []
+    }
+}

@@ -1,0 +1,253 @@
+import DequeModule
+import Logging
+import NIOCore
+
+/// One route on one event loop: its lanes (one per upstream of the route), the
+/// logs waiting for them, and the choice of lane — the first that can take
+/// traffic (`failover`) or each source's member (`balance`).
+///
+/// Confined to its loop, like the ``LoopPipeline`` that owns it. Each route
+/// waits on its own: a route whose upstreams are all down keeps its logs here,
+/// up to its backlog cap, and never holds back another route's.
+final class RouteQueue {
+    let route: RoutingTable.Route
+    let stats: RouteStats
+    unowned let pipeline: LoopPipeline
+    /// The route's lanes, in its failover order.
+    private(set) var lanes: [any UpstreamLane] = []
+    /// Batches waiting for an upstream, oldest first.
+    private(set) var shard: Deque<RecordBatch> = []
+    private var retryScheduled = false
+    /// Position (in ``lanes``) of the upstream this loop sent to last, to log changes once.
+    private(set) var currentUpstream = 0
+
+    init(route: RoutingTable.Route, stats: RouteStats, pipeline: LoopPipeline) {
+        self.route = route
+        self.stats = stats
+        self.pipeline = pipeline
+    }
+
+    func setLanes(_ lanes: [any UpstreamLane]) {
+        self.lanes = lanes
+    }
+
+    var isWaiting: Bool { !shard.isEmpty }
+
+    // MARK: - Sending
+
+    /// Sends reserved records now if nothing is waiting ahead of them and an
+    /// upstream can take them; otherwise queues a copy behind the waiting ones.
+    func dispatch(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?] = []) {
+        if shard.isEmpty {
+            switch route.mode {
+            case .failover:
+                if let lane = firstAvailableLane() {
+                    lane.send(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+                    return
+                }
+            case .balance:
+                if sendBalanced(records, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources) { return }
+            }
+        }
+        enqueue(
+            RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources, allocator: pipeline.allocator),
+            atFront: false)
+        drainShard()
+    }
+
+    /// Splits records over the members that can take traffic, each source to
+    /// its rendezvous member; false when no member can.
+    private func sendBalanced(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?]) -> Bool {
+        var available: [Bool] = []
+        available.reserveCapacity(lanes.count)
+        var open = 0
+        var last = 0
+        for (position, lane) in lanes.enumerated() {
+            let can = lane.canAccept
+            available.append(can)
+            if can {
+                open += 1
+                last = position
+            }
+        }
+        guard open > 0 else { return false }
+        if open == 1 {
+            lanes[last].send(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+            return true
+        }
+        var members: [Int] = []
+        members.reserveCapacity(records.count)
+        for index in records.indices {
+            let source = index < sources.count ? sources[index] : nil
+            members.append(RendezvousHash.pick(source, members: route.memberIDs) { available[$0] }!)
+        }
+        for member in lanes.indices where available[member] {
+            var subset: [ByteBuffer] = []
+            var subsetBytes = 0
+            var subsetSpans = SpoolSpans()
+            for index in records.indices where members[index] == member {
+                subset.append(records[index])
+                subsetBytes += records[index].readableBytes
+                if !spans.isEmpty { subsetSpans.append(contentsOf: spans.slice(from: index, count: 1)) }
+            }
+            if !subset.isEmpty { lanes[member].send(subset, bytes: subsetBytes, receivedAt: receivedAt, spans: subsetSpans) }
+        }
+        return true
+    }
+
+    /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
+    func drainShard() {
+        if pipeline.readsSpool(self) { pipeline.readBackSpilled(into: self) }
+        // Bounded: a lane may hand part of a batch back (to the front), which
+        // is then tried on the next round rather than in a loop here.
+        var remaining = shard.count
+        while remaining > 0, let batch = shard.first {
+            remaining -= 1
+            if route.mode == .balance {
+                guard lanes.contains(where: \.canAccept) else { break }
+                let whole = popFront()
+                _ = sendBalanced(whole.records, bytes: whole.bytes, receivedAt: whole.receivedAt, spans: whole.spans, sources: whole.sources)
+                continue
+            }
+            guard let lane = firstAvailableLane() else { break }
+            // Waiting batches leave together, up to one large burst, so that
+            // frames and sendmmsg calls are full rather than one per batch;
+            // but no more than the lane can take now, so nothing is handed back.
+            let budget = lane.roomBytes
+            let fitting = min(batch.countFitting(bytes: budget), Self.drainBurst)
+            var records: [ByteBuffer]
+            var bytes: Int
+            var spans: SpoolSpans
+            if fitting < batch.count {
+                (records, bytes, spans) = takeFront(fitting)
+            } else {
+                let first = popFront()
+                (records, bytes, spans) = (first.records, first.bytes, first.spans)
+                while remaining > 0, let next = shard.first, records.count + next.count <= Self.drainBurst, bytes + next.bytes <= budget {
+                    let more = popFront()
+                    records.append(contentsOf: more.records)
+                    bytes += more.bytes
+                    spans.append(contentsOf: more.spans)
+                    remaining -= 1
+                }
+            }
+            lane.send(records, bytes: bytes, receivedAt: batch.receivedAt, spans: spans)
+        }
+        if !shard.isEmpty || pipeline.spoolShard?.isSpilling == true { scheduleRetry() }
+        pipeline.publishDirectRoute()
+    }
+
+    /// Most logs one drain step hands to a lane at once.
+    private static let drainBurst = 1_024
+
+    /// Takes back logs an upstream could not send or gave up on. They keep
+    /// their reservation and go to the front of this route's queue, from where
+    /// they fail over to the next upstream that can take them, or wait.
+    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+        guard !records.isEmpty else { return }
+        enqueue(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: pipeline.allocator), atFront: true)
+        pipeline.directRoute.close()
+        scheduleRetry()
+    }
+
+    /// Queues a batch that arrived while the upstreams could not take it (at the back; waits for a retry).
+    func park(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+        enqueue(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: pipeline.allocator), atFront: false)
+        scheduleRetry()
+    }
+
+    /// Queues a batch read back from the spool.
+    func append(_ batch: RecordBatch) {
+        enqueue(batch, atFront: false)
+    }
+
+    // MARK: - The queue and its cap
+
+    private func enqueue(_ batch: RecordBatch, atFront: Bool) {
+        guard batch.count > 0 else { return }
+        if atFront { shard.prepend(batch) } else { shard.append(batch) }
+        stats.waitingLogs.add(batch.count)
+        stats.waitingBytes.add(batch.bytes)
+        trimBacklog()
+    }
+
+    private func popFront() -> RecordBatch {
+        let batch = shard.removeFirst()
+        stats.waitingLogs.add(-batch.count)
+        stats.waitingBytes.add(-batch.bytes)
+        return batch
+    }
+
+    private func takeFront(_ count: Int) -> (records: [ByteBuffer], bytes: Int, spans: SpoolSpans) {
+        let taken = shard[shard.startIndex].takeFirst(count)
+        stats.waitingLogs.add(-taken.records.count)
+        stats.waitingBytes.add(-taken.bytes)
+        return taken
+    }
+
+    /// Past the route's backlog cap (over every loop), drops this loop's oldest
+    /// waiting logs of the route as `route_overflow`: a dead destination costs
+    /// its own route its oldest logs, never the other routes their room.
+    private func trimBacklog() {
+        while let front = shard.first {
+            let overBytes = stats.waitingBytes.load - route.maxBacklogBytes
+            let overLogs = stats.waitingLogs.load - route.maxBacklogLogs
+            guard overBytes > 0 || overLogs > 0 else { return }
+            let count = min(front.count, max(1, overLogs, overBytes > 0 ? front.countFitting(bytes: overBytes) : 0))
+            let dropped =
+                count == front.count
+                ? {
+                    let whole = popFront()
+                    return (whole.records.count, whole.bytes, whole.spans)
+                }()
+                : {
+                    let part = takeFront(count)
+                    return (part.records.count, part.bytes, part.spans)
+                }()
+            pipeline.settlement.settle(count: dropped.0, bytes: dropped.1, spans: dropped.2)
+            stats.overflowed.add(dropped.0)
+            pipeline.drops.drop(.routeOverflow, logs: dropped.0, detail: route.maxBacklogBytes, route: route.name)
+        }
+    }
+
+    // MARK: - Failover
+
+    @inline(__always)
+    func firstAvailableLane() -> (any UpstreamLane)? {
+        for (position, lane) in lanes.enumerated() where lane.canAccept {
+            if position != currentUpstream { noteFailover(from: currentUpstream, to: position) }
+            return lane
+        }
+        return nil
+    }
+
+    /// Position of the first lane that can take traffic, without noting a failover.
+    var firstAvailablePosition: Int? { lanes.firstIndex(where: \.canAccept) }
+
+    /// Logs a move of this loop's traffic to another upstream (one line per change).
+    func noteFailover(from old: Int, to new: Int) {
+        let previous = lanes[old].upstream
+        let next = lanes[new].upstream
+        currentUpstream = new
+        if new > old { previous.failovers.add(1) }
+        pipeline.logger.notice(
+            new > old ? "upstream failover" : "upstream failback",
+            metadata: [
+                "upstream.from": "\(previous.url)",
+                "upstream.to": "\(next.url)",
+                "route": "\(route.name)",
+                "reason":
+                    "\(new > old ? "\(previous.url) cannot take traffic (breaker \(previous.breakerState.rawValue))" : "\(next.url) can take traffic again")",
+                "loop": "\(pipeline.index)",
+            ])
+    }
+
+    func scheduleRetry() {
+        guard !retryScheduled else { return }
+        retryScheduled = true
+        pipeline.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
+            self.retryScheduled = false
+            self.drainShard()
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// One route's counters, shared by every loop (added to once per burst).
+public final class RouteStats: Sendable {
+    public let name: String
+    public let mode: RouteSettings.Mode
+    /// Logs the route took (matched, and room found for them).
+    let routed = AtomicCounter()
+    /// Copies the route dropped: its oldest past its backlog cap (`route_overflow`), or no room in the buffer (`queue_full`).
+    let overflowed = AtomicCounter()
+    let queueFull = AtomicCounter()
+    /// Logs waiting in the route's queues on every loop now (none in flight).
+    let waitingLogs = AtomicCounter()
+    let waitingBytes = AtomicCounter()
+    /// Most logs and bytes it may keep waiting per loop.
+    public let maxBacklogBytes: Int
+
+    init(route: RoutingTable.Route) {
+        name = route.name
+        mode = route.mode
+        maxBacklogBytes = route.maxBacklogBytes
+    }
+
+    public var snapshot: RouteSnapshot {
+        RouteSnapshot(
+            name: name, mode: mode.rawValue, routed: routed.load, routeOverflow: overflowed.load, queueFull: queueFull.load,
+            waitingLogs: waitingLogs.load, waitingBytes: waitingBytes.load, maxBacklogBytes: maxBacklogBytes)
+    }
+}
+
+/// What `/v1/status` shows of one route.
+public struct RouteSnapshot: Sendable, Codable, Equatable {
+    public var name: String
+    public var mode: String
+    /// Logs the route took.
+    public var routed: Int
+    /// Its oldest logs dropped past its backlog cap.
+    public var routeOverflow: Int
+    /// Logs it could not take for want of room in the buffer.
+    public var queueFull: Int
+    public var waitingLogs: Int
+    public var waitingBytes: Int
+    public var maxBacklogBytes: Int
+    /// Its upstreams, in its failover order (set by the relay).
+    public var upstreams: [String] = []
+}

@@ -1,0 +1,55 @@
+/// The configuration's routes compiled for the data path: immutable, one per
+/// configuration, shared by every loop.
+///
+/// A route names its upstreams by their position in the relay's one upstream
+/// list (every route's upstreams, in route order), which is also the position
+/// of each loop's lane for them.
+package struct RoutingTable: Sendable {
+    package struct Route: Sendable {
+        package let name: String
+        let mode: RouteSettings.Mode
+        /// Positions in the relay's upstream list, in this route's failover order.
+        let upstreams: [Int]
+        /// Each upstream's stable id for ``RendezvousHash`` (`balance`).
+        let memberIDs: [UInt64]
+        let match: CompiledRouteMatch
+        /// Most logs and payload bytes the route keeps waiting; past them its oldest are dropped as `route_overflow`.
+        let maxBacklogLogs: Int
+        let maxBacklogBytes: Int
+    }
+
+    package let routes: [Route]
+    /// One route that takes every log, in failover order: the path without
+    /// routes, which keeps the receive thread's direct route and decides nothing per log.
+    let isSingleFailover: Bool
+    /// Whether any route reads a log's PRI (severity, facility).
+    let readsPriority: Bool
+    /// Whether any route needs each log's source address (a `source` match, or `balance`).
+    package let readsSource: Bool
+
+    /// The listener position the HTTP intake has (after every configured listener).
+    let httpListener: Int
+
+    package init(configuration: FerryConfiguration) {
+        httpListener = configuration.listeners.count
+        let settings = configuration.effectiveRoutes
+        let listenerNames = configuration.listenerNames
+        var position = 0
+        var routes: [Route] = []
+        for route in settings {
+            let share = settings.count == 1 ? configuration.queueCapacityBytes : max(1, configuration.queueCapacityBytes / settings.count)
+            let logs = settings.count == 1 ? configuration.queueCapacityLogs : max(1, configuration.queueCapacityLogs / settings.count)
+            routes.append(
+                Route(
+                    name: route.name, mode: route.mode, upstreams: Array(position..<(position + route.upstreams.count)),
+                    memberIDs: route.upstreams.map { RendezvousHash.memberID($0.description) },
+                    match: route.match.compiled(listenerNames: listenerNames), maxBacklogLogs: logs,
+                    maxBacklogBytes: min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))
+            position += route.upstreams.count
+        }
+        self.routes = routes
+        isSingleFailover = settings.count == 1 && settings[0].mode == .failover && settings[0].match.takesEverything
+        readsPriority = routes.contains { $0.match.readsPriority }
+        readsSource = routes.contains { $0.match.readsSource || $0.mode == .balance }
+    }
+}
