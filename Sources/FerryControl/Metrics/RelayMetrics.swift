@@ -54,6 +54,7 @@ public final class RelayMetrics: Sendable {
         var unauthenticatedFrames: [FrameAuthFailure: TotalCounter]
         var refused: [RefusalReason: TotalCounter]
         var streamListeners: ListenerMetrics
+        var routes: RouteMetrics
     }
 
     private let bufferLogs: Gauge
@@ -224,7 +225,8 @@ public final class RelayMetrics: Sendable {
                                     [("reason", reason.description)]))
                         )
                     }),
-                streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners)
+                streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners),
+                routes: RouteMetrics(registry: registry, routes: relay.routeSnapshots)
             ))
     }
 
@@ -249,8 +251,10 @@ public final class RelayMetrics: Sendable {
         let listeners = relay.listeners
         let streamListeners = relay.streamListeners
         let hostCounters = KernelUDPStats.hostCounters()
+        let routes = relay.routeSnapshots
         state.withLock { state in
             state.streamListeners.collect(streamListeners)
+            state.routes.collect(totals: totals, routes: routes)
             state.foreignReceivers.set(Int64(listeners.first?.foreignReceivers.count ?? 0))
             state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
             state.senderEvictions.update(to: totals.senderEvictions)

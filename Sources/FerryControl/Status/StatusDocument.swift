@@ -37,6 +37,9 @@ struct StatusDocument: Encodable {
         var refusedByReason: [String: Int]
         /// Foreign sockets seen joining a UDP listener's port (`SO_REUSEPORT`) since start.
         var foreignReceiversSeen: Int
+        /// Logs received by syslog severity (`none`: no valid PRI) and by facility.
+        var receivedBySeverity: [String: Int]
+        var receivedByFacility: [String: Int]
     }
 
     var version: String
@@ -52,6 +55,11 @@ struct StatusDocument: Encodable {
     var spool: SpoolSnapshot?
     /// Listeners' allowlists and rate limits, with the sources rate-limited most.
     var sourceLimits: [SourceLimitsSnapshot]
+    /// The routes: what each took, dropped and keeps waiting, and its upstreams.
+    /// With several, `forwarded` and `dropped` above count copies (a log that
+    /// two routes take is forwarded twice); each route's own books balance:
+    /// `routed = forwarded + route drops + waiting + in flight`.
+    var routes: [RouteSnapshot]
     /// Host-wide UDP error counters (/proc/net/snmp and snmp6), beside Ferry's own.
     var hostUDP: [String: KernelUDPStats.HostCounters]
 
@@ -85,8 +93,10 @@ struct StatusDocument: Encodable {
             framesUnauthenticated: Dictionary(uniqueKeysWithValues: totals.unauthenticated.map { ($0.key.description, $0.value) }),
             refused: totals.refusedTotal,
             refusedByReason: Dictionary(uniqueKeysWithValues: totals.refused.map { ($0.key.description, $0.value) }),
-            foreignReceiversSeen: relay.foreignReceiversSeen.load)
+            foreignReceiversSeen: relay.foreignReceiversSeen.load,
+            receivedBySeverity: totals.bySeverity, receivedByFacility: totals.byFacility.filter { $0.value > 0 })
         spool = relay.spoolSnapshot
         sourceLimits = relay.sourceLimits
+        routes = relay.routeSnapshots
     }
 }

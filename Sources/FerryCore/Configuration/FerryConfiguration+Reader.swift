@@ -388,7 +388,7 @@ extension FerryConfiguration {
             "breaker.open-max": Self.seconds(Duration(breaker.maximumOpenDuration)),
             "breaker.half-open-probes": String(breaker.halfOpenProbes),
         ]
-        return Self.keys.map { "\($0.name) = \(values[$0.name] ?? "")" }
+        return Self.keys.map { "\($0.name) = \(values[$0.name] ?? "")" } + routeLines
     }
 
     private static func seconds(_ duration: Duration) -> String {

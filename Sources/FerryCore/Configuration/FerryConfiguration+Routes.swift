@@ -79,14 +79,30 @@ extension FerryConfiguration {
             }
             routes.append(route)
         }
-        if routes.count > 1, let spool {
+        if let spool, routes.count > 1 || !routes[0].match.takesEverything {
             throw ConfigurationError.conflict(
                 key: "routes", value: names.sorted().joined(separator: ","),
                 reason:
-                    "more than one route with spool.dir (\(spool.directory)) is not supported yet: each route needs its own place in the spool; use one route, or no spool"
+                    "with spool.dir (\(spool.directory)) only one route without a match is supported yet (each route would need its own place in the spool); use one route, or no spool"
             )
         }
         self.routes = routes
+    }
+
+    /// `routes.NAME.*` as `key = value` lines (check-config), route by route.
+    var routeLines: [String] {
+        routes.flatMap { route -> [String] in
+            let key = "routes.\(route.name)"
+            var lines = ["\(key).mode = \(route.mode.rawValue)", "\(key).upstreams = \(route.upstreams.map(\.description).joined(separator: ","))"]
+            lines.append("\(key).max-backlog-bytes = \(route.maxBacklogBytes.map(String.init) ?? "(a share of queue.capacity-bytes)")")
+            if let severity = route.match.severity { lines.append("\(key).match.severity = \(severity)") }
+            if let facilities = route.match.facilities {
+                lines.append("\(key).match.facility = \(facilities.sorted().map { SyslogFacility.names[$0] }.joined(separator: ","))")
+            }
+            if let source = route.match.source { lines.append("\(key).match.source = \(source)") }
+            if let listeners = route.match.listeners { lines.append("\(key).match.listener = \(listeners.joined(separator: ","))") }
+            return lines
+        }
     }
 
     /// The route names a configuration file's `routes` map holds (its keys).

@@ -229,9 +229,13 @@ public final class Relay: Sendable {
 
     /// Each route with its counters and upstreams, for status.
     public var routeSnapshots: [RouteSnapshot] {
-        zip(routes, configuration.effectiveRoutes).map { stats, settings in
+        var position = 0
+        return zip(routes, configuration.effectiveRoutes).map { stats, settings in
             var snapshot = stats.snapshot
             snapshot.upstreams = settings.upstreams.map(\.description)
+            let own = upstreams[position..<(position + settings.upstreams.count)]
+            snapshot.forwarded = own.reduce(0) { $0 + $1.forwarded.load }
+            position += settings.upstreams.count
             return snapshot
         }
     }

@@ -39,6 +39,7 @@ public struct RouteSnapshot: Sendable, Codable, Equatable {
     public var waitingLogs: Int
     public var waitingBytes: Int
     public var maxBacklogBytes: Int
-    /// Its upstreams, in its failover order (set by the relay).
+    /// Its upstreams, in its failover order, and what they accepted (set by the relay).
     public var upstreams: [String] = []
+    public var forwarded = 0
 }
