@@ -47,7 +47,11 @@ struct Serve: AsyncParsableCommand {
         let handle = RelayHandle()
         let metrics = MetricsEndpoint(registry: registry, handle: handle, logLinesDropped: writer.droppedLines)
         // Read again (the configuration holds the path): what SIGHUP does, behind the token.
-        let admin = AdminAccess(token: try configuration.trust.loadAdminToken(), logger: logger) {
+        let options = self.options
+        let reloader = ConfigurationReloader(load: { try await options.load() }, handle: handle, stats: handle.reloads, logger: logger)
+        let admin = AdminAccess(
+            token: try configuration.trust.loadAdminToken(), logger: logger, reload: { await reloader.reload(trigger: "POST /v1/reload") }
+        ) {
             writer.reopen()
             return [writer.path].compactMap { $0 } + (handle.relay?.reopenFiles() ?? [])
         }
@@ -68,7 +72,7 @@ struct Serve: AsyncParsableCommand {
                 gracefulShutdownSignals: [],  // SignalRouter triggers it
                 cancellationSignals: [],
                 logger: logger))
-        let routing = Task { await signals.route(group: group, handle: handle, writer: writer, logger: logger) }
+        let routing = Task { await signals.route(group: group, handle: handle, writer: writer, reloader: reloader, logger: logger) }
         defer { routing.cancel() }
         do {
             try await group.run()

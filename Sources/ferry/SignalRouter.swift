@@ -9,7 +9,9 @@ import UnixSignals
 /// - SIGTERM, SIGINT: graceful shutdown (stop intake, drain, exit 0). One that
 ///   arrives while Ferry is still starting is kept and acted on once it runs.
 /// - SIGHUP: reopen Ferry's own log file and every `file:` upstream (what
-///   logrotate's `postrotate` expects), and say so in a log line.
+///   logrotate's `postrotate` expects), and reload the configuration (routes
+///   and upstreams change live; signals that arrive during a reload are
+///   coalesced into one more, never lost).
 struct SignalRouter {
     private let signals: UnixSignalsSequence
 
@@ -19,7 +21,7 @@ struct SignalRouter {
     }
 
     /// Handles signals until cancelled.
-    func route(group: ServiceGroup, handle: RelayHandle, writer: LogWriter, logger: Logger) async {
+    func route(group: ServiceGroup, handle: RelayHandle, writer: LogWriter, reloader: ConfigurationReloader, logger: Logger) async {
         for await signal in signals {
             switch signal {
             case .sighup:
@@ -31,6 +33,8 @@ struct SignalRouter {
                         "log.file": "\(writer.path ?? "stderr")",
                         "upstream.files": "\(files.joined(separator: ","))",
                     ])
+                // On its own task: the next signal is read while this reload runs (and coalesced with it).
+                Task { _ = await reloader.reload(trigger: "SIGHUP") }
             default:
                 logger.info("shutdown requested", metadata: ["signal": "\(signal)"])
                 await group.triggerGracefulShutdown()

@@ -10,11 +10,16 @@ import Logging
 /// - `POST /v1/reopen`: what SIGHUP does — reopen `log.file` and every `file:`
 ///   upstream (after logrotate moved them), for hosts where signalling the
 ///   process is not an option (a sidecar, another user).
+/// - `POST /v1/reload`: what SIGHUP does to the configuration — read it again,
+///   validate all of it, apply the difference; 200 with what changed, or 422
+///   with why it was refused (the configuration in force keeps running).
 struct AdminRoutes {
     /// What an admin endpoint may do to the process.
     struct Actions: Sendable {
         /// Reopens the log file and `file:` upstreams; returns what it reopened.
         var reopen: @Sendable () -> [String]
+        /// Reloads the configuration; returns what that did.
+        var reload: (@Sendable () async -> ReloadStats.Outcome)?
     }
 
     let token: AdminToken?
@@ -27,6 +32,14 @@ struct AdminRoutes {
             let files = actions.reopen()
             logger.notice("POST /v1/reopen: files reopened", metadata: ["files": "\(files.joined(separator: ","))"])
             return try JSONResponse.make(ReopenBody(status: "ok", reopened: files))
+        }
+        router.post("v1/reload") { request, context in
+            if let refusal = authorize(request, context: context) { return refusal }
+            guard let reload = actions.reload else {
+                return try JSONResponse.make(ReasonBody(status: "error", reason: "reload is not available"), status: .serviceUnavailable)
+            }
+            let outcome = await reload()
+            return try JSONResponse.make(outcome, status: outcome.result == "success" ? .ok : .unprocessableContent)
         }
     }
 

@@ -10,11 +10,17 @@ public struct AdminAccess: Sendable {
     public var token: AdminToken?
     /// What `POST /v1/reopen` does (reopen the log file and `file:` upstreams; returns what it reopened).
     public var reopen: @Sendable () -> [String]
+    /// What `POST /v1/reload` does (nil: no reloader, the endpoint answers 503).
+    public var reload: (@Sendable () async -> ReloadStats.Outcome)?
     public var logger: Logger
 
-    public init(token: AdminToken?, logger: Logger, reopen: @escaping @Sendable () -> [String]) {
+    public init(
+        token: AdminToken?, logger: Logger, reload: (@Sendable () async -> ReloadStats.Outcome)? = nil,
+        reopen: @escaping @Sendable () -> [String]
+    ) {
         self.token = token
         self.reopen = reopen
+        self.reload = reload
         self.logger = logger
     }
 
@@ -43,7 +49,7 @@ public enum ControlPlane {
         HealthRoutes(handle: handle).register(on: router)
         StatusRoutes(handle: handle).register(on: router)
         LogIntakeRoutes(handle: handle, limit: configuration.httpMaxBodyBytes).register(on: router)
-        AdminRoutes(token: admin.token, actions: .init(reopen: admin.reopen), logger: admin.logger).register(on: router)
+        AdminRoutes(token: admin.token, actions: .init(reopen: admin.reopen, reload: admin.reload), logger: admin.logger).register(on: router)
         return router
     }
 

@@ -10,7 +10,7 @@ struct StatusRoutes {
             guard let relay = handle.relay else {
                 return try JSONResponse.make(ReasonBody(status: "starting"), status: .serviceUnavailable)
             }
-            return try JSONResponse.make(StatusDocument(relay: relay))
+            return try JSONResponse.make(StatusDocument(relay: relay, reloads: handle.reloads))
         }
     }
 }

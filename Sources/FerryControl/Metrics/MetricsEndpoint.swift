@@ -22,7 +22,7 @@ public final class MetricsEndpoint: Sendable {
         if let relay = handle.relay {
             let metrics = relayMetrics.withLock { metrics in
                 if let metrics { return metrics }
-                let made = RelayMetrics(relay: relay, registry: registry, logLinesDropped: logLinesDropped)
+                let made = RelayMetrics(relay: relay, registry: registry, logLinesDropped: logLinesDropped, reloads: handle.reloads)
                 metrics = made
                 return made
             }

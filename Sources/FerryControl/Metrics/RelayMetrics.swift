@@ -41,7 +41,8 @@ public final class RelayMetrics: Sendable {
         var receivedBytes: [Transport: TotalCounter]
         var dropped: [DropReason: TotalCounter]
         var frames: [FrameOutcome: TotalCounter]
-        var upstreams: [UpstreamFamilies]
+        /// By upstream id; one made at the first scrape after a reload added the upstream.
+        var upstreams: [Int: UpstreamFamilies]
         var logLinesDropped: TotalCounter
         var undrained: Gauge
         var kernelDrops: [String: TotalCounter]
@@ -64,9 +65,21 @@ public final class RelayMetrics: Sendable {
     private let ready: Gauge
     private let spool: SpoolMetrics?
     private let logLinesDroppedSource: AtomicCounter?
+    private let reloads: ReloadStats?
+    private let reloadsSucceeded: Counter
+    private let reloadsFailed: Counter
+    private let lastReloadSuccess: Gauge
+    private let reloadsExported = Mutex((succeeded: 0, failed: 0))
 
-    public init(relay: Relay, registry: PrometheusCollectorRegistry, logLinesDropped: AtomicCounter? = nil) {
+    public init(relay: Relay, registry: PrometheusCollectorRegistry, logLinesDropped: AtomicCounter? = nil, reloads: ReloadStats? = nil) {
         self.relay = relay
+        self.reloads = reloads
+        reloadsSucceeded = registry.ferryCounter(
+            "config_reloads", "Configuration reloads (SIGHUP, POST /v1/reload), by result.", [("result", "success")])
+        reloadsFailed = registry.ferryCounter(
+            "config_reloads", "Configuration reloads (SIGHUP, POST /v1/reload), by result.", [("result", "failure")])
+        lastReloadSuccess = registry.ferryGauge(
+            "config_last_reload_success_timestamp", unit: "seconds", "When the last configuration reload succeeded (0: none since start).")
         self.registry = registry
         self.logLinesDroppedSource = logLinesDropped
         self.spool = relay.spoolSnapshot == nil ? nil : SpoolMetrics(registry: registry, relay: relay)
@@ -149,57 +162,7 @@ public final class RelayMetrics: Sendable {
                 registry.ferryCounter(
                     "frames_received", "ferry:// frames received from other Ferry instances, by outcome.", [("outcome", "\(outcome)")]))
         }
-        let upstreams = relay.upstreams.map { upstream -> UpstreamFamilies in
-            let label = ("upstream", upstream.url.description)
-            var transitions: [CircuitBreaker.State: TotalCounter] = [:]
-            var states: [CircuitBreaker.State: Gauge] = [:]
-            for state in CircuitBreaker.State.allCases {
-                transitions[state] = TotalCounter(
-                    registry.ferryCounter(
-                        "breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
-                states[state] = registry.ferryGauge(
-                    "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
-                    [label, ("state", state.rawValue)])
-            }
-            var sendErrors: [SendErrorReason: TotalCounter] = [:]
-            for reason in SendErrorReason.allCases {
-                sendErrors[reason] = TotalCounter(
-                    registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
-            }
-            return UpstreamFamilies(
-                forwarded: TotalCounter(
-                    registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
-                forwardedBytes: TotalCounter(
-                    registry.makeCounter(
-                        descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
-                attemptsSucceeded: TotalCounter(
-                    registry.ferryCounter(
-                        "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
-                attemptsFailed: TotalCounter(
-                    registry.ferryCounter(
-                        "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
-                retries: TotalCounter(registry.ferryCounter("retries", "Frames retransmitted, by upstream.", [label])),
-                budgetExhausted: TotalCounter(
-                    registry.ferryCounter("retry_budget_exhausted", "Retries refused because the upstream's retry budget was spent.", [label])),
-                failovers: TotalCounter(
-                    registry.ferryCounter("failovers", "Moves of traffic or given-up frames away from an upstream.", [label])),
-                transitions: transitions,
-                sendErrors: sendErrors,
-                breakerState: states,
-                inFlight: registry.ferryGauge("inflight_frames", "ferry:// frames sent and not yet acknowledged, by upstream.", [label]),
-                failureRate: registry.ferryGauge("breaker_failure_ratio", "Failure ratio over the breaker's sliding window, by upstream.", [label]),
-                budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]),
-                resent: TotalCounter(
-                    registry.ferryCounter(
-                        "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label]
-                    )),
-                unacknowledged: registry.ferryGauge(
-                    "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
-                tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
-                tlsInsecure: registry.ferryGauge(
-                    "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]),
-                unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream))
-        }
+        let upstreams = Dictionary(uniqueKeysWithValues: relay.upstreams.map { ($0.index, Self.families(of: $0, registry: registry)) })
         state = Mutex(
             State(
                 received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
@@ -230,6 +193,59 @@ public final class RelayMetrics: Sendable {
             ))
     }
 
+    /// One upstream's families, labelled by its URL.
+    private static func families(of upstream: Upstream, registry: PrometheusCollectorRegistry) -> UpstreamFamilies {
+        let label = ("upstream", upstream.url.description)
+        var transitions: [CircuitBreaker.State: TotalCounter] = [:]
+        var states: [CircuitBreaker.State: Gauge] = [:]
+        for state in CircuitBreaker.State.allCases {
+            transitions[state] = TotalCounter(
+                registry.ferryCounter(
+                    "breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
+            states[state] = registry.ferryGauge(
+                "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
+                [label, ("state", state.rawValue)])
+        }
+        var sendErrors: [SendErrorReason: TotalCounter] = [:]
+        for reason in SendErrorReason.allCases {
+            sendErrors[reason] = TotalCounter(
+                registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
+        }
+        return UpstreamFamilies(
+            forwarded: TotalCounter(
+                registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
+            forwardedBytes: TotalCounter(
+                registry.makeCounter(
+                    descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
+            attemptsSucceeded: TotalCounter(
+                registry.ferryCounter(
+                    "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
+            attemptsFailed: TotalCounter(
+                registry.ferryCounter(
+                    "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
+            retries: TotalCounter(registry.ferryCounter("retries", "Frames retransmitted, by upstream.", [label])),
+            budgetExhausted: TotalCounter(
+                registry.ferryCounter("retry_budget_exhausted", "Retries refused because the upstream's retry budget was spent.", [label])),
+            failovers: TotalCounter(
+                registry.ferryCounter("failovers", "Moves of traffic or given-up frames away from an upstream.", [label])),
+            transitions: transitions,
+            sendErrors: sendErrors,
+            breakerState: states,
+            inFlight: registry.ferryGauge("inflight_frames", "ferry:// frames sent and not yet acknowledged, by upstream.", [label]),
+            failureRate: registry.ferryGauge("breaker_failure_ratio", "Failure ratio over the breaker's sliding window, by upstream.", [label]),
+            budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]),
+            resent: TotalCounter(
+                registry.ferryCounter(
+                    "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label]
+                )),
+            unacknowledged: registry.ferryGauge(
+                "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
+            tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
+            tlsInsecure: registry.ferryGauge(
+                "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]),
+            unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream))
+    }
+
     /// Brings every family up to date and returns the exposition text.
     public func render() -> String {
         collect()
@@ -239,14 +255,24 @@ public final class RelayMetrics: Sendable {
     /// Brings every family up to date from the relay's counters.
     public func collect() {
         let totals = relay.totals
-        let snapshots = relay.upstreams.map(\.snapshot)
-        let isReady = relay.upstreams.contains(where: \.isAvailable) && relay.phase == .running
+        let upstreams = relay.upstreams
+        let snapshots = upstreams.map(\.snapshot)
+        let isReady = upstreams.contains(where: \.isAvailable) && relay.phase == .running
         bufferLogs.set(Int64(relay.capacity.usedLogs))
         bufferBytes.set(Int64(relay.capacity.usedBytes))
         capacityLogs.set(Int64(relay.capacity.capacityLogs))
         capacityBytes.set(Int64(relay.capacity.capacityBytes))
         ready.set(Int64(isReady ? 1 : 0))
         if let spool, let snapshot = relay.spoolSnapshot { spool.collect(snapshot) }
+        if let reloads {
+            let (succeeded, failed) = (reloads.succeeded, reloads.failed)
+            reloadsExported.withLock { exported in
+                if succeeded > exported.succeeded { reloadsSucceeded.increment(by: Int64(succeeded - exported.succeeded)) }
+                if failed > exported.failed { reloadsFailed.increment(by: Int64(failed - exported.failed)) }
+                exported = (succeeded, failed)
+            }
+            lastReloadSuccess.set(reloads.lastSuccessAt ?? 0)
+        }
         process.collect()
         let listeners = relay.listeners
         let streamListeners = relay.streamListeners
@@ -277,31 +303,32 @@ public final class RelayMetrics: Sendable {
             for (outcome, count) in totals.frames { state.frames[outcome]?.update(to: count) }
             state.logLinesDropped.update(to: logLinesDroppedSource?.load ?? 0)
             state.undrained.set(Int64(relay.undrained))
-            for (index, snapshot) in snapshots.enumerated() {
-                let upstream = relay.upstreams[index]
-                state.upstreams[index].forwarded.update(to: snapshot.forwarded)
-                state.upstreams[index].forwardedBytes.update(to: snapshot.forwardedBytes)
-                state.upstreams[index].attemptsSucceeded.update(to: upstream.attemptsSucceeded.load)
-                state.upstreams[index].attemptsFailed.update(to: upstream.attemptsFailed.load)
-                state.upstreams[index].retries.update(to: snapshot.retries)
-                state.upstreams[index].budgetExhausted.update(to: snapshot.retryBudget.exhausted)
-                state.upstreams[index].failovers.update(to: snapshot.failovers)
+            for (upstream, snapshot) in zip(upstreams, snapshots) {
+                let index = upstream.index
+                if state.upstreams[index] == nil { state.upstreams[index] = Self.families(of: upstream, registry: registry) }
+                state.upstreams[index]?.forwarded.update(to: snapshot.forwarded)
+                state.upstreams[index]?.forwardedBytes.update(to: snapshot.forwardedBytes)
+                state.upstreams[index]?.attemptsSucceeded.update(to: upstream.attemptsSucceeded.load)
+                state.upstreams[index]?.attemptsFailed.update(to: upstream.attemptsFailed.load)
+                state.upstreams[index]?.retries.update(to: snapshot.retries)
+                state.upstreams[index]?.budgetExhausted.update(to: snapshot.retryBudget.exhausted)
+                state.upstreams[index]?.failovers.update(to: snapshot.failovers)
                 for breakerState in CircuitBreaker.State.allCases {
-                    state.upstreams[index].transitions[breakerState]?.update(to: snapshot.breaker.transitions[breakerState.rawValue] ?? 0)
-                    state.upstreams[index].breakerState[breakerState]?.set(Int64(snapshot.breaker.state == breakerState.rawValue ? 1 : 0))
+                    state.upstreams[index]?.transitions[breakerState]?.update(to: snapshot.breaker.transitions[breakerState.rawValue] ?? 0)
+                    state.upstreams[index]?.breakerState[breakerState]?.set(Int64(snapshot.breaker.state == breakerState.rawValue ? 1 : 0))
                 }
                 for reason in SendErrorReason.allCases {
-                    state.upstreams[index].sendErrors[reason]?.update(to: snapshot.sendErrors[reason.description] ?? 0)
+                    state.upstreams[index]?.sendErrors[reason]?.update(to: snapshot.sendErrors[reason.description] ?? 0)
                 }
-                state.upstreams[index].inFlight.set(Int64(snapshot.inFlightFrames))
-                state.upstreams[index].failureRate.set(snapshot.breaker.failureRate)
-                state.upstreams[index].budgetTokens.set(snapshot.retryBudget.tokens)
-                state.upstreams[index].resent.update(to: snapshot.resent)
-                state.upstreams[index].unacknowledged.set(Int64(snapshot.unacknowledged))
-                for (reason, count) in snapshot.tlsFailures { state.upstreams[index].tlsFailures[reason]?.update(to: count) }
-                state.upstreams[index].tlsInsecure.set(Int64(snapshot.tlsInsecure ? 1 : 0))
+                state.upstreams[index]?.inFlight.set(Int64(snapshot.inFlightFrames))
+                state.upstreams[index]?.failureRate.set(snapshot.breaker.failureRate)
+                state.upstreams[index]?.budgetTokens.set(snapshot.retryBudget.tokens)
+                state.upstreams[index]?.resent.update(to: snapshot.resent)
+                state.upstreams[index]?.unacknowledged.set(Int64(snapshot.unacknowledged))
+                for (reason, count) in snapshot.tlsFailures { state.upstreams[index]?.tlsFailures[reason]?.update(to: count) }
+                state.upstreams[index]?.tlsInsecure.set(Int64(snapshot.tlsInsecure ? 1 : 0))
                 for reason in FrameAuthFailure.allCases {
-                    state.upstreams[index].unauthenticatedAcks[reason]?.update(to: snapshot.unauthenticatedAcks[reason.description] ?? 0)
+                    state.upstreams[index]?.unauthenticatedAcks[reason]?.update(to: snapshot.unauthenticatedAcks[reason.description] ?? 0)
                 }
             }
         }

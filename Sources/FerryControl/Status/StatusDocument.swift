@@ -60,10 +60,20 @@ struct StatusDocument: Encodable {
     /// two routes take is forwarded twice); each route's own books balance:
     /// `routed = forwarded + route drops + waiting + in flight`.
     var routes: [RouteSnapshot]
+    /// Live reloads: how many succeeded and failed, and the last one's result (what changed, or why it was refused).
+    var reloads: Reloads
+
+    struct Reloads: Encodable {
+        var succeeded: Int
+        var failed: Int
+        var lastSuccessAt: Double?
+        var last: ReloadStats.Outcome?
+    }
     /// Host-wide UDP error counters (/proc/net/snmp and snmp6), beside Ferry's own.
     var hostUDP: [String: KernelUDPStats.HostCounters]
 
-    init(relay: Relay) {
+    init(relay: Relay, reloads: ReloadStats = ReloadStats()) {
+        self.reloads = Reloads(succeeded: reloads.succeeded, failed: reloads.failed, lastSuccessAt: reloads.lastSuccessAt, last: reloads.last)
         let totals = relay.totals
         let upstreams = relay.upstreams.map(\.snapshot)
         let uptime = ContinuousClock.now - relay.startedAt

@@ -138,6 +138,18 @@ final class FerryUpstreamLane: UpstreamLane {
         return channel.close().recover { _ in }
     }
 
+    /// Settles the frames still unacknowledged (their logs leave as dropped) and stops.
+    func abandon() -> Int {
+        var logs = 0
+        for entry in window.removeAll() {
+            logs += entry.payload.count
+            settlement.settle(count: entry.payload.count, bytes: entry.payload.bytes, spans: entry.payload.spans)
+            upstream.inFlightFrames.add(-1)
+        }
+        _ = stop()
+        return logs
+    }
+
     /// Bytes a key adds to each frame (0 unkeyed).
     private var authBytes: Int { settings.keys == nil ? 0 : FrameCodec.authBytes }
 

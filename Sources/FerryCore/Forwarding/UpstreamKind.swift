@@ -37,19 +37,30 @@ package struct LaneContext {
     /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
     let handBack: @Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void
 
-    init(queue: RouteQueue, logger: Logger) {
-        let pipeline = queue.pipeline
+    init(owner: LaneOwner, logger: Logger) {
+        let pipeline = owner.queue.pipeline
         loopIndex = pipeline.index
         eventLoop = pipeline.eventLoop
         self.capacity = pipeline.capacity
         self.settlement = pipeline.settlement
         counters = pipeline.counters
         self.logger = logger
-        wake = { [unowned queue] in queue.drainShard() }
-        let loopBound = NIOLoopBound(queue, eventLoop: pipeline.eventLoop)
+        wake = { [unowned owner] in owner.queue.drainShard() }
+        let loopBound = NIOLoopBound(owner, eventLoop: pipeline.eventLoop)
         handBack = { records, bytes, receivedAt, spans in
-            loopBound.value.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+            loopBound.value.queue.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
         }
+    }
+}
+
+/// The route queue one loop's lane belongs to now. A reload that changes a
+/// route gives its lanes to the route's new queue: what they hand back then
+/// goes there, and their connections, windows and breakers carry on.
+final class LaneOwner {
+    var queue: RouteQueue
+
+    init(queue: RouteQueue) {
+        self.queue = queue
     }
 }
 

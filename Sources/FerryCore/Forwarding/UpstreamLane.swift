@@ -28,9 +28,19 @@ package protocol UpstreamLane: AnyObject {
     func stop() -> EventLoopFuture<Void>
     /// Moves the lane to a new address of its upstream (its name was re-resolved).
     func repoint(to address: SocketAddress)
+    /// Stops the lane for good (its upstream left the configuration) and
+    /// settles what it still holds; returns how many logs that was, for the
+    /// caller to count as dropped (`route_removed`).
+    func abandon() -> Int
 }
 
 extension UpstreamLane {
     package var roomBytes: Int { .max }
     package var sendsFromReceiveThread: Bool { false }
+    /// Lanes that hold nothing once a send returns (`udp://`) or settle what
+    /// they started on their own (`file:`) just stop.
+    package func abandon() -> Int {
+        _ = stop()
+        return 0
+    }
 }

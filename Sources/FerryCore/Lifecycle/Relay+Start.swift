@@ -64,7 +64,7 @@ extension Relay {
     }
 
     private static func build(
-        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, spool: Spool?, latency: LatencyRecorders,
+        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, spool: Spool?, latency: @escaping LatencyRecorders,
         logger: Logger
     ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
@@ -120,33 +120,23 @@ extension Relay {
                     sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table,
                     routeStats: routeStats, logger: logger)
                 // Each lane belongs to its route's queue (where it hands back what it could not send).
-                var lanes: [any UpstreamLane] = []
-                for queue in pipeline.routes {
-                    let context = LaneContext(queue: queue, logger: logger)
-                    for position in queue.route.upstreams { lanes.append(lanesToBuild[position].makeLane(context)) }
-                }
-                pipeline.setLanes(lanes)
+                pipeline.install(
+                    table, stats: routeStats, kinds: Dictionary(uniqueKeysWithValues: lanesToBuild.enumerated().map { ($0.offset, $0.element) }),
+                    logger: logger)
                 return PipelineHandle(
                     index: index, eventLoop: loop, counters: pipeline.counters, route: pipeline.directRoute,
                     pipeline: NIOLoopBound(pipeline, eventLoop: loop), spoolShard: spool?.shards[index], capacity: capacity)
             }.get()
             try await loop.flatSubmit {
-                EventLoopFuture.andAllSucceed(handle.pipeline.value.lanes.map { $0.start() }, on: loop)
+                EventLoopFuture.andAllSucceed(handle.pipeline.value.allLanes.map { $0.start() }, on: loop)
             }.get()
             handles.append(handle)
         }
 
         let relay = Relay(
             configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, handles: handles,
-            group: group, kinds: kinds, routes: routeStats, logger: logger)
-        for upstream in upstreams {
-            let handlesToRepoint = handles
-            upstream.setRepointHandler { address in
-                for handle in handlesToRepoint {
-                    handle.eventLoop.execute { handle.pipeline.value.lanes[upstream.index].repoint(to: address) }
-                }
-            }
-        }
+            group: group, kinds: kinds, routes: routeStats, latency: latency, kindContext: kindContext, logger: logger)
+        for upstream in upstreams { relay.connectRepoint(upstream) }
         var listeners: [any IntakeListener] = []
         var gates: [(listener: String, gate: SourceGate)] = []
         do {

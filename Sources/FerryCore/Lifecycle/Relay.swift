@@ -13,15 +13,20 @@ import Synchronization
 public final class Relay: Sendable {
     public let configuration: FerryConfiguration
     public let capacity: BufferCapacity
-    public let upstreams: [Upstream]
+    /// Every upstream of every route now, in route order then failover order.
+    public var upstreams: [Upstream] { routing.withLock { state in state.live.map { state.slots[$0] } } }
     /// The disk spool (`spool.dir`), if configured.
     package let spool: Spool?
     let handles: [PipelineHandle]
     private let group: MultiThreadedEventLoopGroup
     /// Each route's counters, in route order (name order; one `default` without `routes`).
-    public let routes: [RouteStats]
-    /// Every upstream's kind, in failover order (files to close and reopen).
-    private let kinds: [any UpstreamKind]
+    public var routes: [RouteStats] { routing.withLock { $0.routes } }
+    /// What a reload changes: the configuration in force, routes, upstreams and their kinds.
+    let routing: Mutex<RoutingState>
+    /// Makes each new upstream's latency recorder (kept for reloads).
+    let latency: LatencyRecorders
+    /// What opening an upstream's kind needs (kept for reloads).
+    let kindContext: UpstreamKindContext
     let logger: Logger
     let state: Mutex<RelayState>
     private let nextHTTPLoop = AtomicCounter()
@@ -43,16 +48,20 @@ public final class Relay: Sendable {
 
     init(
         configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], spool: Spool?, handles: [PipelineHandle],
-        group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], routes: [RouteStats] = [], logger: Logger
+        group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], routes: [RouteStats] = [], latency: @escaping LatencyRecorders = { _ in nil },
+        kindContext: UpstreamKindContext, logger: Logger
     ) {
-        self.routes = routes
+        self.kindContext = kindContext
+        self.latency = latency
+        self.routing = Mutex(
+            RoutingState(
+                configuration: configuration, slots: upstreams, live: Array(upstreams.indices),
+                kinds: Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($0.offset, $0.element) }), routes: routes))
         self.configuration = configuration
         self.spool = spool
         self.capacity = capacity
-        self.upstreams = upstreams
         self.handles = handles
         self.group = group
-        self.kinds = kinds
         self.logger = logger
         self.state = Mutex(RelayState(startedAt: .now))
     }
@@ -127,12 +136,12 @@ public final class Relay: Sendable {
         }
         // Close sinks first so that a batch being written settles before the
         // count of what is left is taken.
-        for kind in kinds {
+        for kind in routing.withLock({ Array($0.kinds.values) }) {
             await kind.close()
         }
         for handle in handles {
             try? await handle.eventLoop.flatSubmit {
-                EventLoopFuture.andAllComplete(handle.pipeline.value.lanes.map { $0.stop() }, on: handle.eventLoop)
+                EventLoopFuture.andAllComplete(handle.pipeline.value.allLanes.map { $0.stop() }, on: handle.eventLoop)
             }.get()
         }
         let undrained = capacity.usedLogs
@@ -166,7 +175,7 @@ public final class Relay: Sendable {
     /// logrotate moved them); returns their paths.
     @discardableResult
     public func reopenFiles() -> [String] {
-        kinds.compactMap { $0.reopen() }
+        routing.withLock { Array($0.kinds.values) }.compactMap { $0.reopen() }
     }
 
     // MARK: - Reading state
@@ -194,7 +203,7 @@ public final class Relay: Sendable {
     /// route its pipeline opened, if that upstream can still take traffic.
     private func directRoute(of index: Int) -> String? {
         guard let position = handles[index].route.upstream else { return nil }
-        let upstream = upstreams[position]
+        let upstream = routing.withLock { $0.slots[position] }
         return upstream.isBreakerClosed && upstream.isLaneAvailable(index) ? upstream.url.description : nil
     }
 
@@ -229,19 +238,36 @@ public final class Relay: Sendable {
 
     /// Each route with its counters and upstreams, for status.
     public var routeSnapshots: [RouteSnapshot] {
-        var position = 0
-        return zip(routes, configuration.effectiveRoutes).map { stats, settings in
+        let (routes, settings, slots, ids) = routing.withLock { state in
+            (state.routes, state.configuration.effectiveRoutes, state.slots, state.ids)
+        }
+        return zip(routes, settings).map { stats, settings in
             var snapshot = stats.snapshot
             snapshot.upstreams = settings.upstreams.map(\.description)
-            let own = upstreams[position..<(position + settings.upstreams.count)]
-            snapshot.forwarded = own.reduce(0) { $0 + $1.forwarded.load }
-            position += settings.upstreams.count
+            snapshot.forwarded = settings.upstreams.compactMap { ids[$0] }.reduce(0) { $0 + slots[$1].forwarded.load }
             return snapshot
         }
     }
 
     /// When the relay started, for uptime.
     public var startedAt: ContinuousClock.Instant { state.withLock { $0.startedAt } }
+}
+
+/// What a reload changes, behind one lock: the configuration in force, every
+/// upstream ever made (by id: lanes on every loop are keyed by it, so an id is
+/// never reused), those in use now, their kinds, and the routes' counters.
+struct RoutingState: Sendable {
+    var configuration: FerryConfiguration
+    var slots: [Upstream]
+    /// Ids of the upstreams in use, in route order then failover order.
+    var live: [Int]
+    var kinds: [Int: any UpstreamKind]
+    var routes: [RouteStats]
+
+    /// Ids of the upstreams in use, by URL.
+    var ids: [UpstreamURL: Int] {
+        Dictionary(live.map { (slots[$0].url, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 }
 
 /// Mutable facts about the relay, behind the relay's lock.

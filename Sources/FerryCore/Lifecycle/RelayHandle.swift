@@ -16,6 +16,8 @@ public final class RelayHandle: Sendable {
     }
 
     private let state = Mutex(State())
+    /// What live reloads did (they outlive no relay, but are counted from the start).
+    public let reloads = ReloadStats()
 
     public init() {}
 

@@ -27,6 +27,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case routeOverflow
     /// The log matched no route (every route has a `match` it does not meet).
     case noRoute
+    /// A reload removed the log's route (or its upstream) and the log could not be delivered within `drain.timeout`.
+    case routeRemoved
 
     /// The label value used in metrics, status and logs.
     public var description: String {
@@ -43,6 +45,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .unauthenticated: return "unauthenticated"
         case .routeOverflow: return "route_overflow"
         case .noRoute: return "no_route"
+        case .routeRemoved: return "route_removed"
         }
     }
 }

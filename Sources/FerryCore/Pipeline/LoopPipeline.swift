@@ -24,11 +24,14 @@ package final class LoopPipeline {
     let readShards: [SpoolShard]
     let maxRecordBytes: Int
     let logger: Logger
-    /// Every upstream's lane on this loop, in the relay's upstream order (every route's, route by route).
-    private(set) var lanes: [any UpstreamLane] = []
+    /// Every upstream's lane on this loop, by upstream id, and the route queue each belongs to.
+    var lanes: [Int: any UpstreamLane] = [:]
+    var owners: [Int: LaneOwner] = [:]
     /// The routes logs go to, as the routing table orders them.
-    private(set) var routes: [RouteQueue] = []
-    let table: RoutingTable
+    var routes: [RouteQueue] = []
+    /// Routes a reload removed that still hold logs: they deliver what they can until their deadline.
+    var retired: [RouteQueue] = []
+    var table: RoutingTable
     /// Gives back the room and spool place of logs that leave.
     let settlement: Settlement
     var drops: DropReporter
@@ -67,19 +70,22 @@ package final class LoopPipeline {
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
             loopIndex: index, keys: keys, logger: logger)
         let stats = routeStats ?? table.routes.map(RouteStats.init(route:))
-        self.routes = zip(table.routes, stats).map { RouteQueue(route: $0, stats: $1, pipeline: self) }
+        if routing == nil { self.routes = zip(table.routes, stats).map { RouteQueue(route: $0, stats: $1, pipeline: self) } }
         frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
 
-    /// Sets every upstream's lane, in the relay's upstream order; each route takes those at its positions.
+    /// Gives the one route of a pipeline built without a routing table these
+    /// lanes, in failover order (benchmarks; the relay uses ``install(_:stats:kinds:logger:)``).
     package func setLanes(_ lanes: [any UpstreamLane]) {
-        self.lanes = lanes
-        if routes.count == 1 {
-            routes[0].setLanes(lanes)  // its upstreams are every lane, in order
-            return
+        for (id, lane) in lanes.enumerated() {
+            self.lanes[id] = lane
+            owners[id] = LaneOwner(queue: routes[0])
         }
-        for queue in routes { queue.setLanes(queue.route.upstreams.map { lanes[$0] }) }
+        routes[0].setLanes(lanes)
     }
+
+    /// Every lane, live or retiring, by upstream id.
+    var allLanes: [any UpstreamLane] { lanes.keys.sorted().compactMap { lanes[$0] } }
 
     // MARK: - Intake
 
@@ -220,7 +226,7 @@ package final class LoopPipeline {
     /// then keep the order and failover decisions this pipeline made. Only
     /// with one route that takes every log: with more, each burst is routed here.
     func publishDirectRoute() {
-        guard table.isSingleFailover, let queue = routes.first, !queue.isWaiting, spoolShard?.isSpilling != true,
+        guard table.allowsDirectRoute, let queue = routes.first, !queue.isWaiting, spoolShard?.isSpilling != true,
             let position = queue.firstAvailablePosition, queue.lanes[position].sendsFromReceiveThread,
             queue.lanes[position].upstream.isBreakerClosed
         else {

@@ -10,7 +10,8 @@ import NIOCore
 /// waits on its own: a route whose upstreams are all down keeps its logs here,
 /// up to its backlog cap, and never holds back another route's.
 final class RouteQueue {
-    let route: RoutingTable.Route
+    /// The route as the current routing table has it (a reload may change its caps).
+    var route: RoutingTable.Route
     let stats: RouteStats
     unowned let pipeline: LoopPipeline
     /// The route's lanes, in its failover order.
@@ -145,6 +146,12 @@ final class RouteQueue {
     /// they fail over to the next upstream that can take them, or wait.
     func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         guard !records.isEmpty else { return }
+        if isExpired {
+            // A removed route past its deadline: what comes back leaves, counted.
+            pipeline.settlement.settle(count: records.count, bytes: bytes, spans: spans)
+            pipeline.drops.drop(.routeRemoved, logs: records.count, detail: 0, route: route.name)
+            return
+        }
         enqueue(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: pipeline.allocator), atFront: true)
         pipeline.directRoute.close()
         scheduleRetry()
@@ -159,6 +166,34 @@ final class RouteQueue {
     /// Queues a batch read back from the spool.
     func append(_ batch: RecordBatch) {
         enqueue(batch, atFront: false)
+    }
+
+    // MARK: - Reloads
+
+    /// Set once a reload removed this route and `drain.timeout` passed: nothing waits any more.
+    private(set) var isExpired = false
+
+    /// Takes over the waiting logs of the queue this one replaces (the same
+    /// route, changed by a reload), ahead of anything newer.
+    func adopt(_ old: RouteQueue) {
+        var batches: [RecordBatch] = []
+        while !old.shard.isEmpty { batches.append(old.popFront()) }
+        for batch in batches.reversed() { enqueue(batch, atFront: true) }
+        if !shard.isEmpty { scheduleRetry() }
+    }
+
+    /// A removed route's deadline passed: its waiting logs leave, counted as
+    /// `route_removed`, and so will whatever its lanes still hand back. Returns how many left.
+    func expire() -> Int {
+        isExpired = true
+        var dropped = 0
+        while !shard.isEmpty {
+            let batch = popFront()
+            pipeline.settlement.settle(count: batch.count, bytes: batch.bytes, spans: batch.spans)
+            dropped += batch.count
+        }
+        if dropped > 0 { pipeline.drops.drop(.routeRemoved, logs: dropped, detail: 0, route: route.name) }
+        return dropped
     }
 
     // MARK: - The queue and its cap

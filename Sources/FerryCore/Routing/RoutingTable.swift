@@ -7,8 +7,10 @@
 package struct RoutingTable: Sendable {
     package struct Route: Sendable {
         package let name: String
+        /// The route as configured (a reload keeps a route's queue when these and its upstream ids are unchanged).
+        let settings: RouteSettings
         let mode: RouteSettings.Mode
-        /// Positions in the relay's upstream list, in this route's failover order.
+        /// Ids of its upstreams (their lanes' keys on every loop), in this route's failover order.
         let upstreams: [Int]
         /// Each upstream's stable id for ``RendezvousHash`` (`balance`).
         let memberIDs: [UInt64]
@@ -30,18 +32,24 @@ package struct RoutingTable: Sendable {
     /// The listener position the HTTP intake has (after every configured listener).
     let httpListener: Int
 
-    package init(configuration: FerryConfiguration) {
+    /// Whether the receive threads may send themselves: one route that takes
+    /// everything, over the upstreams they were started with (ids 0, 1, …).
+    let allowsDirectRoute: Bool
+
+    /// - Parameter slots: each upstream's id (nil: in order from 0, as at start).
+    package init(configuration: FerryConfiguration, slots: [UpstreamURL: Int]? = nil) {
         httpListener = configuration.listeners.count
         let settings = configuration.effectiveRoutes
         let listenerNames = configuration.listenerNames
         var position = 0
         var routes: [Route] = []
         for route in settings {
+            let ids = route.upstreams.enumerated().map { offset, url in slots?[url] ?? (position + offset) }
             let share = settings.count == 1 ? configuration.queueCapacityBytes : max(1, configuration.queueCapacityBytes / settings.count)
             let logs = settings.count == 1 ? configuration.queueCapacityLogs : max(1, configuration.queueCapacityLogs / settings.count)
             routes.append(
                 Route(
-                    name: route.name, mode: route.mode, upstreams: Array(position..<(position + route.upstreams.count)),
+                    name: route.name, settings: route, mode: route.mode, upstreams: ids,
                     memberIDs: route.upstreams.map { RendezvousHash.memberID($0.description) },
                     match: route.match.compiled(listenerNames: listenerNames), maxBacklogLogs: logs,
                     maxBacklogBytes: min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))
@@ -51,5 +59,6 @@ package struct RoutingTable: Sendable {
         isSingleFailover = settings.count == 1 && settings[0].mode == .failover && settings[0].match.takesEverything
         readsPriority = routes.contains { $0.match.readsPriority }
         readsSource = routes.contains { $0.match.readsSource || $0.mode == .balance }
+        allowsDirectRoute = isSingleFailover && routes[0].upstreams == Array(0..<routes[0].upstreams.count)
     }
 }

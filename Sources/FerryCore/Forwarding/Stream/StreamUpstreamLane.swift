@@ -94,6 +94,17 @@ final class StreamUpstreamLane: UpstreamLane {
         return pollAcknowledged(channel).flatMap { channel.close() }.recover { _ in }
     }
 
+    /// Settles what the peer has not acknowledged (those logs leave as dropped) and stops.
+    func abandon() -> Int {
+        let count = outstanding.reduce(0) { $0 + $1.records.count }
+        for write in outstanding { settlement.settle(count: write.records.count, bytes: write.bytes, spans: write.spans) }
+        upstream.unacknowledged.add(-count)
+        outstanding.removeAll()
+        outstandingBytes = 0
+        _ = stop()
+        return count
+    }
+
     func repoint(to address: SocketAddress) {
         guard !stopped else { return }
         if let channel, channel.remoteAddress != address {

@@ -1,0 +1,56 @@
+/// What a reload changes, worked out from the configuration in force and the
+/// new one before anything is touched: a pure function, tested without sockets.
+///
+/// Routes and their upstreams change live; everything else (listeners, the
+/// HTTP address, buffer sizes, the spool, keys' paths, …) is read at start
+/// only: a change to it is reported as needing a restart, and not applied.
+public struct ReloadPlan: Sendable, Equatable, Codable {
+    public var routesKept: [String] = []
+    public var routesAdded: [String] = []
+    public var routesRemoved: [String] = []
+    public var routesChanged: [String] = []
+    public var upstreamsAdded: [String] = []
+    public var upstreamsRemoved: [String] = []
+    /// Keys whose new value takes effect only after a restart.
+    public var restartRequired: [String] = []
+
+    public init(from old: FerryConfiguration, to new: FerryConfiguration) {
+        let before = Dictionary(uniqueKeysWithValues: old.effectiveRoutes.map { ($0.name, $0) })
+        let after = Dictionary(uniqueKeysWithValues: new.effectiveRoutes.map { ($0.name, $0) })
+        for (name, route) in after.sorted(by: { $0.key < $1.key }) {
+            switch before[name] {
+            case nil: routesAdded.append(name)
+            case route: routesKept.append(name)
+            default: routesChanged.append(name)
+            }
+        }
+        routesRemoved = before.keys.filter { after[$0] == nil }.sorted()
+        let oldUpstreams = Set(old.allUpstreams)
+        let newUpstreams = Set(new.allUpstreams)
+        upstreamsAdded = new.allUpstreams.filter { !oldUpstreams.contains($0) }.map(\.description)
+        upstreamsRemoved = old.allUpstreams.filter { !newUpstreams.contains($0) }.map(\.description)
+        restartRequired = Self.startOnlyChanges(old, new)
+    }
+
+    /// Keys other than routes and upstreams whose value differs.
+    static func startOnlyChanges(_ old: FerryConfiguration, _ new: FerryConfiguration) -> [String] {
+        func values(_ configuration: FerryConfiguration) -> [String: String] {
+            var result: [String: String] = [:]
+            for line in configuration.renderedLines {
+                guard let separator = line.range(of: " = ") else { continue }
+                let key = String(line[..<separator.lowerBound])
+                if key == "upstreams" || key.hasPrefix("routes.") || key == "instance" { continue }
+                result[key] = String(line[separator.upperBound...])
+            }
+            return result
+        }
+        let before = values(old)
+        let after = values(new)
+        return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+
+    /// Whether the routes and upstreams stay as they are.
+    public var changesNothingLive: Bool {
+        routesAdded.isEmpty && routesRemoved.isEmpty && routesChanged.isEmpty && upstreamsAdded.isEmpty && upstreamsRemoved.isEmpty
+    }
+}
