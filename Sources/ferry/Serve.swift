@@ -50,11 +50,11 @@ struct Serve: AsyncParsableCommand {
         let options = self.options
         let reloader = ConfigurationReloader(load: { try await options.load() }, handle: handle, stats: handle.reloads, logger: logger)
         let admin = AdminAccess(
-            token: try configuration.trust.loadAdminToken(), logger: logger, reload: { await reloader.reload(trigger: "POST /v1/reload") }
-        ) {
-            writer.reopen()
-            return [writer.path].compactMap { $0 } + (handle.relay?.reopenFiles() ?? [])
-        }
+            token: try configuration.trust.loadAdminToken(), logger: logger, reload: { await reloader.reload(trigger: "POST /v1/reload") },
+            reopen: {
+                writer.reopen()
+                return [writer.path].compactMap { $0 } + (handle.relay?.reopenFiles() ?? [])
+            })
         let http = ControlPlane.makeApplication(configuration: configuration, handle: handle, metrics: metrics, admin: admin, logger: logger) {
             channel in
             logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])

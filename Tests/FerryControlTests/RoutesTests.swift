@@ -167,11 +167,22 @@ struct RoutesTests {
                 try await group.waitForAll()
             }
             let total = sources * perSource
+            // Nothing waits at the edge once A took what B could not.
+            let settled = await eventually(seconds: 15) { StatusReader(port: http).counters()["queued"] as? Int == 0 }
+            #expect(settled, "edge: \(StatusReader(port: http).counters())")
+            let upstreams = StatusReader(port: http).status()?["upstreams"] as? [[String: Any]] ?? []
+            let breaker = (upstreams.last?["breaker"] as? [String: Any])?["state"] as? String
+            #expect(breaker != "closed", "B's breaker: \(breaker ?? "?")")
+            // B acknowledged some logs before it froze and holds them in its buffer: let it write them.
+            kill(frozenPID, SIGCONT)
             let lines = { fileLines(directory + "/a.log") + fileLines(directory + "/b.log") }
             let arrived = await eventually(seconds: 15) {
                 (1...sources).allSatisfy { PacedSender.tally(prefix: "s\($0)", count: perSource, in: lines()).missing == 0 }
             }
-            #expect(arrived, "\(lines().count) of \(total) delivered")
+            #expect(
+                arrived,
+                "\(lines().count) of \(total) delivered; edge: \(StatusReader(port: http).counters()), \(StatusReader(port: http).status()?["routes"] ?? "")"
+            )
             for source in 1...sources {
                 let tally = PacedSender.tally(prefix: "s\(source)", count: perSource, in: lines())
                 #expect(tally.missing == 0, "source \(source): \(tally)")
@@ -181,11 +192,6 @@ struct RoutesTests {
             let onA = Set(fileLines(directory + "/a.log").map { $0.split(separator: "-")[0] })
             #expect(!onB.isEmpty, "no source was on B before it froze")
             #expect(onB.isSubset(of: onA), "B's sources did not move to A: \(onB.subtracting(onA))")
-            let tailOfA = fileLines(directory + "/a.log").suffix(200).map { $0.split(separator: "-")[0] }
-            #expect(Set(tailOfA).count > Set(onA.subtracting(onB)).count, "A's last logs are not from B's sources too")
-            let upstreams = StatusReader(port: http).status()?["upstreams"] as? [[String: Any]] ?? []
-            let breaker = (upstreams.last?["breaker"] as? [String: Any])?["state"] as? String
-            #expect(breaker != "closed", "B's breaker: \(breaker ?? "?")")
         }
     }
 

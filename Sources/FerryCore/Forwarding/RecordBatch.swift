@@ -18,6 +18,8 @@ struct RecordBatch {
     private(set) var spans: SpoolSpans
     /// Each record's source address, for routes that balance by source (empty when no route needs them).
     private(set) var sources: [SourceKey?]
+    /// The upstream (id) that handed these records back, if one did: a balanced route sends them to another member.
+    var handedBackBy: Int?
 
     init(
         copying records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?] = [],

@@ -37,7 +37,8 @@ package struct LaneContext {
     /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
     let handBack: @Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void
 
-    init(owner: LaneOwner, logger: Logger) {
+    /// - Parameter upstream: the id of the lane's upstream (records it hands back are marked with it).
+    init(owner: LaneOwner, upstream: Int, logger: Logger) {
         let pipeline = owner.queue.pipeline
         loopIndex = pipeline.index
         eventLoop = pipeline.eventLoop
@@ -48,7 +49,7 @@ package struct LaneContext {
         wake = { [unowned owner] in owner.queue.drainShard() }
         let loopBound = NIOLoopBound(owner, eventLoop: pipeline.eventLoop)
         handBack = { records, bytes, receivedAt, spans in
-            loopBound.value.queue.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+            loopBound.value.queue.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans, from: upstream)
         }
     }
 }

@@ -33,7 +33,7 @@ extension LoopPipeline {
                     queueLanes.append(lane)
                 } else if let kind = kinds[id] {
                     let owner = LaneOwner(queue: queue)
-                    let lane = kind.makeLane(LaneContext(owner: owner, logger: logger))
+                    let lane = kind.makeLane(LaneContext(owner: owner, upstream: id, logger: logger))
                     owners[id] = owner
                     lanes[id] = lane
                     made.append(lane)

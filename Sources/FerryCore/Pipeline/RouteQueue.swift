@@ -47,7 +47,7 @@ final class RouteQueue {
                     return
                 }
             case .balance:
-                if sendBalanced(records, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources) { return }
+                if sendBalanced(records, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources, avoiding: nil) { return }
             }
         }
         enqueue(
@@ -57,14 +57,18 @@ final class RouteQueue {
     }
 
     /// Splits records over the members that can take traffic, each source to
-    /// its rendezvous member; false when no member can.
-    private func sendBalanced(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?]) -> Bool {
+    /// its rendezvous member; false when no member can. Records a member
+    /// handed back (`avoiding`: its upstream id) go to another while one can take them.
+    private func sendBalanced(
+        _ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?], avoiding: Int?
+    ) -> Bool {
         var available: [Bool] = []
         available.reserveCapacity(lanes.count)
         var open = 0
         var last = 0
+        let others = avoiding.map { avoided in lanes.contains { $0.upstream.index != avoided && $0.canAccept } } ?? false
         for (position, lane) in lanes.enumerated() {
-            let can = lane.canAccept
+            let can = lane.canAccept && !(others && lane.upstream.index == avoiding)
             available.append(can)
             if can {
                 open += 1
@@ -107,7 +111,9 @@ final class RouteQueue {
             if route.mode == .balance {
                 guard lanes.contains(where: \.canAccept) else { break }
                 let whole = popFront()
-                _ = sendBalanced(whole.records, bytes: whole.bytes, receivedAt: whole.receivedAt, spans: whole.spans, sources: whole.sources)
+                _ = sendBalanced(
+                    whole.records, bytes: whole.bytes, receivedAt: whole.receivedAt, spans: whole.spans, sources: whole.sources,
+                    avoiding: whole.handedBackBy)
                 continue
             }
             guard let lane = firstAvailableLane() else { break }
@@ -144,7 +150,7 @@ final class RouteQueue {
     /// Takes back logs an upstream could not send or gave up on. They keep
     /// their reservation and go to the front of this route's queue, from where
     /// they fail over to the next upstream that can take them, or wait.
-    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+    func returnToBuffer(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, from upstream: Int? = nil) {
         guard !records.isEmpty else { return }
         if isExpired {
             // A removed route past its deadline: what comes back leaves, counted.
@@ -152,7 +158,9 @@ final class RouteQueue {
             pipeline.drops.drop(.routeRemoved, logs: records.count, detail: 0, route: route.name)
             return
         }
-        enqueue(RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: pipeline.allocator), atFront: true)
+        var batch = RecordBatch(copying: records, bytes: bytes, receivedAt: receivedAt, spans: spans, allocator: pipeline.allocator)
+        batch.handedBackBy = upstream
+        enqueue(batch, atFront: true)
         pipeline.directRoute.close()
         scheduleRetry()
     }

@@ -42,7 +42,13 @@ extension Relay {
     public func apply(_ new: FerryConfiguration) async throws -> ReloadPlan {
         let current = phase
         guard current == .running else { throw ReloadError.notRunning(phase: current.rawValue) }
-        let (old, slots, ids, oldRoutes) = routing.withLock { ($0.configuration, $0.slots, $0.ids, $0.routes) }
+        // Every upstream still open, live or retiring: one a reload brings back keeps its id, lanes and file.
+        let (old, slots, ids, oldRoutes) = routing.withLock { state in
+            (
+                state.configuration, state.slots,
+                Dictionary(state.kinds.keys.sorted().map { (state.slots[$0].url, $0) }, uniquingKeysWith: { _, newer in newer }), state.routes
+            )
+        }
         let plan = ReloadPlan(from: old, to: new)
         var newSlots = slots
         var newIDs = ids.filter { Set(new.allUpstreams).contains($0.key) }

@@ -1,0 +1,135 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Live reload end to end: the real binary, SIGHUP and POST /v1/reload, real files.
+struct ReloadTests {
+    private func write(_ yaml: String, to path: String) throws {
+        // Written whole and renamed into place, as an operator's editor or config management does.
+        try yaml.write(toFile: path + ".new", atomically: false, encoding: .utf8)
+        rename(path + ".new", path)
+    }
+
+    private func reloads(_ http: Int) -> [String: Any] {
+        StatusReader(port: http).status()?["reloads"] as? [String: Any] ?? [:]
+    }
+
+    @Test func tenReloadsUnderLoadAddAndRemoveARouteWhileTheArchiveLosesNothing() async throws {
+        try await LoadGate.shared.heavy {
+            let directory = try scratchDirectory("reload-load")
+            let path = directory + "/ferry.yaml"
+            let base = "routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
+            let withExtra = base + "  extra: { match: { severity: warning }, upstreams: [\"file:\(directory)/extra.log\"] }\n"
+            try write(base, to: path)
+            let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
+            defer { ferry.signal(SIGTERM) }
+            let pid = ferry.process.processIdentifier
+
+            let count = 12_000
+            async let sending: Void = PacedSender.send(prefix: "<12>reload", count: count, rate: 3_000, to: port)
+            // Ten reloads while the logs flow: the extra route comes and goes, the archive stays.
+            for round in 1...10 {
+                try await Task.sleep(for: .milliseconds(300))
+                try write(round % 2 == 1 ? withExtra : base, to: path)
+                kill(pid, SIGHUP)
+                let applied = await eventually(seconds: 5) { (reloads(http)["succeeded"] as? Int ?? 0) >= round }
+                #expect(applied, "reload \(round) not applied: \(reloads(http))")
+            }
+            try await sending
+            let arrived = await eventually(seconds: 10) {
+                PacedSender.tally(prefix: "<12>reload", count: count, in: fileLines(directory + "/all.log")).missing == 0
+            }
+            #expect(arrived)
+            let tally = PacedSender.tally(prefix: "<12>reload", count: count, in: fileLines(directory + "/all.log"))
+            #expect(tally.missing == 0 && tally.duplicated == 0 && tally.unexpected == 0, "archive: \(tally)")
+            // <12> is user.warning: the extra route took logs while it existed, none twice.
+            let extra = PacedSender.tally(prefix: "<12>reload", count: count, in: fileLines(directory + "/extra.log"))
+            #expect(count - extra.missing > 500, "the added route took \(count - extra.missing) logs")
+            #expect(extra.duplicated == 0 && extra.unexpected == 0, "extra: \(extra)")
+            let status = reloads(http)
+            #expect(status["succeeded"] as? Int == 10)
+            #expect(status["failed"] as? Int == 0)
+            let dropped = StatusReader(port: http).counters()["dropped_by_reason"] as? [String: Int] ?? [:]
+            #expect(dropped.values.reduce(0, +) == dropped["route_removed"] ?? 0, "\(dropped)")
+        }
+    }
+
+    @Test func aBrokenOrInvalidConfigurationIsRefusedWholeAndTheOldOneKeepsRunning() async throws {
+        let directory = try scratchDirectory("reload-broken")
+        let path = directory + "/ferry.yaml"
+        let good = "routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
+        try write(good, to: path)
+        let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        let sender = try UDPTestSocket()
+
+        // Unparseable, then parseable but invalid (a severity that does not exist), then a new port.
+        let attempts: [(String, String)] = [
+            (good + "  extra: { upstreams: [broken\n", "cannot read config file"),
+            (good + "  pager: { match: { severity: loud }, upstreams: [\"file:\(directory)/pager.log\"] }\n", "routes.pager.match.severity"),
+        ]
+        for (index, (yaml, expected)) in attempts.enumerated() {
+            try write(yaml, to: path)
+            ferry.signal(SIGHUP)
+            let refused = await eventually(seconds: 5) { (reloads(http)["failed"] as? Int ?? 0) == index + 1 }
+            #expect(refused)
+            let last = reloads(http)["last"] as? [String: Any] ?? [:]
+            #expect(last["result"] as? String == "failure")
+            #expect((last["error"] as? String ?? "").contains(expected), "\(last)")
+            sender.send(Array("still running \(index)".utf8), to: port)
+        }
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/all.log").count == 2 })
+        let routes = (StatusReader(port: http).status()?["routes"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(routes == ["archive"])
+        let metrics = try HTTPTestClient.request("GET", port: http, path: "/metrics").body
+        #expect(metrics.contains("ferry_config_reloads_total{result=\"failure\"} 2"))
+        #expect(ferry.logLines.filter { $0["message"] as? String == "configuration reload refused" }.count == 2)
+
+        // A buffer size is read at start only: reported, not applied; logs keep flowing.
+        // (`listen` is too; here the flags' --listen wins over the file, so it does not change.)
+        try write("queue: { capacity-logs: 5000 }\n" + good, to: path)
+        ferry.signal(SIGHUP)
+        #expect(await eventually(seconds: 5) { reloads(http)["succeeded"] as? Int == 1 })
+        let changes = (reloads(http)["last"] as? [String: Any])?["changes"] as? [String: Any] ?? [:]
+        #expect(changes["restart_required"] as? [String] == ["queue.capacity-logs"])
+        let capacity = (StatusReader(port: http).status()?["queue"] as? [String: Any])?["capacity_logs"] as? Int
+        #expect(capacity == 100_000, "the buffer was resized live: \(capacity ?? -1)")
+        sender.send(Array("after the change".utf8), to: port)
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/all.log").count == 3 })
+    }
+
+    @Test func postReloadNeedsTheAdminTokenAndSaysWhatChanged() async throws {
+        let directory = try scratchDirectory("reload-token")
+        let path = directory + "/ferry.yaml"
+        let tokenPath = directory + "/token"
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try (token + "\n").write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        chmod(tokenPath, 0o600)
+        let base = "admin: { token-file: \(tokenPath) }\nroutes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
+        try write(base, to: path)
+        let (ferry, _, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        try write(base + "  extra: { upstreams: [\"file:\(directory)/extra.log\"] }\n", to: path)
+
+        let none = try HTTPTestClient.request("POST", port: http, path: "/v1/reload")
+        #expect(none.status == 401)
+        let wrong = try HTTPTestClient.request("POST", port: http, path: "/v1/reload", headers: ["Authorization": "Bearer x" + token.dropFirst()])
+        #expect(wrong.status == 401)
+        #expect(reloads(http)["succeeded"] as? Int == 0, "a refused request reloaded")
+        let right = try HTTPTestClient.request("POST", port: http, path: "/v1/reload", headers: ["Authorization": "Bearer " + token])
+        #expect(right.status == 200, "\(right.body)")
+        let changes = right.json?["changes"] as? [String: Any] ?? [:]
+        #expect(changes["routes_added"] as? [String] == ["extra"])
+        #expect(changes["routes_kept"] as? [String] == ["archive"])
+        #expect(changes["upstreams_added"] as? [String] == ["file:\(directory)/extra.log"])
+
+        // Without admin.token-file the endpoint is off.
+        let (open, _, openHTTP) = try await FerryProcess.serve(["--upstream", "file:\(directory)/other.log"])
+        defer { open.signal(SIGTERM) }
+        #expect(try HTTPTestClient.request("POST", port: openHTTP, path: "/v1/reload").status == 403)
+    }
+}
