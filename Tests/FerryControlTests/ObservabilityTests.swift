@@ -151,55 +151,58 @@ struct ObservabilityTests {
 
     /// A two-hop run with a forced retry: the trace id from the edge's log shows
     /// the send, the retry and the receipt on the aggregator.
+    /// Timed: under the suite's heavy tests its 5 s wait for a retry was seen to run out (CI).
     @Test func ferryTraceFollowsABatchAcrossTwoHopsIncludingARetry() async throws {
-        let dir = try scratch()
-        let edgeLog = dir + "/edge.log"
-        let aggregatorLog = dir + "/aggregator.log"
-        let (aggregator, aggregatorPort, _) = try await FerryProcess.serve([
-            "--upstream", "file:\(dir)/delivered.log", "--log-level", "debug", "--log-file", aggregatorLog, "--instance", "aggregator",
-        ])
-        let (edge, edgePort, _) = try await FerryProcess.serve([
-            "--upstream", "ferry://127.0.0.1:\(aggregatorPort)", "--log-level", "debug", "--log-file", edgeLog, "--instance", "edge",
-        ])
-        aggregator.signal(SIGSTOP)  // acks stop: the frame will be retried
-        try UDPTestSocket().send(Array("traced log".utf8), to: edgePort)
-        var retried: [String: Any]?
-        for _ in 0..<100 where retried == nil {
-            try await Task.sleep(for: .milliseconds(50))
-            retried = jsonLines(edgeLog).first { $0["message"] as? String == "frame retried" }
-        }
-        aggregator.signal(SIGCONT)
-        let traceID = try #require(retried?["trace_id"] as? String)
-        #expect(
-            await eventually(seconds: 10) {
-                jsonLines(aggregatorLog).contains { $0["message"] as? String == "frame received" && $0["trace_id"] as? String == traceID }
-            })
+        try await LoadGate.shared.timed {
+            let dir = try scratch()
+            let edgeLog = dir + "/edge.log"
+            let aggregatorLog = dir + "/aggregator.log"
+            let (aggregator, aggregatorPort, _) = try await FerryProcess.serve([
+                "--upstream", "file:\(dir)/delivered.log", "--log-level", "debug", "--log-file", aggregatorLog, "--instance", "aggregator",
+            ])
+            let (edge, edgePort, _) = try await FerryProcess.serve([
+                "--upstream", "ferry://127.0.0.1:\(aggregatorPort)", "--log-level", "debug", "--log-file", edgeLog, "--instance", "edge",
+            ])
+            aggregator.signal(SIGSTOP)  // acks stop: the frame will be retried
+            try UDPTestSocket().send(Array("traced log".utf8), to: edgePort)
+            var retried: [String: Any]?
+            for _ in 0..<200 where retried == nil {
+                try await Task.sleep(for: .milliseconds(50))
+                retried = jsonLines(edgeLog).first { $0["message"] as? String == "frame retried" }
+            }
+            aggregator.signal(SIGCONT)
+            let traceID = try #require(retried?["trace_id"] as? String)
+            #expect(
+                await eventually(seconds: 10) {
+                    jsonLines(aggregatorLog).contains { $0["message"] as? String == "frame received" && $0["trace_id"] as? String == traceID }
+                })
 
-        let text = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog])
-        #expect(await text.waitForExit(timeout: 10) == 0)
-        let output = text.logText
-        #expect(output.contains("frame sent"))
-        #expect(output.contains("frame retried"))
-        #expect(output.contains("frame received"))
-        #expect(output.contains("aggregator") && output.contains("edge"))
-        let sentLine = try #require(output.split(separator: "\n").firstIndex { $0.contains("frame sent") })
-        let receivedLine = try #require(output.split(separator: "\n").firstIndex { $0.contains("frame received") })
-        #expect(sentLine < receivedLine)  // time order across hops
+            let text = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog])
+            #expect(await text.waitForExit(timeout: 10) == 0)
+            let output = text.logText
+            #expect(output.contains("frame sent"))
+            #expect(output.contains("frame retried"))
+            #expect(output.contains("frame received"))
+            #expect(output.contains("aggregator") && output.contains("edge"))
+            let sentLine = try #require(output.split(separator: "\n").firstIndex { $0.contains("frame sent") })
+            let receivedLine = try #require(output.split(separator: "\n").firstIndex { $0.contains("frame received") })
+            #expect(sentLine < receivedLine)  // time order across hops
 
-        let json = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog, "--format", "json"])
-        #expect(await json.waitForExit(timeout: 10) == 0)
-        let events = json.logText.split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-        #expect(events.first?["event"] as? String == "frame sent")
-        #expect(events.first?["elapsed_seconds"] as? Double == 0)
-        #expect(Set(events.compactMap { $0["instance"] as? String }) == ["edge", "aggregator"])
+            let json = try FerryProcess(["trace", traceID, edgeLog, aggregatorLog, "--format", "json"])
+            #expect(await json.waitForExit(timeout: 10) == 0)
+            let events = json.logText.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(events.first?["event"] as? String == "frame sent")
+            #expect(events.first?["elapsed_seconds"] as? Double == 0)
+            #expect(Set(events.compactMap { $0["instance"] as? String }) == ["edge", "aggregator"])
 
-        let missing = try FerryProcess(["trace", "00000000000000000000000000000001", edgeLog])
-        #expect(await missing.waitForExit(timeout: 10) == 1)
-        for process in [aggregator, edge] {
-            process.signal(SIGTERM)
-            _ = await process.waitForExit(timeout: 10)
+            let missing = try FerryProcess(["trace", "00000000000000000000000000000001", edgeLog])
+            #expect(await missing.waitForExit(timeout: 10) == 1)
+            for process in [aggregator, edge] {
+                process.signal(SIGTERM)
+                _ = await process.waitForExit(timeout: 10)
+            }
         }
     }
 
