@@ -132,4 +132,27 @@ struct ReloadTests {
         defer { open.signal(SIGTERM) }
         #expect(try HTTPTestClient.request("POST", port: openHTTP, path: "/v1/reload").status == 403)
     }
+
+    /// The receive threads send udp:// themselves only to the upstreams they
+    /// started with: one a reload adds to the default route is reached through
+    /// the loop (a direct route to it indexed past their senders and ended the process).
+    @Test func aFailoverUpstreamAReloadAddsToTheDefaultRouteTakesTheTraffic() async throws {
+        let directory = try scratchDirectory("reload-default")
+        let path = directory + "/ferry.yaml"
+        let closedPort = try UDPTestSocket().port  // closed again: sends to it are refused
+        let sink = try UDPTestSocket()
+        try write("upstreams: [\"udp://127.0.0.1:\(closedPort)\"]\n", to: path)
+        let (ferry, port, http) = try await FerryProcess.serve(["--config", path, "--breaker-open-max", "1s"])
+        defer { ferry.signal(SIGTERM) }
+        try write("upstreams: [\"udp://127.0.0.1:\(closedPort)\", \"udp://127.0.0.1:\(sink.port)\"]\n", to: path)
+        ferry.signal(SIGHUP)
+        #expect(await eventually(seconds: 5) { reloads(http)["succeeded"] as? Int == 1 })
+
+        let receiving = sink.startReceiving(count: 1_000, idleMilliseconds: 3_000)
+        try await PacedSender.send(prefix: "failover", count: 1_000, rate: 1_000, to: port)
+        let received = await receiving.value.map { String(decoding: $0, as: UTF8.self)[...] }
+        let tally = PacedSender.tally(prefix: "failover", count: 1_000, in: received)
+        #expect(ferry.process.isRunning, "ferry ended: \(ferry.logText.suffix(2_000))")
+        #expect(1_000 - tally.missing >= 700, "the added upstream got \(1_000 - tally.missing) of 1000: \(tally)")
+    }
 }

@@ -146,7 +146,8 @@ package final class ReceiveLoop {
     /// decides a failback).
     private func directSender() -> UDPSender? {
         // The loop's count first (acquiring): a route it closed while forwarding those bursts is then seen closed.
-        guard loopCaughtUp(), let position = forwarding.route.upstream, let sender = senders[position] else { return nil }
+        // An upstream a reload added has no sender here (ids past the start's): its bursts go through the loop.
+        guard loopCaughtUp(), let position = forwarding.route.upstream, position < senders.count, let sender = senders[position] else { return nil }
         let upstream = sender.upstream
         let loopIndex = forwarding.loopIndex
         guard upstream.isLaneAvailable(loopIndex), upstream.isBreakerClosed else { return nil }
