@@ -2,7 +2,10 @@
 # One Ferry as the relay for ../shared/bench/relay-bench: generator -> udp (IN) -> ferry -> udp:// (OUT).
 # usage: ferry-one-hop.sh IN OUT   (FERRY=path/to/ferry, default .build/release/ferry;
 #        SPOOL=1: with a disk spool in a fresh temporary directory, removed at the end;
-#        RATE_LIMIT=N: each source held to N logs/s, burst N; ALLOW=CIDR: an allowlist)
+#        RATE_LIMIT=N: each source held to N logs/s, burst N; ALLOW=CIDR: an allowlist;
+#        ROUTES=3: three routes instead of one — every log to OUT, plus a severity route (warning
+#        and worse) and a balanced pair (facility local0) that relay-bench's <14> lines never match:
+#        the cost of the route decision, with the receive threads' direct route off)
 set -euo pipefail
 in=$1 out=$2
 ferry=${FERRY:-.build/release/ferry}
@@ -13,7 +16,18 @@ if [[ ${SPOOL:-0} == 1 ]]; then
 fi
 if [[ -n ${RATE_LIMIT:-} ]]; then extra+=(--rate-limit "$RATE_LIMIT"); fi
 if [[ -n ${ALLOW:-} ]]; then extra+=(--allow "$ALLOW"); fi
-"$ferry" serve --listen "127.0.0.1:$in" --upstream "udp://127.0.0.1:$out" --http 127.0.0.1:0 --log-level warning "${extra[@]}" &
+upstream=(--upstream "udp://127.0.0.1:$out")
+if [[ ${ROUTES:-1} == 3 ]]; then
+    config=$(mktemp /tmp/ferry-bench-routes.XXXXXX.yaml)
+    cat > "$config" <<EOF
+routes:
+  archive: { upstreams: ["udp://127.0.0.1:$out"] }
+  alerts: { match: { severity: warning }, upstreams: ["udp://127.0.0.1:9"] }
+  pool: { mode: balance, match: { facility: [local0] }, upstreams: ["udp://127.0.0.1:7", "udp://127.0.0.1:13"] }
+EOF
+    upstream=(--config "$config")
+fi
+"$ferry" serve --listen "127.0.0.1:$in" "${upstream[@]}" --http 127.0.0.1:0 --log-level warning "${extra[@]}" &
 relay=$!
-trap 'kill -TERM $relay 2>/dev/null; wait; [[ -n ${spool:-} ]] && rm -rf "$spool"' TERM INT
+trap 'kill -TERM $relay 2>/dev/null; wait; [[ -n ${spool:-} ]] && rm -rf "$spool"; [[ -n ${config:-} ]] && rm -f "$config"' TERM INT
 wait

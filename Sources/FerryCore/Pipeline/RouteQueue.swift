@@ -241,7 +241,7 @@ final class RouteQueue {
                 count == front.count
                 ? {
                     let whole = popFront()
-                    return (whole.records.count, whole.bytes, whole.spans)
+                    return (whole.count, whole.bytes, whole.spans)
                 }()
                 : {
                     let part = takeFront(count)
