@@ -117,8 +117,7 @@ extension Relay {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table,
-                    routeStats: routeStats, logger: logger)
+                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table, logger: logger)
                 // Each lane belongs to its route's queue (where it hands back what it could not send).
                 pipeline.install(
                     table, stats: routeStats, kinds: Dictionary(uniqueKeysWithValues: lanesToBuild.enumerated().map { ($0.offset, $0.element) }),

@@ -43,13 +43,12 @@ package final class LoopPipeline {
     /// Takes the `ferry://` frames of this loop's bursts: validates, dedupes, acknowledges.
     private let frames: FrameReceiver
 
-    /// - Parameters:
-    ///   - routing: the routes (nil: one route over every lane ``setLanes(_:)`` gets, in failover order).
-    ///   - routeStats: each route's shared counters, in the table's order.
+    /// - Parameter routing: the routes, installed by ``install(_:stats:kinds:logger:)``
+    ///   (nil: one route over every lane ``setLanes(_:)`` gets, in failover order).
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
         sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, keys: FrameKeySource? = nil,
-        routing: RoutingTable? = nil, routeStats: [RouteStats]? = nil, logger: Logger
+        routing: RoutingTable? = nil, logger: Logger
     ) {
         self.spool = spool
         self.readShards =
@@ -69,8 +68,7 @@ package final class LoopPipeline {
         self.frames = FrameReceiver(
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
             loopIndex: index, keys: keys, logger: logger)
-        let stats = routeStats ?? table.routes.map(RouteStats.init(route:))
-        if routing == nil { self.routes = zip(table.routes, stats).map { RouteQueue(route: $0, stats: $1, pipeline: self) } }
+        if routing == nil { self.routes = table.routes.map { RouteQueue(route: $0, stats: RouteStats(route: $0), pipeline: self) } }
         frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
 

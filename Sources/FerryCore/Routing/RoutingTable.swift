@@ -6,10 +6,10 @@
 /// of each loop's lane for them.
 package struct RoutingTable: Sendable {
     package struct Route: Sendable {
-        package let name: String
         /// The route as configured (a reload keeps a route's queue when these and its upstream ids are unchanged).
         let settings: RouteSettings
-        let mode: RouteSettings.Mode
+        package var name: String { settings.name }
+        var mode: RouteSettings.Mode { settings.mode }
         /// Ids of its upstreams (their lanes' keys on every loop), in this route's failover order.
         let upstreams: [Int]
         /// Each upstream's stable id for ``RendezvousHash`` (`balance`).
@@ -49,7 +49,7 @@ package struct RoutingTable: Sendable {
             let logs = settings.count == 1 ? configuration.queueCapacityLogs : max(1, configuration.queueCapacityLogs / settings.count)
             routes.append(
                 Route(
-                    name: route.name, settings: route, mode: route.mode, upstreams: ids,
+                    settings: route, upstreams: ids,
                     memberIDs: route.upstreams.map { RendezvousHash.memberID($0.description) },
                     match: route.match.compiled(listenerNames: listenerNames), maxBacklogLogs: logs,
                     maxBacklogBytes: min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))

@@ -51,7 +51,8 @@ extension Relay {
         }
         let plan = ReloadPlan(from: old, to: new)
         var newSlots = slots
-        var newIDs = ids.filter { Set(new.allUpstreams).contains($0.key) }
+        let wanted = Set(new.allUpstreams)
+        var newIDs = ids.filter { wanted.contains($0.key) }
         var opened: [Int: any UpstreamKind] = [:]
         let added = new.allUpstreams.filter { ids[$0] == nil }
         guard slots.count + added.count <= Self.maxUpstreamSlots else { throw ReloadError.tooManyUpstreams(limit: Self.maxUpstreamSlots) }
