@@ -131,6 +131,17 @@ struct ConfigurationTests {
         #expect(message.contains("allowed"), "message: \(message)")
     }
 
+    @Test func listenTakesAtMost63Listeners() async throws {
+        let many = (0..<64).map { "udp://127.0.0.1:\(7_000 + $0)" }
+        let variable = ConfigurationKey(name: "listen", flag: "", help: "").environmentVariable
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await load(environment: [variable: many.joined(separator: ",")])
+        }
+        #expect(error?.description.contains("'listen'") == true && error?.description.contains("at most 63") == true, "\(String(describing: error))")
+        let fine = try await load(environment: [variable: many.dropLast().joined(separator: ",")])
+        #expect(fine.listeners.count == 63)
+    }
+
     @Test func invalidValueInFlagsAndFileNamesTheKeyToo() async throws {
         let fromFlag = await #expect(throws: ConfigurationError.self) {
             _ = try await load(flags: ["receive.batch": "many"])

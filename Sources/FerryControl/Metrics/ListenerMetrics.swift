@@ -20,53 +20,59 @@ struct ListenerMetrics {
     }
 
     private var families: [String: Families] = [:]
+    private let registry: PrometheusCollectorRegistry
 
     init(registry: PrometheusCollectorRegistry, listeners: [StreamListenerSnapshot]) {
-        for listener in listeners {
-            let label = ("listener", listener.listener)
-            var refused: [String: TotalCounter] = [:]
-            for reason in StreamListenerStats.Refusal.allCases.map(\.description) {
-                refused[reason] = TotalCounter(
+        self.registry = registry
+        for listener in listeners { register(listener) }
+    }
+
+    /// Makes one listener's families (at start, or at the first scrape after a reload added it).
+    private mutating func register(_ listener: StreamListenerSnapshot) {
+        let label = ("listener", listener.listener)
+        var refused: [String: TotalCounter] = [:]
+        for reason in StreamListenerStats.Refusal.allCases.map(\.description) {
+            refused[reason] = TotalCounter(
+                registry.ferryCounter(
+                    "listener_connections_refused", "Connections closed at accept, by listener and reason (a cap, or draining).",
+                    [label, ("reason", reason)]))
+        }
+        var closed: [String: TotalCounter] = [:]
+        for reason in StreamListenerStats.Closure.allCases.map(\.description) {
+            closed[reason] = TotalCounter(
+                registry.ferryCounter(
+                    "listener_connections_closed", "Connections that ended, by listener and reason.", [label, ("reason", reason)]))
+        }
+        var tls: [String: TotalCounter] = [:]
+        if listener.listener.hasPrefix("tls://") {
+            for reason in TLSFailureReason.allCases.map(\.description) {
+                tls[reason] = TotalCounter(
                     registry.ferryCounter(
-                        "listener_connections_refused", "Connections closed at accept, by listener and reason (a cap, or draining).",
+                        "listener_tls_handshake_failures", "TLS handshakes that failed on a tls:// listener, by reason.",
                         [label, ("reason", reason)]))
             }
-            var closed: [String: TotalCounter] = [:]
-            for reason in StreamListenerStats.Closure.allCases.map(\.description) {
-                closed[reason] = TotalCounter(
-                    registry.ferryCounter(
-                        "listener_connections_closed", "Connections that ended, by listener and reason.", [label, ("reason", reason)]))
-            }
-            var tls: [String: TotalCounter] = [:]
-            if listener.listener.hasPrefix("tls://") {
-                for reason in TLSFailureReason.allCases.map(\.description) {
-                    tls[reason] = TotalCounter(
-                        registry.ferryCounter(
-                            "listener_tls_handshake_failures", "TLS handshakes that failed on a tls:// listener, by reason.",
-                            [label, ("reason", reason)]))
-                }
-            }
-            families[listener.listener] = Families(
-                open: registry.ferryGauge("listener_connections", "Open connections, by tcp/tls listener.", [label]),
-                paused: registry.ferryGauge(
-                    "listener_paused_connections", "Connections not being read now because the buffer or spool is full (backpressure).", [label]),
-                accepted: TotalCounter(registry.ferryCounter("listener_connections_accepted", "Connections accepted, by tcp/tls listener.", [label])),
-                received: TotalCounter(registry.ferryCounter("listener_logs_received", "Logs taken from a tcp/tls listener's connections.", [label])),
-                receivedBytes: TotalCounter(
-                    registry.makeCounter(
-                        descriptor: .ferry("listener_received_bytes", unit: "total", help: "Payload bytes of logs taken from a tcp/tls listener."),
-                        labels: [label])),
-                pausedSeconds: registry.makeCounter(
-                    descriptor: .ferry(
-                        "listener_paused_seconds", unit: "total",
-                        help: "Connection-seconds spent not reading because Ferry had no room (backpressure)."),
-                    labels: [label]),
-                refused: refused, closed: closed, tlsFailures: tls)
         }
+        families[listener.listener] = Families(
+            open: registry.ferryGauge("listener_connections", "Open connections, by tcp/tls listener.", [label]),
+            paused: registry.ferryGauge(
+                "listener_paused_connections", "Connections not being read now because the buffer or spool is full (backpressure).", [label]),
+            accepted: TotalCounter(registry.ferryCounter("listener_connections_accepted", "Connections accepted, by tcp/tls listener.", [label])),
+            received: TotalCounter(registry.ferryCounter("listener_logs_received", "Logs taken from a tcp/tls listener's connections.", [label])),
+            receivedBytes: TotalCounter(
+                registry.makeCounter(
+                    descriptor: .ferry("listener_received_bytes", unit: "total", help: "Payload bytes of logs taken from a tcp/tls listener."),
+                    labels: [label])),
+            pausedSeconds: registry.makeCounter(
+                descriptor: .ferry(
+                    "listener_paused_seconds", unit: "total",
+                    help: "Connection-seconds spent not reading because Ferry had no room (backpressure)."),
+                labels: [label]),
+            refused: refused, closed: closed, tlsFailures: tls)
     }
 
     mutating func collect(_ listeners: [StreamListenerSnapshot]) {
         for listener in listeners {
+            if families[listener.listener] == nil { register(listener) }
             guard var family = families[listener.listener] else { continue }
             family.open.set(Int64(listener.connectionsOpen))
             family.paused.set(Int64(listener.pausedNow))

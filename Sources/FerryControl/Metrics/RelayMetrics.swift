@@ -36,6 +36,13 @@ public final class RelayMetrics: Sendable {
         var unauthenticatedAcks: [FrameAuthFailure: TotalCounter]
     }
 
+    /// One UDP receive socket's families.
+    private struct SocketFamilies {
+        var kernelDrops: TotalCounter
+        var receiveQueue: Gauge
+        var datagrams: TotalCounter
+    }
+
     private struct State {
         var received: [Transport: TotalCounter]
         var receivedBytes: [Transport: TotalCounter]
@@ -45,9 +52,8 @@ public final class RelayMetrics: Sendable {
         var upstreams: [Int: UpstreamFamilies]
         var logLinesDropped: TotalCounter
         var undrained: Gauge
-        var kernelDrops: [String: TotalCounter]
-        var receiveQueue: [String: Gauge]
-        var datagrams: [String: TotalCounter]
+        /// By listener and socket; one made at the first scrape after a reload added the listener.
+        var sockets: [String: SocketFamilies]
         var host: [String: [String: TotalCounter]]
         var foreignReceivers: Gauge
         var foreignReceiversSeen: TotalCounter
@@ -91,26 +97,8 @@ public final class RelayMetrics: Sendable {
         capacityLogs = registry.ferryGauge("buffer_capacity_logs", "Capacity of the bounded buffer in logs.")
         capacityBytes = registry.ferryGauge("buffer_capacity", unit: "bytes", "Capacity of the bounded buffer in payload bytes.")
         ready = registry.ferryGauge("ready", "1 when /readyz answers 200, else 0.")
-        var kernelDrops: [String: TotalCounter] = [:]
-        var receiveQueue: [String: Gauge] = [:]
-        var datagrams: [String: TotalCounter] = [:]
-        for listener in relay.listeners {
-            let key = Self.socketKey(listener)
-            let labels = [("listener", listener.address), ("socket", String(listener.loop))]
-            registry.ferryGauge(
-                "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels
-            ).set(Int64(listener.receiveBufferBytes))
-            kernelDrops[key] = TotalCounter(
-                registry.ferryCounter(
-                    "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
-                    labels))
-            datagrams[key] = TotalCounter(
-                registry.ferryCounter(
-                    "udp_datagrams_received", "Datagrams a receive socket read (logs, frames and oversize ones), by UDP listener and socket.",
-                    [("listener", listener.listener), ("socket", String(listener.loop))]))
-            receiveQueue[key] = registry.ferryGauge(
-                "udp_receive_queue", unit: "bytes", "Bytes waiting in a receive socket's queue (/proc/net/udp).", labels)
-        }
+        let sockets = Dictionary(
+            relay.listeners.map { (Self.socketKey($0), Self.families(of: $0, registry: registry)) }, uniquingKeysWith: { first, _ in first })
         var host: [String: [String: TotalCounter]] = [:]
         for proto in ["udp", "udp6"] {
             let label = [("proto", proto)]
@@ -169,7 +157,7 @@ public final class RelayMetrics: Sendable {
                 logLinesDropped: TotalCounter(
                     registry.ferryCounter("log_lines_dropped", "Ferry's own log lines dropped because the log writer's queue was full.")),
                 undrained: registry.ferryGauge("logs_undrained", "Logs still buffered when the last drain deadline passed."),
-                kernelDrops: kernelDrops, receiveQueue: receiveQueue, datagrams: datagrams, host: host,
+                sockets: sockets, host: host,
                 foreignReceivers: registry.ferryGauge(
                     "udp_foreign_receivers", "Other processes' sockets on a UDP listener's port now (SO_REUSEPORT): each takes part of its traffic."),
                 foreignReceiversSeen: TotalCounter(
@@ -281,15 +269,19 @@ public final class RelayMetrics: Sendable {
         state.withLock { state in
             state.streamListeners.collect(streamListeners)
             state.routes.collect(totals: totals, routes: routes)
-            state.foreignReceivers.set(Int64(listeners.first?.foreignReceivers.count ?? 0))
+            state.foreignReceivers.set(Int64(Set(listeners.flatMap(\.foreignReceivers)).count))
             state.foreignReceiversSeen.update(to: relay.foreignReceiversSeen.load)
             state.senderEvictions.update(to: totals.senderEvictions)
             for (reason, count) in totals.unauthenticated { state.unauthenticatedFrames[reason]?.update(to: count) }
             for (reason, count) in totals.refused { state.refused[reason]?.update(to: count) }
             for listener in listeners {
-                if let drops = listener.kernelReceiveDrops { state.kernelDrops[Self.socketKey(listener)]?.update(to: drops) }
-                if let queue = listener.receiveQueueBytes { state.receiveQueue[Self.socketKey(listener)]?.set(Int64(queue)) }
-                state.datagrams[Self.socketKey(listener)]?.update(to: listener.datagramsReceived)
+                let key = Self.socketKey(listener)
+                if state.sockets[key] == nil { state.sockets[key] = Self.families(of: listener, registry: registry) }
+                guard var families = state.sockets[key] else { continue }
+                if let drops = listener.kernelReceiveDrops { families.kernelDrops.update(to: drops) }
+                if let queue = listener.receiveQueueBytes { families.receiveQueue.set(Int64(queue)) }
+                families.datagrams.update(to: listener.datagramsReceived)
+                state.sockets[key] = families
             }
             for (proto, counters) in [("udp", hostCounters.udp), ("udp6", hostCounters.udp6)] {
                 state.host[proto]?["rcvbuf"]?.update(to: counters.receiveBufferErrors)
@@ -338,6 +330,25 @@ public final class RelayMetrics: Sendable {
 extension RelayMetrics {
     /// One UDP receive socket's key among every UDP listener's.
     fileprivate static func socketKey(_ listener: ListenerSnapshot) -> String { "\(listener.listener)#\(listener.loop)" }
+
+    /// Registers one receive socket's families (a listener a reload adds gets them at the next scrape).
+    private static func families(of listener: ListenerSnapshot, registry: PrometheusCollectorRegistry) -> SocketFamilies {
+        let labels = [("listener", listener.address), ("socket", String(listener.loop))]
+        registry.ferryGauge(
+            "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels
+        ).set(Int64(listener.receiveBufferBytes))
+        return SocketFamilies(
+            kernelDrops: TotalCounter(
+                registry.ferryCounter(
+                    "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
+                    labels)),
+            receiveQueue: registry.ferryGauge(
+                "udp_receive_queue", unit: "bytes", "Bytes waiting in a receive socket's queue (/proc/net/udp).", labels),
+            datagrams: TotalCounter(
+                registry.ferryCounter(
+                    "udp_datagrams_received", "Datagrams a receive socket read (logs, frames and oversize ones), by UDP listener and socket.",
+                    [("listener", listener.listener), ("socket", String(listener.loop))])))
+    }
 
     fileprivate static func tlsFailureCounters(registry: PrometheusCollectorRegistry, upstream: Upstream) -> [String: TotalCounter] {
         guard case .tls = upstream.url else { return [:] }

@@ -18,6 +18,10 @@ extension FerryConfiguration {
         let values = ConfigValues(reader: reader)
 
         if let list = try values.list("listen") {
+            // Bounded: each running listener holds one of 64 positions a route's `match.listener` mask has (one is the HTTP intake's).
+            guard list.count <= Self.maxListeners else {
+                throw ConfigurationError.invalidValue(key: "listen", value: "\(list.count) listeners", allowed: "at most \(Self.maxListeners)")
+            }
             var listeners: [ListenerURL] = []
             for item in list {
                 let (text, allowItems) = Self.splitAllow(item)
@@ -313,6 +317,9 @@ extension FerryConfiguration {
                 key: files.count == 1 ? "auth.key-file" : "auth.key-files", value: files.joined(separator: ","), reason: error.description)
         }
     }
+
+    /// Most entries `listen` takes.
+    public static let maxListeners = 63
 
     /// The effective configuration as `key = value` lines, in the order of ``keys``.
     public var renderedLines: [String] {

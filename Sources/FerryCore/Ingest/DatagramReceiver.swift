@@ -58,8 +58,10 @@ package final class DatagramReceiver: Sendable {
         var listener = ""
         /// The listener's position in `listen` (routes may match by listener).
         var listenerPosition = 0
-        /// Whether each datagram's source address is kept for the routes (a `source` match, or `balance`).
-        var keepsSources = false
+        /// Whether each datagram's source address is kept for the routes (a
+        /// `source` match, or `balance`): one flag for every listener, which a
+        /// reload sets before it installs routes that need sources.
+        var keepsSources = AtomicFlag(false)
         /// Datagrams (and their bytes) this socket read, oversize included: its listener's share.
         package let received = AtomicCounter()
         package let receivedBytes = AtomicCounter()
@@ -129,5 +131,14 @@ package final class DatagramReceiver: Sendable {
                 usleep(1_000)  // an unexpected error (logged): do not spin on it
             }
         }
+        // What the kernel queued before the stop is read too, not lost when the
+        // socket closes (bounded: a flood cannot hold a stop or a reload).
+        for _ in 0..<Self.maxBurstsReadAtStop {
+            _ = handoff.waitWhileFull()
+            guard loop.step(wait: false) else { break }
+        }
     }
+
+    /// Most bursts read from the kernel's queue after a stop.
+    static let maxBurstsReadAtStop = 256
 }

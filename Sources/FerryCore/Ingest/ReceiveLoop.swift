@@ -58,17 +58,18 @@ package final class ReceiveLoop {
     }
 
     /// Reads one burst (blocking for its first datagram, up to the socket's
-    /// wake interval) and forwards it. Returns false when nothing was read.
+    /// wake interval, unless `wait` is false) and forwards it. Returns false
+    /// when nothing was read.
     @discardableResult
-    package func step() -> Bool {
+    package func step(wait: Bool = true) -> Bool {
         let slab = slabs[next]
-        let received = slab.receive(from: socket.descriptor)
+        let received = slab.receive(from: socket.descriptor, wait: wait)
         guard received > 0 else {
-            noteReadFailure(received < 0 ? errno : 0)
+            if wait || received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { noteReadFailure(received < 0 ? errno : 0) }
             return false
         }
         lastReadFailed = false
-        var burst = slab.burst(count: Int(received), gate: forwarding.gate, keepSources: forwarding.keepsSources)
+        var burst = slab.burst(count: Int(received), gate: forwarding.gate, keepSources: forwarding.keepsSources.load)
         burst.listener = forwarding.listenerPosition
         if let source = burst.deniedSource { drops.refuse(.denied, logs: burst.denied, source: source, listener: forwarding.listener) }
         if let source = burst.rateLimitedSource {

@@ -36,9 +36,10 @@ final class ReceiveSlab {
         records.reserveCapacity(count)
     }
 
-    /// One `recvmmsg`: blocks for the first datagram, then takes what is queued,
-    /// up to `count`. Returns the number read, or -1 with `errno` set.
-    func receive(from descriptor: CInt) -> CInt {
+    /// One `recvmmsg`: blocks for the first datagram (unless `wait` is false),
+    /// then takes what is queued, up to `count`. Returns the number read, or
+    /// -1 with `errno` set.
+    func receive(from descriptor: CInt, wait: Bool = true) -> CInt {
         // Let go of the last burst's slices first, so the buffer is usually ours alone again.
         records.removeAll(keepingCapacity: true)
         buffer.clear()
@@ -59,7 +60,8 @@ final class ReceiveSlab {
                 }
             }
             // MSG_TRUNC: msg_len is a datagram's real length even when it was cut to fit its slot.
-            return cferry_recvmmsg(descriptor, messages, UInt32(count), cferry_msg_waitforone() | CInt(MSG_TRUNC))
+            let flags = cferry_msg_waitforone() | CInt(MSG_TRUNC) | (wait ? 0 : CInt(MSG_DONTWAIT))
+            return cferry_recvmmsg(descriptor, messages, UInt32(count), flags)
         }
         lastReceived = Int(max(received, 0))
         if received > 0 { buffer.moveWriterIndex(to: Int(received) * slotBytes) }

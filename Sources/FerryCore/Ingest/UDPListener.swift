@@ -20,9 +20,13 @@ struct UDPListener {
     let logger: Logger
 
     /// - Parameters:
-    ///   - position: this listener's place in `listen` (routes may match by listener).
+    ///   - position: this listener's position for `match.listener` (see ``ListenerPositions``).
     ///   - keepsSources: whether each datagram's source goes with it (a route needs them).
-    func bind(handles: [Relay.PipelineHandle], upstreams: [Upstream], position: Int = 0, keepsSources: Bool = false) throws -> UDPIntake {
+    ///   - own: Ferry's own receive sockets (a reload may bind a port an old listener of its own holds).
+    func bind(
+        handles: [Relay.PipelineHandle], upstreams: [Upstream], position: Int = 0, keepsSources: AtomicFlag = AtomicFlag(false),
+        own: Set<UInt64> = []
+    ) throws -> UDPIntake {
         var sockets: [Socket] = []
         var port = address.port
         do {
@@ -32,7 +36,7 @@ struct UDPListener {
             // Before binding: a socket already on the port would share its
             // traffic with ours (SO_REUSEPORT); not even briefly.
             let wanted = try SocketAddress.makeAddressResolvingHost(address.host, port: port)
-            try Self.refuseShared(wanted, own: [])
+            try Self.refuseShared(wanted, own: own)
             for handle in handles {
                 let socketAddress = try SocketAddress.makeAddressResolvingHost(address.host, port: port)
                 let socket = try ReceiveSocket.bind(
@@ -52,7 +56,7 @@ struct UDPListener {
             }
             // And after: one that bound in between (two Ferrys starting at once).
             if let first = sockets.first {
-                try Self.refuseShared(first.socket.localAddress, own: Set(sockets.map(\.socket.inode)))
+                try Self.refuseShared(first.socket.localAddress, own: own.union(sockets.map(\.socket.inode)))
             }
         } catch let error as IngestError {
             for socket in sockets { socket.socket.close() }
@@ -62,7 +66,7 @@ struct UDPListener {
             throw IngestError.cannotBind(
                 address: HostAndPort(host: address.host, port: port).description, reason: String(describing: error))
         }
-        return UDPIntake(name: "udp://\(address)", sockets: sockets)
+        return UDPIntake(url: .udp(address), sockets: sockets)
     }
 
     /// Fails if another socket already holds a configured UDP port; run first
@@ -107,12 +111,13 @@ public enum IngestError: Error, CustomStringConvertible {
 /// The bound UDP receive sockets of one `listen` address, each read by its
 /// receive thread and feeding its loop's pipeline.
 final class UDPIntake: IntakeListener {
+    let url: ListenerURL
     /// The listener as configured (`udp://HOST:PORT`): its `listener` label.
-    let name: String
+    var name: String { url.description }
     let sockets: [UDPListener.Socket]
 
-    init(name: String, sockets: [UDPListener.Socket]) {
-        self.name = name
+    init(url: ListenerURL, sockets: [UDPListener.Socket]) {
+        self.url = url
         self.sockets = sockets
     }
 
@@ -155,9 +160,9 @@ final class UDPIntake: IntakeListener {
         }
     }
 
-    func snapshots(kernel table: [KernelUDPStats.SocketLine], directRoute: (Int) -> String?) -> [ListenerSnapshot] {
+    func snapshots(kernel table: [KernelUDPStats.SocketLine], own: Set<UInt64>, directRoute: (Int) -> String?) -> [ListenerSnapshot] {
         let kernel = Dictionary(table.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
-        let own = Set(sockets.map(\.socket.inode))
+        let own = own.union(sockets.map(\.socket.inode))
         return sockets.map { socket in
             let line = kernel[socket.socket.inode]
             let foreign = PortSharing.foreignReceivers(of: socket.socket.localAddress, own: own, table: table)

@@ -136,24 +136,19 @@ extension Relay {
             configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, handles: handles,
             group: group, kinds: kinds, routes: routeStats, latency: latency, kindContext: kindContext, logger: logger)
         for upstream in upstreams { relay.connectRepoint(upstream) }
+        relay.keepsSources.store(table.readsSource)
+        let positions = ListenerPositions(configuration: configuration)
         var listeners: [any IntakeListener] = []
         var gates: [(listener: String, gate: SourceGate)] = []
         do {
-            for (position, url) in configuration.listeners.enumerated() {
-                switch url {
-                case .udp(let address):
-                    let gate = SourceGate.make(allowlist: configuration.allowlist(for: url), rateLimit: configuration.rateLimit)
-                    if let gate { gates.append((url.description, gate)) }
-                    let intake = try UDPListener(configuration: configuration, address: address, gate: gate, logger: logger)
-                        .bind(handles: handles, upstreams: upstreams, position: position, keepsSources: table.readsSource)
-                    listeners.append(intake)
-                    try await intake.start(handles: handles)
-                case .tcp, .tls:
-                    let gate = SourceGate.make(allowlist: configuration.allowlist(for: url), rateLimit: configuration.rateLimit)
-                    if let gate { gates.append((url.description, gate)) }
-                    listeners.append(
-                        try await StreamListener.bind(url, configuration: configuration, group: group, handles: handles, gate: gate, logger: logger))
-                }
+            for url in configuration.listeners {
+                let bound = try await bindListener(
+                    url, configuration: configuration, group: group, handles: handles, upstreams: upstreams,
+                    position: positions[url.description] ?? 0,
+                    keepsSources: relay.keepsSources, logger: logger)
+                listeners.append(bound.intake)
+                if let gate = bound.gate { gates.append((url.description, gate)) }
+                try await bound.intake.start(handles: handles)
             }
         } catch {
             for listener in listeners { await listener.stopIntake(handles: handles) }

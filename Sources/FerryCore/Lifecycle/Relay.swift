@@ -18,7 +18,9 @@ public final class Relay: Sendable {
     /// The disk spool (`spool.dir`), if configured.
     package let spool: Spool?
     let handles: [PipelineHandle]
-    private let group: MultiThreadedEventLoopGroup
+    let group: MultiThreadedEventLoopGroup
+    /// Whether UDP receive threads keep each datagram's source (a route's `source` match or `balance` needs it): one flag for all.
+    let keepsSources = AtomicFlag(false)
     /// Each route's counters, in route order (name order; one `default` without `routes`).
     public var routes: [RouteStats] { routing.withLock { $0.routes } }
     /// What a reload changes: the configuration in force, routes, upstreams and their kinds.
@@ -56,7 +58,8 @@ public final class Relay: Sendable {
         self.routing = Mutex(
             RoutingState(
                 configuration: configuration, slots: upstreams, live: Array(upstreams.indices),
-                kinds: Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($0.offset, $0.element) }), routes: routes))
+                kinds: Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($0.offset, $0.element) }),
+                listeners: ListenerPositions(configuration: configuration), routes: routes))
         self.configuration = configuration
         self.spool = spool
         self.capacity = capacity
@@ -196,7 +199,8 @@ public final class Relay: Sendable {
     public var listeners: [ListenerSnapshot] {
         let listeners = state.withLock { $0.listeners }
         let table = kernelTable()
-        return listeners.flatMap { $0.snapshots(kernel: table, directRoute: directRoute(of:)) }
+        let own = Self.receiveSockets(of: listeners)
+        return listeners.flatMap { $0.snapshots(kernel: table, own: own, directRoute: directRoute(of:)) }
     }
 
     /// The upstream loop `index`'s receive thread sends to itself now: the
@@ -262,6 +266,8 @@ struct RoutingState: Sendable {
     /// Ids of the upstreams in use, in route order then failover order.
     var live: [Int]
     var kinds: [Int: any UpstreamKind]
+    /// The position of each running listener for `match.listener`.
+    var listeners: ListenerPositions
     var routes: [RouteStats]
 
     /// Ids of the upstreams in use, by URL.

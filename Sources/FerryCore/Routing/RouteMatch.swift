@@ -24,7 +24,7 @@ public struct RouteMatch: Sendable, Equatable {
     var readsPriority: Bool { severity != nil || facilities != nil }
 
     /// The match compiled for the data path: a bit mask of PRI values and of listener positions.
-    func compiled(listenerNames: [String]) -> CompiledRouteMatch {
+    func compiled(listeners positions: ListenerPositions) -> CompiledRouteMatch {
         var priorities: (UInt64, UInt64, UInt64)? = nil
         if readsPriority {
             var mask = (UInt64(0), UInt64(0), UInt64(0))
@@ -43,7 +43,9 @@ public struct RouteMatch: Sendable, Equatable {
         var listenerMask: UInt64? = nil
         if let listeners {
             var mask = UInt64(0)
-            for (position, name) in listenerNames.enumerated() where position < 64 && listeners.contains(name) { mask |= 1 << UInt64(position) }
+            for name in listeners {
+                if let position = positions[name], position < ListenerPositions.maskWidth { mask |= 1 << UInt64(position) }
+            }
             listenerMask = mask
         }
         return CompiledRouteMatch(priorities: priorities, source: source, listeners: listenerMask)

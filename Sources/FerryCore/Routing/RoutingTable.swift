@@ -36,11 +36,13 @@ package struct RoutingTable: Sendable {
     /// everything, over the upstreams they were started with (ids 0, 1, …).
     let allowsDirectRoute: Bool
 
-    /// - Parameter slots: each upstream's id (nil: in order from 0, as at start).
-    package init(configuration: FerryConfiguration, slots: [UpstreamURL: Int]? = nil) {
-        httpListener = configuration.listeners.count
+    /// - Parameters:
+    ///   - slots: each upstream's id (nil: in order from 0, as at start).
+    ///   - listeners: each listener's position (nil: in `listen` order, then the HTTP intake, as at start).
+    package init(configuration: FerryConfiguration, slots: [UpstreamURL: Int]? = nil, listeners: ListenerPositions? = nil) {
+        let positions = listeners ?? ListenerPositions(configuration: configuration)
+        httpListener = positions[FerryConfiguration.httpListenerName] ?? configuration.listeners.count
         let settings = configuration.effectiveRoutes
-        let listenerNames = configuration.listenerNames
         var position = 0
         var routes: [Route] = []
         for route in settings {
@@ -51,7 +53,7 @@ package struct RoutingTable: Sendable {
                 Route(
                     settings: route, upstreams: ids,
                     memberIDs: route.upstreams.map { RendezvousHash.memberID($0.description) },
-                    match: route.match.compiled(listenerNames: listenerNames), maxBacklogLogs: logs,
+                    match: route.match.compiled(listeners: positions), maxBacklogLogs: logs,
                     maxBacklogBytes: min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))
             position += route.upstreams.count
         }

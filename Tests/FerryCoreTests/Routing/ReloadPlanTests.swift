@@ -37,12 +37,28 @@ struct ReloadPlanTests {
     }
 
     @Test func settingsReadAtStartOnlyAreReportedAsNeedingARestart() {
-        var after = configuration([archive], port: 6000)
+        var after = configuration([archive])
         after.queueCapacityLogs = 5
         after.logLevel = .debug
         let plan = ReloadPlan(from: configuration([archive]), to: after)
-        #expect(plan.restartRequired == ["listen", "log.level", "queue.capacity-logs"])
+        #expect(plan.restartRequired == ["log.level", "queue.capacity-logs"])
         #expect(plan.changesNothingLive)
+    }
+
+    @Test func aChangedListenPortIsANewListenerAndAnOldOneLive() {
+        let plan = ReloadPlan(from: configuration([archive]), to: configuration([archive], port: 6000))
+        #expect(plan.listenersAdded == ["udp://127.0.0.1:6000"])
+        #expect(plan.listenersRemoved == ["udp://127.0.0.1:5514"])
+        #expect(plan.restartRequired.isEmpty)
+        #expect(!plan.changesNothingLive)
+    }
+
+    @Test func aKeptListenersAllowlistNeedsARestart() throws {
+        var after = configuration([archive])
+        after.listenerAllow[after.listeners[0]] = SourceAllowlist([try #require(CIDRBlock(parsing: "10.0.0.0/8"))])
+        let plan = ReloadPlan(from: configuration([archive]), to: after)
+        #expect(plan.listenersAdded.isEmpty && plan.listenersRemoved.isEmpty)
+        #expect(plan.restartRequired == ["listen"])
     }
 
     @Test func upstreamsWithoutRoutesAreTheDefaultRoute() {

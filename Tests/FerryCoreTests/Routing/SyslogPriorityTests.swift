@@ -52,14 +52,14 @@ struct SyslogPriorityTests {
     }
 
     @Test func aSeverityMatchTakesThatSeverityAndWorseOnly() {
-        let match = RouteMatch(severity: .warning, facilities: [4, 10]).compiled(listenerNames: [])
+        let match = RouteMatch(severity: .warning, facilities: [4, 10]).compiled(listeners: ListenerPositions(names: []))
         for value in 0...191 {
             let priority = SyslogPriority(value: value)!
             let expected = priority.severity <= .warning && [4, 10].contains(priority.facility)
             #expect(match.takes(priority: priority, source: nil) == expected, "PRI \(value)")
         }
         #expect(!match.takes(priority: nil, source: nil), "a log without a PRI does not match a route that asks for one")
-        #expect(RouteMatch().compiled(listenerNames: []).takes(priority: nil, source: nil))
+        #expect(RouteMatch().compiled(listeners: ListenerPositions(names: [])).takes(priority: nil, source: nil))
     }
 
     @Test func countsBySeverityAndFacilityIncludeLogsWithoutAPri() {

@@ -51,10 +51,9 @@ final class StreamListener: IntakeListener {
     /// Binds `url` and starts accepting: connections go to the pipeline of the loop NIO gives them.
     static func bind(
         _ url: ListenerURL, configuration: FerryConfiguration, group: any EventLoopGroup, handles: [Relay.PipelineHandle],
-        gate: SourceGate? = nil, logger: Logger
+        gate: SourceGate? = nil, position listenerPosition: Int = 0, logger: Logger
     ) async throws -> StreamListener {
         let settings = configuration.streamListener
-        let listenerPosition = configuration.listeners.firstIndex(of: url) ?? 0
         let stats = StreamListenerStats(
             name: url.description, maxConnections: settings.maxConnections, maxPerSource: settings.maxConnectionsPerSource)
         let events = StreamListenerEvents(name: url.description, logger: logger)
@@ -176,7 +175,7 @@ final class StreamListener: IntakeListener {
         }
     }
 
-    func snapshots(kernel: [KernelUDPStats.SocketLine], directRoute: (Int) -> String?) -> [ListenerSnapshot] { [] }
+    func snapshots(kernel: [KernelUDPStats.SocketLine], own: Set<UInt64>, directRoute: (Int) -> String?) -> [ListenerSnapshot] { [] }
 
     var streamSnapshot: StreamListenerSnapshot? {
         var snapshot = stats.snapshot

@@ -19,9 +19,10 @@ public struct KernelSocketMonitor: RelayMonitor {
 
     func watch(_ relay: Relay) async {
         let interval = relay.configuration.kernelCheckInterval
-        var previous: [Int: Int] = [:]
+        var previous: [String: Int] = [:]
         var foreignSeen: Set<UInt64> = []
-        for listener in relay.listeners { previous[listener.loop] = listener.kernelReceiveDrops ?? 0 }
+        // By listener and socket: several listeners have a socket on each loop.
+        for listener in relay.listeners { previous["\(listener.listener)#\(listener.loop)"] = listener.kernelReceiveDrops ?? 0 }
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
@@ -32,8 +33,9 @@ public struct KernelSocketMonitor: RelayMonitor {
             reportForeignReceivers(listeners, of: relay, seen: &foreignSeen)
             for listener in listeners {
                 guard let drops = listener.kernelReceiveDrops else { continue }
-                let grown = drops - previous[listener.loop, default: drops]
-                previous[listener.loop] = drops
+                let key = "\(listener.listener)#\(listener.loop)"
+                let grown = drops - previous[key, default: drops]
+                previous[key] = drops
                 guard grown > 0 else { continue }
                 relay.logger.warning(
                     "kernel dropped datagrams before Ferry could read them",
@@ -54,7 +56,13 @@ public struct KernelSocketMonitor: RelayMonitor {
     /// Warns about, and counts, sockets that joined a listener's port since the last check.
     private func reportForeignReceivers(_ listeners: [ListenerSnapshot], of relay: Relay, seen: inout Set<UInt64>) {
         // Every socket of a listener sees the same port group: one report per listener.
-        guard let listener = listeners.first else { return }
+        var reported = Set<String>()
+        for listener in listeners where reported.insert(listener.listener).inserted {
+            report(listener, of: relay, seen: &seen)
+        }
+    }
+
+    private func report(_ listener: ListenerSnapshot, of relay: Relay, seen: inout Set<UInt64>) {
         let fresh = listener.foreignReceivers.filter { !seen.contains($0) }
         guard !fresh.isEmpty else { return }
         seen.formUnion(fresh)

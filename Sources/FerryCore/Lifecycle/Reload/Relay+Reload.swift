@@ -6,6 +6,9 @@ public enum ReloadError: Error, CustomStringConvertible, Sendable {
     case notRunning(phase: String)
     case cannotOpen(upstream: String, reason: String)
     case tooManyUpstreams(limit: Int)
+    case cannotBind(listener: String, reason: String)
+    /// `match.listener` names a listener whose position does not fit a route's mask.
+    case listenerPositionsExhausted(listener: String, limit: Int)
 
     public var description: String {
         switch self {
@@ -13,6 +16,10 @@ public enum ReloadError: Error, CustomStringConvertible, Sendable {
         case .cannotOpen(let upstream, let reason): return "reload refused: cannot open upstream \(upstream): \(reason)"
         case .tooManyUpstreams(let limit):
             return "reload refused: more than \(limit) upstreams made since start (ids are not reused); restart Ferry to apply this configuration"
+        case .cannotBind(let listener, let reason): return "reload refused: cannot bind listener \(listener): \(reason)"
+        case .listenerPositionsExhausted(let listener, let limit):
+            return "reload refused: a route matches listener \(listener), but more than \(limit) listeners would run at once "
+                + "while the old ones close; apply the change in two reloads, or restart Ferry"
         }
     }
 }
@@ -31,22 +38,27 @@ extension Relay {
         }
     }
 
-    /// Applies `new`'s routes and upstreams without a restart: added upstreams
-    /// are opened first (a name that does not resolve or a file that cannot be
-    /// opened refuses the reload, changing nothing); then every loop installs
-    /// the new routing table between two bursts. Unchanged routes keep their
-    /// queues and lanes; removed ones deliver what they hold until
-    /// `drain.timeout`, then count the rest as `route_removed`.
+    /// Applies `new`'s routes, upstreams and listeners without a restart:
+    /// added upstreams are opened and added listeners bound first (a name that
+    /// does not resolve, a file that cannot be opened or a port that cannot be
+    /// bound refuses the reload, changing nothing); then every loop installs
+    /// the new routing table between two bursts, the new listeners start and
+    /// the removed ones stop (so a changed port is bound before the old one
+    /// closes, and what the old one read is routed). Unchanged routes keep
+    /// their queues and lanes, unchanged listeners their sockets; removed
+    /// routes deliver what they hold until `drain.timeout`, then count the
+    /// rest as `route_removed`.
     ///
     /// - Returns: what changed, and which keys need a restart to take effect.
     public func apply(_ new: FerryConfiguration) async throws -> ReloadPlan {
         let current = phase
         guard current == .running else { throw ReloadError.notRunning(phase: current.rawValue) }
         // Every upstream still open, live or retiring: one a reload brings back keeps its id, lanes and file.
-        let (old, slots, ids, oldRoutes) = routing.withLock { state in
+        let (old, slots, ids, oldRoutes, oldPositions) = routing.withLock { state in
             (
                 state.configuration, state.slots,
-                Dictionary(state.kinds.keys.sorted().map { (state.slots[$0].url, $0) }, uniquingKeysWith: { _, newer in newer }), state.routes
+                Dictionary(state.kinds.keys.sorted().map { (state.slots[$0].url, $0) }, uniquingKeysWith: { _, newer in newer }), state.routes,
+                state.listeners
             )
         }
         let plan = ReloadPlan(from: old, to: new)
@@ -70,7 +82,18 @@ extension Relay {
             newSlots.append(upstream)
             newIDs[url] = id
         }
-        let table = RoutingTable(configuration: new, slots: newIDs)
+        // While the old listeners still run, the new ones take positions beside theirs.
+        let positions = oldPositions.adding(new)
+        let bound: [BoundListener]
+        do {
+            bound = try await bindAddedListeners(plan, of: new, positions: positions, upstreams: newSlots)
+        } catch {
+            for kind in opened.values { await kind.close() }
+            throw error
+        }
+        let table = RoutingTable(configuration: new, slots: newIDs, listeners: positions)
+        // Sources are kept before routes that need them are in force (never dropped while one runs).
+        if table.readsSource { keepsSources.store(true) }
         let byName = Dictionary(oldRoutes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let stats = table.routes.map { route in
             plan.routesKept.contains(route.name) ? (byName[route.name] ?? RouteStats(route: route)) : RouteStats(route: route)
@@ -84,12 +107,15 @@ extension Relay {
             }.get()
         }
         for id in opened.keys { connectRepoint(newSlots[id]) }
+        await switchListeners(plan, started: bound)
+        keepsSources.store(table.readsSource)
         let finalIDs = newIDs
         routing.withLock { state in
             state.configuration = new
             state.slots = newSlots
             state.live = new.allUpstreams.compactMap { finalIDs[$0] }
             state.kinds.merge(kinds) { first, _ in first }
+            state.listeners = positions.keeping(new)
             state.routes = stats
         }
         if !plan.routesRemoved.isEmpty || !plan.routesChanged.isEmpty || !plan.upstreamsRemoved.isEmpty { scheduleRetirement() }
@@ -101,9 +127,65 @@ extension Relay {
                 "routes.changed": "\(plan.routesChanged.joined(separator: ","))",
                 "upstreams.added": "\(plan.upstreamsAdded.joined(separator: ","))",
                 "upstreams.removed": "\(plan.upstreamsRemoved.joined(separator: ","))",
+                "listeners.added": "\(bound.map(\.intake.boundDescription).joined(separator: ","))",
+                "listeners.removed": "\(plan.listenersRemoved.joined(separator: ","))",
                 "restart_required": "\(plan.restartRequired.joined(separator: ","))",
             ])
         return plan
+    }
+
+    /// Binds the listeners `plan` adds (none reads yet); on a failure closes
+    /// those it bound and throws, so the reload changes nothing.
+    private func bindAddedListeners(
+        _ plan: ReloadPlan, of new: FerryConfiguration, positions: ListenerPositions, upstreams: [Upstream]
+    ) async throws -> [BoundListener] {
+        for route in new.effectiveRoutes {
+            for name in route.match.listeners ?? [] where (positions[name] ?? 0) >= ListenerPositions.maskWidth {
+                throw ReloadError.listenerPositionsExhausted(listener: name, limit: ListenerPositions.maskWidth)
+            }
+        }
+        let added = Set(plan.listenersAdded)
+        let own = ownReceiveSockets
+        var bound: [BoundListener] = []
+        for url in new.listeners where added.contains(url.description) {
+            do {
+                bound.append(
+                    try await Self.bindListener(
+                        url, configuration: new, group: group, handles: handles, upstreams: upstreams, position: positions[url.description] ?? 0,
+                        keepsSources: keepsSources, own: own, logger: logger))
+            } catch {
+                for listener in bound { await listener.intake.stopIntake(handles: handles) }
+                throw ReloadError.cannotBind(listener: url.description, reason: String(describing: error))
+            }
+        }
+        return bound
+    }
+
+    /// Starts the listeners a reload bound, then stops those it removed: their
+    /// last bursts are routed by the table now in force.
+    private func switchListeners(_ plan: ReloadPlan, started added: [BoundListener]) async {
+        var bound: [BoundListener] = []
+        for listener in added {
+            do {
+                try await listener.intake.start(handles: handles)
+                bound.append(listener)
+            } catch {
+                logger.error("a listener a reload bound could not start", metadata: ["listener": "\(listener.intake.url)", "error": "\(error)"])
+            }
+        }
+        let removed = Set(plan.listenersRemoved)
+        let (stopping, running) = state.withLock { state -> ([any IntakeListener], Bool) in
+            guard state.phase == .running else { return (bound.map(\.intake), false) }
+            let stopping = state.listeners.filter { removed.contains($0.url.description) }
+            state.listeners = state.listeners.filter { !removed.contains($0.url.description) } + bound.map(\.intake)
+            state.gates =
+                state.gates.filter { !removed.contains($0.listener) }
+                + bound.compactMap { listener in listener.gate.map { (listener.intake.url.description, $0) } }
+            return (stopping, true)
+        }
+        // A shutdown that began meanwhile stops the old ones itself; the new ones are this reload's to stop.
+        if !running { logger.notice("a reload's listeners stopped: the relay is shutting down") }
+        for listener in stopping { await listener.stopIntake(handles: handles) }
     }
 
     /// After `drain.timeout`, ends the routes reloads removed: what they still

@@ -1,9 +1,12 @@
 /// What a reload changes, worked out from the configuration in force and the
 /// new one before anything is touched: a pure function, tested without sockets.
 ///
-/// Routes and their upstreams change live; everything else (listeners, the
-/// HTTP address, buffer sizes, the spool, keys' paths, …) is read at start
-/// only: a change to it is reported as needing a restart, and not applied.
+/// Routes, their upstreams and the listeners of `listen` change live (a
+/// listener is kept while its URL stays; one whose URL changed is a new one,
+/// bound before the old one closes); everything else (the HTTP address,
+/// buffer sizes, the spool, keys' paths, a kept listener's allowlist, …) is
+/// read at start only: a change to it is reported as needing a restart, and
+/// not applied.
 public struct ReloadPlan: Sendable, Equatable, Codable {
     public var routesKept: [String] = []
     public var routesAdded: [String] = []
@@ -11,6 +14,8 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
     public var routesChanged: [String] = []
     public var upstreamsAdded: [String] = []
     public var upstreamsRemoved: [String] = []
+    public var listenersAdded: [String] = []
+    public var listenersRemoved: [String] = []
     /// Keys whose new value takes effect only after a restart.
     public var restartRequired: [String] = []
 
@@ -29,7 +34,15 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
         let newUpstreams = Set(new.allUpstreams)
         upstreamsAdded = new.allUpstreams.filter { !oldUpstreams.contains($0) }.map(\.description)
         upstreamsRemoved = old.allUpstreams.filter { !newUpstreams.contains($0) }.map(\.description)
+        let oldListeners = Set(old.listeners)
+        let newListeners = Set(new.listeners)
+        listenersAdded = new.listeners.filter { !oldListeners.contains($0) }.map(\.description)
+        listenersRemoved = old.listeners.filter { !newListeners.contains($0) }.map(\.description)
         restartRequired = Self.startOnlyChanges(old, new)
+        // A listener that stays keeps its socket, and with it its allowlist.
+        if old.listeners.contains(where: { newListeners.contains($0) && old.listenerAllow[$0] != new.listenerAllow[$0] }) {
+            restartRequired = (restartRequired + ["listen"]).sorted()
+        }
     }
 
     /// Keys other than routes and upstreams whose value differs.
@@ -39,7 +52,7 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
             for line in configuration.renderedLines {
                 guard let separator = line.range(of: " = ") else { continue }
                 let key = String(line[..<separator.lowerBound])
-                if key == "upstreams" || key.hasPrefix("routes.") || key == "instance" { continue }
+                if key == "upstreams" || key == "listen" || key.hasPrefix("routes.") || key == "instance" { continue }
                 result[key] = String(line[separator.upperBound...])
             }
             return result
@@ -49,8 +62,9 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
         return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
     }
 
-    /// Whether the routes and upstreams stay as they are.
+    /// Whether the routes, upstreams and listeners stay as they are.
     public var changesNothingLive: Bool {
         routesAdded.isEmpty && routesRemoved.isEmpty && routesChanged.isEmpty && upstreamsAdded.isEmpty && upstreamsRemoved.isEmpty
+            && listenersAdded.isEmpty && listenersRemoved.isEmpty
     }
 }
