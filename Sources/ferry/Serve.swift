@@ -65,7 +65,9 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: http),
-                    .init(service: relay),
+                    // A failed start shuts the others down gracefully (as SIGTERM does), not by
+                    // cancellation, which made the HTTP server log a CancellationError beside the real error.
+                    .init(service: relay, failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: NameResolutionMonitor(handle: handle)),
                     .init(service: KernelSocketMonitor(handle: handle)),
                 ],

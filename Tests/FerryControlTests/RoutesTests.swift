@@ -151,21 +151,30 @@ struct RoutesTests {
             defer { edge.signal(SIGTERM) }
 
             // Twelve sources at 100 logs/s each; B freezes halfway (its frames go unacknowledged).
+            // Halfway by what was delivered, not by the clock: senders a busy machine holds back
+            // would otherwise send everything before the freeze (seen in CI).
             let sources = 12
             let perSource = 300
+            let half = perSource / 2
             let frozenPID = aggregatorB.process.processIdentifier
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for source in 1...sources {
-                    group.addTask {
-                        try await PacedSender.send(prefix: "s\(source)", count: perSource, rate: 100, to: port, from: "127.0.0.\(source)")
+            func sendAll(from first: Int) async throws {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for source in 1...sources {
+                        group.addTask {
+                            try await PacedSender.send(
+                                prefix: "s\(source)", count: half, rate: 100, to: port, first: first, from: "127.0.0.\(source)")
+                        }
                     }
+                    try await group.waitForAll()
                 }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(1_400))
-                    kill(frozenPID, SIGSTOP)
-                }
-                try await group.waitForAll()
             }
+            try await sendAll(from: 0)
+            let firstHalf = await eventually(seconds: 10) {
+                fileLines(directory + "/a.log").count + fileLines(directory + "/b.log").count == sources * half
+            }
+            #expect(firstHalf, "before the freeze: \(StatusReader(port: http).counters())")
+            kill(frozenPID, SIGSTOP)
+            try await sendAll(from: half)
             let total = sources * perSource
             // Nothing waits at the edge once A took what B could not.
             let settled = await eventually(seconds: 15) { StatusReader(port: http).counters()["queued"] as? Int == 0 }
@@ -225,5 +234,28 @@ struct RoutesTests {
             #expect(found == (wanted ? 2 : 0), "\(priority): \(found) in the pager route")
         }
         #expect(pager.allSatisfy { $0.hasPrefix("<") }, "bytes were changed: \(pager)")
+    }
+
+    /// `POST /v1/logs` lines have their client's address as source: a
+    /// `source` route takes one client's lines and not another's.
+    @Test func httpLinesAreRoutedByTheClientsAddress() async throws {
+        let directory = try scratchDirectory("routes-http")
+        let path = try configFile(
+            """
+            routes:
+              archive: { upstreams: ["file:\(directory)/all.log"] }
+              three: { match: { source: ["127.0.0.3/32"] }, upstreams: ["file:\(directory)/three.log"] }
+            """, in: directory)
+        let (ferry, _, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        for source in ["127.0.0.2", "127.0.0.3"] {
+            let body = (0..<50).map { "from \(source) #\($0)" }.joined(separator: "\n") + "\n"
+            let reply = try HTTPTestClient.request("POST", port: http, path: "/v1/logs", body: Array(body.utf8), from: source)
+            #expect(reply.status == 202, "\(reply.body)")
+        }
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/all.log").count == 100 })
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/three.log").count >= 50 })
+        let three = fileLines(directory + "/three.log")
+        #expect(three.count == 50 && three.allSatisfy { $0.hasPrefix("from 127.0.0.3 #") }, "\(three.prefix(3)) (\(three.count))")
     }
 }

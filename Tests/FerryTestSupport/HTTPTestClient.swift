@@ -15,9 +15,19 @@ public enum HTTPTestClient {
         }
     }
 
-    public static func request(_ method: String, port: Int, path: String, body: [UInt8] = [], headers: [String: String] = [:]) throws -> Reply {
+    /// - Parameter source: the loopback address the connection comes from.
+    public static func request(
+        _ method: String, port: Int, path: String, body: [UInt8] = [], headers: [String: String] = [:], from source: String = "127.0.0.1"
+    ) throws -> Reply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw HTTPTestError.connect(errno) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()

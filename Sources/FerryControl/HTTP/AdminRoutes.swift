@@ -26,7 +26,7 @@ struct AdminRoutes {
     let actions: Actions
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<FerryRequestContext>) {
         router.post("v1/reopen") { request, context in
             if let refusal = authorize(request, context: context) { return refusal }
             let files = actions.reopen()
@@ -44,7 +44,7 @@ struct AdminRoutes {
     }
 
     /// Nil when the request may go on; else the answer that refuses it.
-    private func authorize(_ request: Request, context: BasicRequestContext) -> Response? {
+    private func authorize(_ request: Request, context: FerryRequestContext) -> Response? {
         guard let token else {
             return try? JSONResponse.make(
                 ReasonBody(status: "error", reason: "admin endpoints are off: set admin.token-file (--admin-token-file)"), status: .forbidden)

@@ -35,8 +35,8 @@ public enum ControlPlane {
     /// (until it has started: `/healthz` 200, everything else 503 `starting`).
     public static func makeRouter(
         configuration: FerryConfiguration, handle: RelayHandle, metrics: MetricsEndpoint, admin: AdminAccess = .off
-    ) -> Router<BasicRequestContext> {
-        let router = Router()
+    ) -> Router<FerryRequestContext> {
+        let router = Router(context: FerryRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware(registry: metrics.registry))
         router.add(middleware: TraceContextMiddleware())
         router.add(middleware: RequestLogMiddleware())

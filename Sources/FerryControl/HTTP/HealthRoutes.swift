@@ -5,7 +5,7 @@ import Hummingbird
 struct HealthRoutes {
     let handle: RelayHandle
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<FerryRequestContext>) {
         router.get("healthz") { _, _ in
             try JSONResponse.make(ReasonBody(status: "ok"))
         }

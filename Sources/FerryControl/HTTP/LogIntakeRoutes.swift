@@ -14,10 +14,10 @@ struct LogIntakeRoutes {
         var accepted: Int
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<FerryRequestContext>) {
         let limit = self.limit
         let handle = self.handle
-        router.post("v1/logs") { request, _ in
+        router.post("v1/logs") { request, context in
             // Refused from the head alone, before any of the body is read (the
             // connection is then closed, see GuardedHTTP1Channel).
             if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
@@ -37,7 +37,7 @@ struct LogIntakeRoutes {
                 return try JSONResponse.make(ReasonBody(status: "error", reason: "starting"), status: .serviceUnavailable)
             }
             let lines = LineSplitter.lines(of: body)
-            switch await relay.ingest(lines) {
+            switch await relay.ingest(lines, from: context.remoteAddress) {
             case .accepted(let count):
                 return try JSONResponse.make(Accepted(accepted: count), status: .accepted)
             case .bufferFull:

@@ -5,7 +5,7 @@ import Hummingbird
 struct StatusRoutes {
     let handle: RelayHandle
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<FerryRequestContext>) {
         router.get("v1/status") { _, _ in
             guard let relay = handle.relay else {
                 return try JSONResponse.make(ReasonBody(status: "starting"), status: .serviceUnavailable)

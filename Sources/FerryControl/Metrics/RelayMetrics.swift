@@ -15,27 +15,6 @@ public final class RelayMetrics: Sendable {
     private let state: Mutex<State>
     private let process: ProcessMetrics
 
-    private struct UpstreamFamilies {
-        var forwarded: TotalCounter
-        var forwardedBytes: TotalCounter
-        var attemptsSucceeded: TotalCounter
-        var attemptsFailed: TotalCounter
-        var retries: TotalCounter
-        var budgetExhausted: TotalCounter
-        var failovers: TotalCounter
-        var transitions: [CircuitBreaker.State: TotalCounter]
-        var sendErrors: [SendErrorReason: TotalCounter]
-        var breakerState: [CircuitBreaker.State: Gauge]
-        var inFlight: Gauge
-        var failureRate: Gauge
-        var budgetTokens: Gauge
-        var resent: TotalCounter
-        var unacknowledged: Gauge
-        var tlsFailures: [String: TotalCounter]
-        var tlsInsecure: Gauge
-        var unauthenticatedAcks: [FrameAuthFailure: TotalCounter]
-    }
-
     /// One UDP receive socket's families.
     private struct SocketFamilies {
         var kernelDrops: TotalCounter
@@ -150,7 +129,7 @@ public final class RelayMetrics: Sendable {
                 registry.ferryCounter(
                     "frames_received", "ferry:// frames received from other Ferry instances, by outcome.", [("outcome", "\(outcome)")]))
         }
-        let upstreams = Dictionary(uniqueKeysWithValues: relay.upstreams.map { ($0.index, Self.families(of: $0, registry: registry)) })
+        let upstreams = Dictionary(uniqueKeysWithValues: relay.upstreams.map { ($0.index, UpstreamFamilies(upstream: $0, registry: registry)) })
         state = Mutex(
             State(
                 received: received, receivedBytes: receivedBytes, dropped: dropped, frames: frames, upstreams: upstreams,
@@ -165,7 +144,7 @@ public final class RelayMetrics: Sendable {
                 senderEvictions: TotalCounter(
                     registry.ferryCounter(
                         "frame_sender_evictions", "ferry:// senders whose dedupe window was evicted (least recently used) to make room for another.")),
-                unauthenticatedFrames: Self.unauthenticatedCounters(registry: registry, upstream: nil),
+                unauthenticatedFrames: UpstreamFamilies.unauthenticatedCounters(registry: registry, upstream: nil),
                 refused: Dictionary(
                     uniqueKeysWithValues: RefusalReason.allCases.map { reason in
                         (
@@ -179,59 +158,6 @@ public final class RelayMetrics: Sendable {
                 streamListeners: ListenerMetrics(registry: registry, listeners: relay.streamListeners),
                 routes: RouteMetrics(registry: registry, routes: relay.routeSnapshots)
             ))
-    }
-
-    /// One upstream's families, labelled by its URL.
-    private static func families(of upstream: Upstream, registry: PrometheusCollectorRegistry) -> UpstreamFamilies {
-        let label = ("upstream", upstream.url.description)
-        var transitions: [CircuitBreaker.State: TotalCounter] = [:]
-        var states: [CircuitBreaker.State: Gauge] = [:]
-        for state in CircuitBreaker.State.allCases {
-            transitions[state] = TotalCounter(
-                registry.ferryCounter(
-                    "breaker_transitions", "Circuit breaker transitions, by upstream and the state entered.", [label, ("to", state.rawValue)]))
-            states[state] = registry.ferryGauge(
-                "breaker_state", "Circuit breaker state per upstream: 1 for the current state, 0 for the others.",
-                [label, ("state", state.rawValue)])
-        }
-        var sendErrors: [SendErrorReason: TotalCounter] = [:]
-        for reason in SendErrorReason.allCases {
-            sendErrors[reason] = TotalCounter(
-                registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
-        }
-        return UpstreamFamilies(
-            forwarded: TotalCounter(
-                registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
-            forwardedBytes: TotalCounter(
-                registry.makeCounter(
-                    descriptor: .ferry("forwarded_bytes", unit: "total", help: "Payload bytes of logs forwarded, by upstream."), labels: [label])),
-            attemptsSucceeded: TotalCounter(
-                registry.ferryCounter(
-                    "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "success")])),
-            attemptsFailed: TotalCounter(
-                registry.ferryCounter(
-                    "forward_attempts", "Forward attempts (batches or frames), by upstream and result.", [label, ("result", "failure")])),
-            retries: TotalCounter(registry.ferryCounter("retries", "Frames retransmitted, by upstream.", [label])),
-            budgetExhausted: TotalCounter(
-                registry.ferryCounter("retry_budget_exhausted", "Retries refused because the upstream's retry budget was spent.", [label])),
-            failovers: TotalCounter(
-                registry.ferryCounter("failovers", "Moves of traffic or given-up frames away from an upstream.", [label])),
-            transitions: transitions,
-            sendErrors: sendErrors,
-            breakerState: states,
-            inFlight: registry.ferryGauge("inflight_frames", "ferry:// frames sent and not yet acknowledged, by upstream.", [label]),
-            failureRate: registry.ferryGauge("breaker_failure_ratio", "Failure ratio over the breaker's sliding window, by upstream.", [label]),
-            budgetTokens: registry.ferryGauge("retry_budget_tokens", "Retries the budget would allow right now, by upstream.", [label]),
-            resent: TotalCounter(
-                registry.ferryCounter(
-                    "upstream_resent_logs", "tcp/tls: logs written again because a connection dropped before the peer acknowledged them.", [label]
-                )),
-            unacknowledged: registry.ferryGauge(
-                "upstream_unacknowledged_logs", "tcp/tls: logs written and not yet acknowledged by the peer's TCP.", [label]),
-            tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
-            tlsInsecure: registry.ferryGauge(
-                "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]),
-            unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream))
     }
 
     /// Brings every family up to date and returns the exposition text.
@@ -297,7 +223,7 @@ public final class RelayMetrics: Sendable {
             state.undrained.set(Int64(relay.undrained))
             for (upstream, snapshot) in zip(upstreams, snapshots) {
                 let index = upstream.index
-                if state.upstreams[index] == nil { state.upstreams[index] = Self.families(of: upstream, registry: registry) }
+                if state.upstreams[index] == nil { state.upstreams[index] = UpstreamFamilies(upstream: upstream, registry: registry) }
                 state.upstreams[index]?.forwarded.update(to: snapshot.forwarded)
                 state.upstreams[index]?.forwardedBytes.update(to: snapshot.forwardedBytes)
                 state.upstreams[index]?.attemptsSucceeded.update(to: upstream.attemptsSucceeded.load)
@@ -348,43 +274,6 @@ extension RelayMetrics {
                 registry.ferryCounter(
                     "udp_datagrams_received", "Datagrams a receive socket read (logs, frames and oversize ones), by UDP listener and socket.",
                     [("listener", listener.listener), ("socket", String(listener.loop))])))
-    }
-
-    fileprivate static func tlsFailureCounters(registry: PrometheusCollectorRegistry, upstream: Upstream) -> [String: TotalCounter] {
-        guard case .tls = upstream.url else { return [:] }
-        var counters: [String: TotalCounter] = [:]
-        for reason in TLSFailureReason.allCases.map(\.description) {
-            counters[reason] = TotalCounter(
-                registry.ferryCounter(
-                    "upstream_tls_handshake_failures", "TLS handshakes with a tls:// upstream that failed, by reason.",
-                    [("upstream", upstream.url.description), ("reason", reason)]))
-        }
-        return counters
-    }
-
-    /// `ferry_frames_unauthenticated_total{reason}`: frames this Ferry received that no
-    /// key of `auth.key-file` signed; `ferry_upstream_acks_unauthenticated_total{upstream,
-    /// reason}`: the same of acks a `ferry://` upstream's address sent back.
-    fileprivate static func unauthenticatedCounters(
-        registry: PrometheusCollectorRegistry, upstream: Upstream?
-    ) -> [FrameAuthFailure: TotalCounter] {
-        var counters: [FrameAuthFailure: TotalCounter] = [:]
-        for reason in FrameAuthFailure.allCases {
-            if let upstream {
-                guard case .ferry = upstream.url else { return [:] }
-                counters[reason] = TotalCounter(
-                    registry.ferryCounter(
-                        "upstream_acks_unauthenticated",
-                        "Acks from a ferry:// upstream's address ignored unread: no key of auth.key-file signed them.",
-                        [("upstream", upstream.url.description), ("reason", reason.description)]))
-            } else {
-                counters[reason] = TotalCounter(
-                    registry.ferryCounter(
-                        "frames_unauthenticated", "ferry:// frames dropped unread: no key of auth.key-file signed them, by reason.",
-                        [("reason", reason.description)]))
-            }
-        }
-        return counters
     }
 
     /// Buckets of the forward latency histogram: 100 µs to 10 s.

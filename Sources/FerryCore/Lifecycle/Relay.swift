@@ -81,12 +81,15 @@ public final class Relay: Sendable {
     }
 
     /// Offers lines received over HTTP, all or none, to one loop's pipeline.
-    public func ingest(_ records: [ByteBuffer], transport: Transport = .http) async -> IntakeOutcome {
+    ///
+    /// - Parameter client: the sender's address: each line's source for `match.source` and `balance`.
+    public func ingest(_ records: [ByteBuffer], transport: Transport = .http, from client: SocketAddress? = nil) async -> IntakeOutcome {
+        let source = client.flatMap { SourceKey($0) }
         guard state.withLock({ $0.phase == .running }) else { return .draining }
         let handle = handles[Int(UInt(bitPattern: nextHTTPLoop.load) % UInt(handles.count))]
         nextHTTPLoop.add(1)
         let outcome = try? await handle.eventLoop.submit {
-            handle.pipeline.value.receiveAll(records, transport: transport)
+            handle.pipeline.value.receiveAll(records, transport: transport, source: source)
         }.get()
         switch outcome {
         case .accepted(let count, let run):

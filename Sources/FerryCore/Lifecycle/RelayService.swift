@@ -4,7 +4,8 @@ import ServiceLifecycle
 /// Starts the data plane inside the `ServiceGroup` and runs it: on graceful
 /// shutdown (SIGTERM, SIGINT) it stops intake and drains before the services
 /// listed before it (the HTTP control plane) are shut down, so `/readyz` can
-/// say `draining`. A failed start throws, which stops the whole group.
+/// say `draining`. A failed start throws, which shuts the whole group down
+/// gracefully (`failureTerminationBehavior: .gracefullyShutdownGroup` in `serve`).
 public struct RelayService: Service {
     let configuration: FerryConfiguration
     let logger: Logger

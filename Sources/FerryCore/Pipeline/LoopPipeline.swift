@@ -246,7 +246,9 @@ package final class LoopPipeline {
 
     /// Takes all of `records` (lines of one `POST /v1/logs`) or, when the buffer
     /// cannot hold them all, none of them.
-    func receiveAll(_ records: [ByteBuffer], transport: Transport) -> BulkOutcome {
+    ///
+    /// - Parameter source: the client's address, every line's source for the routes.
+    func receiveAll(_ records: [ByteBuffer], transport: Transport, source: SourceKey? = nil) -> BulkOutcome {
         var accepted: [ByteBuffer] = []
         accepted.reserveCapacity(records.count)
         var bytes = 0
@@ -265,6 +267,7 @@ package final class LoopPipeline {
         guard !accepted.isEmpty else { return .accepted(0, nil) }
         counters.countPriorities(accepted)
         let http = table.httpListener
+        let sources = table.readsSource && source != nil ? [SourceKey?](repeating: source, count: accepted.count) : []
         if let spoolShard {
             let admission = spoolShard.admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
             guard let run = admission.run else {
@@ -272,7 +275,7 @@ package final class LoopPipeline {
                 return .spoolFull
             }
             if admission.inMemory {
-                route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(run), sources: [], listener: http)
+                route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(run), sources: sources, listener: http)
             } else {
                 routes[0].scheduleRetry()  // on disk only: read back once there is room
             }
@@ -282,7 +285,7 @@ package final class LoopPipeline {
             drops.drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
-        route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: [], listener: http)
+        route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: sources, listener: http)
         return .accepted(accepted.count, nil)
     }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// One event loop's connection to a `tcp://` or `tls://` upstream.
 ///
@@ -318,14 +319,16 @@ private enum VerifyingClientHandler: VerifyingClientHandlerFactory {
 
 /// Counts the bytes written to the socket, next to it: after TLS, so the
 /// count is in the same bytes the kernel's `tcpi_bytes_acked` counts.
-final class WireByteCounter: ChannelOutboundHandler, @unchecked Sendable {
-    // Used on its channel's loop only; Sendable so the bootstrap's initializer can take it.
+final class WireByteCounter: ChannelOutboundHandler, Sendable {
+    // Sendable so the bootstrap's initializer can take it; written on its channel's loop only (relaxed, uncontended).
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    private(set) var total: UInt64 = 0
+    private let written = Atomic<UInt64>(0)
+
+    var total: UInt64 { written.load(ordering: .relaxed) }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        total += UInt64(unwrapOutboundIn(data).readableBytes)
+        written.wrappingAdd(UInt64(unwrapOutboundIn(data).readableBytes), ordering: .relaxed)
         context.write(data, promise: promise)
     }
 }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// Sits behind a `tls://` connection's `NIOSSLServerHandler`: closes the
 /// connection if its handshake does not finish within `tls.handshake-timeout`
@@ -10,9 +11,14 @@ final class TLSHandshakeGuard: ChannelInboundHandler {
     typealias InboundIn = NIOAny
 
     /// What the certificate check found, filled in by the verification callback.
-    final class Verification: @unchecked Sendable {
-        // Written and read on the connection's loop only (the callback runs there).
-        var failure: TLSFailureReason?
+    final class Verification: Sendable {
+        // Written and read on the connection's loop (the callback runs there): the lock is never contended.
+        private let found = Mutex<TLSFailureReason?>(nil)
+
+        var failure: TLSFailureReason? {
+            get { found.withLock { $0 } }
+            set { found.withLock { $0 = newValue } }
+        }
     }
 
     private let timeout: TimeAmount

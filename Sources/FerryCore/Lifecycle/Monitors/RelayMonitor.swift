@@ -10,9 +10,15 @@ protocol RelayMonitor: Service {
 
 extension RelayMonitor {
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            guard let relay = await handle.started() else { return }
-            await watch(relay)
+        let relay = try await cancelWhenGracefulShutdown { await handle.started() }
+        guard let relay else {
+            // No relay (its start failed, or shutdown came first): wait for the
+            // group's graceful shutdown to reach this service. Returning now would
+            // end the group by cancellation, and cancelled services (the HTTP
+            // server) log that as an error beside the one that matters.
+            try? await gracefulShutdown()
+            return
         }
+        try await cancelWhenGracefulShutdown { await watch(relay) }
     }
 }

@@ -1,0 +1,185 @@
+import NIOCore
+
+/// What comes back from the aggregator and what time does to frames in flight:
+/// acks settle frames, ticks retry, fail over and close retired sockets.
+extension FerryUpstreamLane {
+    /// An ack arrived on the upstream socket.
+    func received(_ datagram: ByteBuffer) {
+        let ack: FrameCodec.Ack
+        do {
+            ack = try FrameCodec.decodeAck(datagram, keys: keys)
+        } catch .unauthenticated(let reason) {
+            // Forged, or from a receiver with another key: ignored before it can settle, retry or close anything.
+            upstream.unauthenticatedAcks[reason.rawValue].add(1)
+            // Keys 100+ are the send errors' (FerryUpstreamLane+Connection); these must not suppress those.
+            if let suppressed = warnings.shouldLog(key: 200 + reason.rawValue) {
+                logger.warning(
+                    "unauthenticated ack ignored",
+                    metadata: [
+                        "upstream": "\(upstream.url)", "reason": "\(reason)", "warnings.suppressed": "\(suppressed)",
+                        "effect": "the frames it names stay in flight and are retried; check that both Ferrys hold the same auth.key-file",
+                    ])
+            }
+            return
+        } catch {
+            upstream.recordError(.other, detail: "invalid ack: \(error)")
+            return
+        }
+        guard ack.senderID == senderID else { return }  // an ack for an earlier instance or loop
+        let hadRoom = window.hasRoom
+        guard let entry = window.acknowledge(ack.sequence) else {
+            acknowledgeReplayed(ack.sequence)  // an earlier run's frame, or a repeated ack
+            return
+        }
+        journal?.acknowledged(entry.sequence)
+        let frame = entry.payload
+        upstream.inFlightFrames.add(-1)
+        settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
+        upstream.forwarded.add(frame.count)
+        upstream.forwardedBytes.add(frame.bytes)
+        upstream.record(success: true, traceID: frame.traceID, fromCurrentAddress: frame.address == address)
+        upstream.observeLatency(since: frame.receivedAt)
+        if entry.attempts > 1 {
+            logger.info(
+                "frame acknowledged after retry",
+                metadata: [
+                    "trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
+                    "frame.attempts": "\(entry.attempts)",
+                ])
+        } else {
+            logger.log(
+                level: frame.traced ? .info : .debug,
+                "frame acknowledged",
+                metadata: ["trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)"])
+        }
+        if !hadRoom { roomOpened = true }
+    }
+
+    /// A read burst of acks ended: if they made room in the window, waiting
+    /// logs move now, together (one call per burst, so frames are full).
+    func readComplete() {
+        guard roomOpened else { return }
+        roomOpened = false
+        onAvailable?()
+    }
+
+    func scheduleTick() {
+        guard !tickScheduled, !window.isEmpty else { return }
+        tickScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) {
+            self.tickScheduled = false
+            self.tick()
+        }
+    }
+
+    func tick() {
+        guard !stopped else { return }
+        let now = NIODeadline.now()
+        let upstream = self.upstream
+        let advance = window.advance(now: now, generator: &generator) {
+            upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
+        }
+        for sequence in advance.timeouts {
+            let entry = window.entry(sequence)
+            upstream.record(
+                success: false, now: now, traceID: entry?.payload.traceID, fromCurrentAddress: entry?.payload.address == address)
+        }
+        if !advance.retransmit.isEmpty {
+            var outgoing: [ObjectIdentifier: (channel: any Channel, frames: [ByteBuffer])] = [:]
+            for sequence in advance.retransmit {
+                guard let entry = window.entry(sequence) else { continue }
+                guard let channel = retransmitChannel(for: entry.payload) else { continue }
+                outgoing[ObjectIdentifier(channel), default: (channel, [])].frames.append(entry.payload.frame)
+                upstream.retries.add(1)
+                logger.info(
+                    "frame retried",
+                    metadata: [
+                        "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)",
+                        "frame.attempt": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
+                    ])
+            }
+            for (channel, frames) in outgoing.values { write(frames, to: channel) }
+        }
+        if advance.retriesRefused > 0, let suppressed = warnings.shouldLog(key: 1) {
+            logger.warning(
+                "retry budget exhausted",
+                metadata: ["upstream": "\(upstream.url)", "retries.refused": "\(advance.retriesRefused)", "warnings.suppressed": "\(suppressed)"])
+        }
+        for entry in advance.givenUp {
+            journal?.closed(entry.sequence)
+            upstream.inFlightFrames.add(-1)
+            upstream.failovers.add(1)
+            logger.warning(
+                "frame failed over",
+                metadata: [
+                    "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
+                    "frame.attempts": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
+                    "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
+                ])
+            guard let records = try? FrameCodec.decodeData(entry.payload.frame, keys: keys).records else { continue }
+            giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt, spans: entry.payload.spans)
+        }
+        if !advance.givenUp.isEmpty { onAvailable?() }
+        closeIdleRetiringChannels()
+        scheduleTick()
+    }
+
+    /// The socket that retransmits a frame: the one it went out on while that is
+    /// open, or the current one if it was reconnected to the same address.
+    func retransmitChannel(for frame: InFlight) -> (any Channel)? {
+        if frame.channel.isActive { return frame.channel }
+        if frame.address == address { return channel }  // reconnected to the same address
+        return nil  // its address was left behind: it waits to be given up, never sent to another receiver
+    }
+
+    /// Writes `frames` and flushes once, with one promise on the last write, so
+    /// a failed `sendmmsg` is counted by reason instead of vanishing (the frames
+    /// stay in the window and are retransmitted).
+    func write(_ frames: [ByteBuffer], to channel: any Channel) {
+        guard !frames.isEmpty else { return }
+        let promise = eventLoop.makePromise(of: Void.self)
+        for (index, frame) in frames.enumerated() {
+            channel.write(frame, promise: index == frames.count - 1 ? promise : nil)
+        }
+        channel.flush()
+        promise.futureResult.assumeIsolated().whenFailure { error in
+            self.noteError(error, source: channel)
+        }
+    }
+
+    /// Moves new frames to `newAddress`. Frames already in flight stay with the
+    /// socket they were sent on until acknowledged or given up, so nothing is
+    /// delivered twice by the old and the new receiver.
+    func repoint(to newAddress: SocketAddress) {
+        guard newAddress != address, !stopped else { return }
+        address = newAddress
+        if let old = channel {
+            retiring.append(old)
+            channel = nil
+        }
+        connect().assumeIsolated().whenFailure { error in
+            self.noteError(error)
+            self.scheduleReconnect()
+        }
+        closeIdleRetiringChannels()
+    }
+
+    func closeIdleRetiringChannels() {
+        guard !retiring.isEmpty else { return }
+        let idle = retiring.filter { old in !window.contains(where: { $0.payload.channel === old }) }
+        retiring.removeAll { old in idle.contains { $0 === old } }
+        // Closed only after `retiring` is updated: closing calls back into channelClosed.
+        for old in idle { old.close(promise: nil) }
+    }
+
+    /// Hands logs back to the pipeline with their reservation; only if there is
+    /// no pipeline to take them (it has stopped) are they dropped, counted.
+    func giveBack(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+        guard let returnToBuffer, !stopped else {
+            settlement.settle(count: records.count, bytes: bytes, spans: spans)
+            counters.countDropped(.retriesExhausted, logs: records.count)
+            return
+        }
+        returnToBuffer(records, bytes, receivedAt, spans)
+    }
+}
