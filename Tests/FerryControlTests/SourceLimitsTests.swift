@@ -87,4 +87,32 @@ struct SourceLimitsTests {
         ferry.signal(SIGTERM)
         _ = await ferry.waitForExit(timeout: 10)
     }
+
+    /// `POST /v1/logs` is held to `allow` and the rate limit by the client's
+    /// address, a request whole: refused requests take nothing and are counted.
+    @Test func httpIntakeIsHeldToTheAllowlistAndTheRateLimit() async throws {
+        let dir = try scratchDirectory("allow-http")
+        let out = dir + "/out.log"
+        let (ferry, _, http) = try await FerryProcess.serve([
+            "--upstream", "file:\(out)", "--allow", "127.0.0.2/32", "--rate-limit", "100", "--rate-limit-burst", "50",
+        ])
+        defer { ferry.signal(SIGTERM) }
+        func post(_ prefix: String, _ count: Int, from source: String) throws -> Int {
+            let body = (0..<count).map { PacedSender.line(prefix, $0) }.joined(separator: "\n") + "\n"
+            return try HTTPTestClient.request("POST", port: http, path: "/v1/logs", body: Array(body.utf8), from: source).status
+        }
+        #expect(try post("stranger", 10, from: "127.0.0.3") == 403)
+        #expect(try post("first", 40, from: "127.0.0.2") == 202)
+        #expect(try post("toomany", 40, from: "127.0.0.2") == 429, "40 lines with about 10 tokens left")
+        try await Task.sleep(for: .milliseconds(600))  // 100 per second: the bucket refills past 40
+        #expect(try post("later", 40, from: "127.0.0.2") == 202)
+        let status = StatusReader(port: http)
+        #expect(await eventually(seconds: 5) { fileLines(out).count == 80 })
+        #expect(PacedSender.tally(prefix: "first", count: 40, in: fileLines(out).filter { $0.hasPrefix("first-") }) == (0, 0, 0))
+        #expect(PacedSender.tally(prefix: "later", count: 40, in: fileLines(out).filter { $0.hasPrefix("later-") }) == (0, 0, 0))
+        #expect(refused(status) == ["denied": 10, "rate_limited": 40], "\(refused(status))")
+        #expect(status.counters()["received"] as? Int == 80)
+        let limits = status.status()?["source_limits"] as? [[String: Any]] ?? []
+        #expect(limits.contains { $0["listener"] as? String == "http" && $0["allow"] as? String == "127.0.0.2/32" }, "\(limits)")
+    }
 }

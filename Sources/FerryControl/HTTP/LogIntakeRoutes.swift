@@ -4,8 +4,10 @@ import Hummingbird
 /// `POST /v1/logs`: newline-delimited log lines, each handled exactly like a
 /// received datagram. All lines of a request are taken or none are.
 ///
-/// 202 with the accepted count; 413 over `http.max-body-bytes`; 429 when the
-/// buffer cannot hold the request; 503 while starting or draining.
+/// 202 with the accepted count; 413 over `http.max-body-bytes`; 403 for a
+/// client `allow` does not cover; 429 when the buffer cannot hold the request
+/// or the client has not the rate limit's tokens for all its lines; 503 while
+/// starting or draining.
 struct LogIntakeRoutes {
     let handle: RelayHandle
     let limit: Int
@@ -47,6 +49,16 @@ struct LogIntakeRoutes {
                 return try JSONResponse.make(
                     ReasonBody(status: "error", reason: "spool full (spool_full or spool_write_failed); retry later"),
                     status: .init(code: 507, reasonPhrase: "Insufficient Storage"))
+            case .denied:
+                return try JSONResponse.make(ReasonBody(status: "error", reason: "client not allowed (denied)"), status: .forbidden)
+            case .rateLimited:
+                return try JSONResponse.make(
+                    ReasonBody(
+                        status: "error",
+                        reason:
+                            "client over its rate limit for this request's lines (rate_limited); retry later, or send at most rate-limit.burst lines per request"
+                    ),
+                    status: .tooManyRequests)
             case .draining:
                 return try JSONResponse.make(ReasonBody(status: "error", reason: "draining"), status: .serviceUnavailable)
             }

@@ -154,6 +154,7 @@ extension Relay {
             for listener in listeners { await listener.stopIntake(handles: handles) }
             throw error
         }
+        if let gate = relay.httpGate { gates.append((FerryConfiguration.httpListenerName, gate)) }
         relay.state.withLock {
             $0.listeners = listeners
             $0.gates = gates

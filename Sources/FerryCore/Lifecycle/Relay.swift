@@ -19,6 +19,8 @@ public final class Relay: Sendable {
     package let spool: Spool?
     let handles: [PipelineHandle]
     let group: MultiThreadedEventLoopGroup
+    /// `POST /v1/logs`'s allowlist (`allow`) and per-client rate limit (`rate-limit.*`); nil: neither is set.
+    let httpGate: SourceGate?
     /// Whether UDP receive threads keep each datagram's source (a route's `source` match or `balance` needs it): one flag for all.
     let keepsSources = AtomicFlag(false)
     /// Each route's counters, in route order (name order; one `default` without `routes`).
@@ -55,6 +57,7 @@ public final class Relay: Sendable {
     ) {
         self.kindContext = kindContext
         self.latency = latency
+        self.httpGate = SourceGate.make(allowlist: configuration.allow, rateLimit: configuration.rateLimit)
         self.routing = Mutex(
             RoutingState(
                 configuration: configuration, slots: upstreams, live: Array(upstreams.indices),
@@ -77,6 +80,10 @@ public final class Relay: Sendable {
         case bufferFull
         /// The spool could not take them (`spool.max-bytes` reached, or the disk refused the write).
         case spoolFull
+        /// The client is not in `allow`: nothing is taken (counted `denied`).
+        case denied
+        /// The client has not the rate limit's tokens for every line: nothing is taken (counted `rate_limited`).
+        case rateLimited
         case draining
     }
 
@@ -88,8 +95,9 @@ public final class Relay: Sendable {
         guard state.withLock({ $0.phase == .running }) else { return .draining }
         let handle = handles[Int(UInt(bitPattern: nextHTTPLoop.load) % UInt(handles.count))]
         nextHTTPLoop.add(1)
+        let gate = httpGate
         let outcome = try? await handle.eventLoop.submit {
-            handle.pipeline.value.receiveAll(records, transport: transport, source: source)
+            handle.pipeline.value.receiveAll(records, transport: transport, source: source, gate: gate)
         }.get()
         switch outcome {
         case .accepted(let count, let run):
@@ -98,6 +106,8 @@ public final class Relay: Sendable {
             return .accepted(count)
         case .bufferFull: return .bufferFull
         case .spoolFull: return .spoolFull
+        case .refused(.denied): return .denied
+        case .refused(.rateLimited): return .rateLimited
         case nil: return .draining
         }
     }

@@ -242,13 +242,28 @@ package final class LoopPipeline {
         case bufferFull
         /// The spool could not take them (`spool.max-bytes`, or a failed write).
         case spoolFull
+        /// Refused at the door (`allow`, `rate-limit.*`): never received.
+        case refused(RefusalReason)
     }
 
     /// Takes all of `records` (lines of one `POST /v1/logs`) or, when the buffer
     /// cannot hold them all, none of them.
     ///
-    /// - Parameter source: the client's address, every line's source for the routes.
-    func receiveAll(_ records: [ByteBuffer], transport: Transport, source: SourceKey? = nil) -> BulkOutcome {
+    /// - Parameters:
+    ///   - source: the client's address, every line's source for the routes.
+    ///   - gate: the HTTP intake's allowlist and rate limit: a request is refused
+    ///     whole if its client is not allowed or has not the tokens for all its lines.
+    func receiveAll(_ records: [ByteBuffer], transport: Transport, source: SourceKey? = nil, gate: SourceGate? = nil) -> BulkOutcome {
+        if let gate, let source, !records.isEmpty {
+            if let allowlist = gate.allowlist, !allowlist.allows(source) {
+                drops.refuse(.denied, logs: records.count, source: source, listener: FerryConfiguration.httpListenerName)
+                return .refused(.denied)
+            }
+            if gate.admit(records.count, from: source, allOrNothing: true) == 0 {
+                drops.refuse(.rateLimited, logs: records.count, source: source, listener: FerryConfiguration.httpListenerName)
+                return .refused(.rateLimited)
+            }
+        }
         var accepted: [ByteBuffer] = []
         accepted.reserveCapacity(records.count)
         var bytes = 0

@@ -48,10 +48,12 @@ final class SourceGate: Sendable {
     }
 
     /// How many of `count` logs from `key` the rate limit lets through now (all, without one).
-    func admit(_ count: Int, from key: SourceKey) -> Int {
+    ///
+    /// - Parameter allOrNothing: all `count` or none (an HTTP request is taken whole).
+    func admit(_ count: Int, from key: SourceKey, allOrNothing: Bool = false) -> Int {
         guard isRateLimited else { return count }
         let now = NIODeadline.now().uptimeNanoseconds
-        return table.withLock { $0.take(key, count: count, now: now) }
+        return table.withLock { $0.take(key, count: count, now: now, allOrNothing: allOrNothing) }
     }
 
     /// Sources evicted from the rate table, and the loudest sources, for status.

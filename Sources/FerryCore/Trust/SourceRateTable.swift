@@ -36,14 +36,15 @@ struct SourceRateTable {
     var count: Int { entries.count }
 
     /// Takes up to `count` tokens of `key`'s bucket at `now`; returns how many it got.
-    mutating func take(_ key: SourceKey, count: Int = 1, now: UInt64) -> Int {
+    mutating func take(_ key: SourceKey, count: Int = 1, now: UInt64, allOrNothing: Bool = false) -> Int {
         let index = slot(for: key, now: now)
         var entry = entries[index]
         if now > entry.updated {
             entry.tokens = min(burst, entry.tokens + Double(now - entry.updated) * rate / 1e9)
             entry.updated = now
         }
-        let granted = min(count, Int(entry.tokens))
+        let available = Int(entry.tokens)
+        let granted = allOrNothing && available < count ? 0 : min(count, available)
         entry.tokens -= Double(granted)
         entry.admitted += granted
         entry.dropped += count - granted

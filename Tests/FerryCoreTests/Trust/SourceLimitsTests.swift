@@ -40,6 +40,16 @@ struct SourceLimitsTests {
         #expect(top.count == 1 && top[0].source == loud && top[0].dropped == 106 && top[0].admitted == 25)
     }
 
+    @Test func allOrNothingTakesNoTokenWhenTheyDoNotAllFit() {
+        var table = SourceRateTable(rate: 100, burst: 10, capacity: 4)
+        let client = key("192.0.2.9")
+        #expect(table.take(client, count: 6, now: 0, allOrNothing: true) == 6)
+        #expect(table.take(client, count: 6, now: 0, allOrNothing: true) == 0)  // 4 left: none taken
+        #expect(table.take(client, count: 4, now: 0, allOrNothing: true) == 4)  // still 4
+        #expect(table.take(client, count: 11, now: 10_000_000_000, allOrNothing: true) == 0)  // more than the burst never fits
+        #expect(table.topDropped(1).first?.dropped == 17)
+    }
+
     @Test func aFullTableEvictsTheLeastRecentlySeenSource() {
         var table = SourceRateTable(rate: 1, burst: 1, capacity: 3)
         for index in 1...3 { _ = table.take(key("192.0.2.\(index)"), now: 0) }
