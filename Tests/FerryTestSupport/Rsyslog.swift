@@ -3,6 +3,10 @@ import Foundation
 /// A real rsyslogd (Debian's `rsyslog`, `rsyslog-gnutls` for TLS) started in
 /// the foreground with a configuration a test writes: the syslog peer Ferry
 /// must interoperate with. Stopped (SIGKILL) when the value goes away.
+///
+/// `@unchecked`: Foundation's `Process` is not declared `Sendable`; this class
+/// configures and runs it in `init` only, and afterwards only reads its pid
+/// and status and signals it, which `Process` allows from any thread.
 public final class Rsyslog: @unchecked Sendable {
     public let directory: String
     public let process = Process()
