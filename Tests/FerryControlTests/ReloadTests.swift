@@ -278,4 +278,30 @@ struct ReloadTests {
         let tally = PacedSender.tally(prefix: "three", count: 200, in: picked)
         #expect(tally.missing == 0 && tally.duplicated == 0 && tally.unexpected == 0, "\(tally)")
     }
+
+    /// `/metrics` tells the truth across reloads: a removed route's and
+    /// upstream's series end, a changed route's counter goes on from where it was.
+    @Test func removedRoutesLeaveMetricsAndAChangedOneKeepsCounting() async throws {
+        let directory = try scratchDirectory("reload-metrics")
+        let path = directory + "/ferry.yaml"
+        let archive = "  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
+        try write("routes:\n" + archive + "  extra: { upstreams: [\"file:\(directory)/extra.log\"] }\n", to: path)
+        let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        let metrics = { (try? HTTPTestClient.request("GET", port: http, path: "/metrics").body) ?? "" }
+        try await PacedSender.send(prefix: "one", count: 100, rate: 2_000, to: port)
+        #expect(await eventually(seconds: 5) { metrics().contains("ferry_route_logs_total{route=\"archive\"} 100") })
+        #expect(metrics().contains("route=\"extra\"") && metrics().contains("extra.log"))
+
+        // extra goes; archive changes (a cap of its own): a new queue, new counts.
+        try write("routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"], max-backlog-bytes: 1MiB }\n", to: path)
+        ferry.signal(SIGHUP)
+        #expect(await eventually(seconds: 5) { reloads(http)["succeeded"] as? Int == 1 })
+        #expect((reloads(http)["last"] as? [String: Any]).flatMap { $0["changes"] as? [String: Any] }?["routes_changed"] as? [String] == ["archive"])
+        try await PacedSender.send(prefix: "two", count: 50, rate: 2_000, to: port)
+        #expect(await eventually(seconds: 5) { metrics().contains("ferry_route_logs_total{route=\"archive\"} 150") }, "\(metrics())")
+        let text = metrics()
+        #expect(!text.contains("route=\"extra\""), "the removed route's series are still there")
+        #expect(!text.contains("extra.log"), "the removed upstream's series are still there")
+    }
 }

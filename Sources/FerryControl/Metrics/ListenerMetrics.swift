@@ -88,5 +88,15 @@ struct ListenerMetrics {
             for (reason, count) in listener.tlsFailures { family.tlsFailures[reason]?.update(to: count) }
             families[listener.listener] = family
         }
+        // Listeners a reload removed: their series end.
+        let names = Set(listeners.map(\.listener))
+        for (name, family) in families where !names.contains(name) {
+            registry.unregister(
+                counters: [family.accepted, family.received, family.receivedBytes] + Array(family.refused.values) + Array(family.closed.values)
+                    + Array(family.tlsFailures.values),
+                gauges: [family.open, family.paused])
+            registry.unregisterCounter(family.pausedSeconds)
+            families[name] = nil
+        }
     }
 }

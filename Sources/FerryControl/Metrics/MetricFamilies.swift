@@ -30,10 +30,23 @@ struct TotalCounter {
         self.counter = counter
     }
 
+    /// A total below the last one exported started again (a route a reload
+    /// changed has new counts, a re-made socket new kernel counters): what it
+    /// counts now is added on top, so the counter never goes down.
     mutating func update(to total: Int) {
+        if total < exported { exported = 0 }
         if total > exported {
             counter.increment(by: Int64(total - exported))
             exported = total
         }
+    }
+}
+
+extension PrometheusCollectorRegistry {
+    /// Removes families of something that is gone (an upstream, route or
+    /// listener a reload removed), so `/metrics` stops showing their last values.
+    func unregister(counters: [TotalCounter] = [], gauges: [Gauge] = []) {
+        for counter in counters { unregisterCounter(counter.counter) }
+        for gauge in gauges { unregisterGauge(gauge) }
     }
 }

@@ -17,9 +17,14 @@ public final class RelayMetrics: Sendable {
 
     /// One UDP receive socket's families.
     private struct SocketFamilies {
+        var receiveBuffer: Gauge
         var kernelDrops: TotalCounter
         var receiveQueue: Gauge
         var datagrams: TotalCounter
+
+        func unregister(from registry: PrometheusCollectorRegistry) {
+            registry.unregister(counters: [kernelDrops, datagrams], gauges: [receiveBuffer, receiveQueue])
+        }
     }
 
     private struct State {
@@ -209,6 +214,12 @@ public final class RelayMetrics: Sendable {
                 families.datagrams.update(to: listener.datagramsReceived)
                 state.sockets[key] = families
             }
+            // Sockets of listeners a reload removed.
+            let socketKeys = Set(listeners.map(Self.socketKey))
+            for (key, families) in state.sockets where !socketKeys.contains(key) {
+                families.unregister(from: registry)
+                state.sockets[key] = nil
+            }
             for (proto, counters) in [("udp", hostCounters.udp), ("udp6", hostCounters.udp6)] {
                 state.host[proto]?["rcvbuf"]?.update(to: counters.receiveBufferErrors)
                 state.host[proto]?["sndbuf"]?.update(to: counters.sendBufferErrors)
@@ -249,6 +260,14 @@ public final class RelayMetrics: Sendable {
                     state.upstreams[index]?.unauthenticatedAcks[reason]?.update(to: snapshot.unauthenticatedAcks[reason.description] ?? 0)
                 }
             }
+            // Upstreams a reload removed: their series end (what they still deliver while retiring is in the route's counts).
+            let live = Set(upstreams.map(\.index))
+            for (index, families) in state.upstreams where !live.contains(index) {
+                families.unregister(from: registry)
+                // The registry hands back the histogram the relay made for it, to unregister it too.
+                registry.unregisterDurationHistogram(Self.latencyHistogram(families.url, registry: registry))
+                state.upstreams[index] = nil
+            }
         }
     }
 }
@@ -260,10 +279,11 @@ extension RelayMetrics {
     /// Registers one receive socket's families (a listener a reload adds gets them at the next scrape).
     private static func families(of listener: ListenerSnapshot, registry: PrometheusCollectorRegistry) -> SocketFamilies {
         let labels = [("listener", listener.address), ("socket", String(listener.loop))]
-        registry.ferryGauge(
-            "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels
-        ).set(Int64(listener.receiveBufferBytes))
+        let receiveBuffer = registry.ferryGauge(
+            "udp_receive_buffer", unit: "bytes", "Receive buffer the kernel granted to each receive socket.", labels)
+        receiveBuffer.set(Int64(listener.receiveBufferBytes))
         return SocketFamilies(
+            receiveBuffer: receiveBuffer,
             kernelDrops: TotalCounter(
                 registry.ferryCounter(
                     "udp_kernel_receive_drops", "Datagrams the kernel dropped on a receive socket because its queue was full (/proc/net/udp).",
@@ -286,13 +306,16 @@ extension RelayMetrics {
     /// Each upstream's `ferry_forward_latency_seconds` histogram, registered in `registry`
     /// (pass to ``Relay/start(configuration:logger:latency:)``).
     public static func latencyRecorders(registry: PrometheusCollectorRegistry) -> LatencyRecorders {
-        { url in
-            registry.makeDurationHistogram(
-                descriptor: .ferry(
-                    "forward_latency", unit: "seconds",
-                    help: "Time from receipt to acknowledgement (ferry://), send (udp://) or write (file:), one observation per batch or frame."),
-                labels: [("upstream", url.description)], buckets: latencyBuckets)
-        }
+        { url in latencyHistogram(url.description, registry: registry) }
+    }
+
+    /// The `ferry_forward_latency_seconds` histogram of `url` (made at the first call, the same one after).
+    static func latencyHistogram(_ url: String, registry: PrometheusCollectorRegistry) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: .ferry(
+                "forward_latency", unit: "seconds",
+                help: "Time from receipt to acknowledgement (ferry://), send (udp://) or write (file:), one observation per batch or frame."),
+            labels: [("upstream", url)], buckets: latencyBuckets)
     }
 }
 

@@ -51,5 +51,15 @@ struct RouteMetrics {
             queueFull[route.name]?.update(to: route.queueFull)
             waiting[route.name]?.set(Int64(route.waitingLogs))
         }
+        // Routes a reload removed: their series end.
+        let names = Set(routes.map(\.name))
+        for name in routed.keys where !names.contains(name) {
+            registry.unregister(
+                counters: [routed[name], overflow[name], queueFull[name]].compactMap { $0 }, gauges: [waiting[name]].compactMap { $0 })
+            routed[name] = nil
+            overflow[name] = nil
+            queueFull[name] = nil
+            waiting[name] = nil
+        }
     }
 }

@@ -4,6 +4,8 @@ import Prometheus
 /// One upstream's families, labelled by its URL: made at start, or at the
 /// first scrape after a reload added the upstream.
 struct UpstreamFamilies {
+    /// The `upstream` label.
+    var url: String
     var forwarded: TotalCounter
     var forwardedBytes: TotalCounter
     var attemptsSucceeded: TotalCounter
@@ -25,6 +27,15 @@ struct UpstreamFamilies {
 }
 
 extension UpstreamFamilies {
+    /// Removes every family of this upstream (a reload removed it).
+    func unregister(from registry: PrometheusCollectorRegistry) {
+        let counters =
+            [forwarded, forwardedBytes, attemptsSucceeded, attemptsFailed, retries, budgetExhausted, failovers, resent]
+            + Array(transitions.values) + Array(sendErrors.values) + Array(tlsFailures.values) + Array(unauthenticatedAcks.values)
+        registry.unregister(
+            counters: counters, gauges: [inFlight, failureRate, budgetTokens, unacknowledged, tlsInsecure] + Array(breakerState.values))
+    }
+
     /// Registers one upstream's families, labelled by its URL.
     init(upstream: Upstream, registry: PrometheusCollectorRegistry) {
         let label = ("upstream", upstream.url.description)
@@ -44,6 +55,7 @@ extension UpstreamFamilies {
                 registry.ferryCounter("upstream_send_errors", "Send or write errors, by upstream and reason.", [label, ("reason", "\(reason)")]))
         }
         self.init(
+            url: upstream.url.description,
             forwarded: TotalCounter(
                 registry.ferryCounter("logs_forwarded", "Logs an upstream accepted (written, sent, or acknowledged).", [label])),
             forwardedBytes: TotalCounter(
