@@ -33,8 +33,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds to send for, instead of a count.")
     var duration: Double?
 
-    @Option(help: "Bytes per log (at least 38).")
-    var size: Int = 200
+    @Option(
+        help: "Bytes per log (at least 38), or MIN-MAX: each log's length drawn from MIN...MAX, as real lines differ (60-400).",
+        transform: { text in
+            guard let sizes = BenchSizes(parsing: text) else {
+                throw ValidationError("--size '\(text)' is not BYTES or MIN-MAX (each 38...65507, MIN at most MAX)")
+            }
+            return sizes
+        })
+    var size: BenchSizes = BenchSizes(minimum: 200, maximum: 200)
 
     @Option(help: "Seconds without arrivals after which the sink stops waiting.")
     var idle: Double = 1.5
@@ -46,14 +53,13 @@ struct BenchCommand: ParsableCommand {
         guard HostAndPort(parsing: target) != nil else { throw ValidationError("--target '\(target)' is not HOST:PORT") }
         if let sink, HostAndPort(parsing: sink) == nil { throw ValidationError("--sink '\(sink)' is not HOST:PORT") }
         guard rate >= 0 else { throw ValidationError("--rate must be 0 (flat out) or more") }
-        guard (BenchPayload.minimumSize...65_507).contains(size) else { throw ValidationError("--size must be 38...65507") }
         if let count, count <= 0 { throw ValidationError("--count must be positive") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
     }
 
     func run() throws {
         let receiver = try sink.map { LoadReceiver(socket: try BenchSocket.bound(to: HostAndPort(parsing: $0)!)) }
-        let sender = LoadSender(socket: try BenchSocket.connected(to: HostAndPort(parsing: target)!), size: size, rate: rate)
+        let sender = LoadSender(socket: try BenchSocket.connected(to: HostAndPort(parsing: target)!), sizes: size, rate: rate)
         receiver?.start()
 
         let progress = !json && isatty(STDOUT_FILENO) == 1

@@ -15,8 +15,9 @@ enum BenchPayload {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    /// Writes log number `sequence`, sent now, into `buffer` (already `size` long and filled with `x`).
-    static func fill(_ buffer: inout [UInt8], sequence: UInt64, time: UInt64) {
+    /// Writes log number `sequence`, sent now, as the first `length` bytes of
+    /// `buffer` (filled with `x`, at least `length` long).
+    static func fill(_ buffer: inout [UInt8], length: Int, sequence: UInt64, time: UInt64) {
         buffer.withUnsafeMutableBufferPointer { bytes in
             bytes[0] = UInt8(ascii: "<")
             bytes[1] = UInt8(ascii: "1")
@@ -26,7 +27,7 @@ enum BenchPayload {
             bytes[20] = UInt8(ascii: " ")
             writeHex(time, into: bytes, at: 21)
             bytes[37] = UInt8(ascii: " ")
-            bytes[bytes.count - 1] = UInt8(ascii: "\n")
+            bytes[length - 1] = UInt8(ascii: "\n")
         }
     }
 

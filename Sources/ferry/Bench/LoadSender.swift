@@ -8,20 +8,22 @@ import Synchronization
 /// Sends numbered, timestamped logs to the target, paced at a rate or flat out.
 final class LoadSender: Sendable {
     private let socket: BenchSocket
-    private let size: Int
+    private let sizes: BenchSizes
     private let rate: Int
     let sent = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
 
-    init(socket: BenchSocket, size: Int, rate: Int) {
+    init(socket: BenchSocket, sizes: BenchSizes, rate: Int) {
         self.socket = socket
-        self.size = max(size, BenchPayload.minimumSize)
+        self.sizes = sizes
         self.rate = rate
     }
 
     /// Sends `count` logs, or for `duration` seconds when given; returns the seconds it took.
     func run(count: Int?, duration: Double?) -> Double {
-        var buffer = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        var buffer = [UInt8](repeating: UInt8(ascii: "x"), count: sizes.maximum)
+        var lengths = BenchSizes.Lengths(sizes)
+        var length = lengths.next()
         let start = BenchPayload.monotonicNanoseconds()
         let end = duration.map { start + UInt64($0 * 1e9) }
         var sequence: UInt64 = 0
@@ -37,8 +39,8 @@ final class LoadSender: Sendable {
                     continue
                 }
             }
-            BenchPayload.fill(&buffer, sequence: sequence, time: BenchPayload.monotonicNanoseconds())
-            let result = buffer.withUnsafeBytes { send(socket.fd, $0.baseAddress, $0.count, 0) }
+            BenchPayload.fill(&buffer, length: length, sequence: sequence, time: BenchPayload.monotonicNanoseconds())
+            let result = buffer.withUnsafeBytes { send(socket.fd, $0.baseAddress, length, 0) }
             if result < 0 {
                 errors.wrappingAdd(1, ordering: .relaxed)
                 if errno == ENOBUFS || errno == EAGAIN { usleep(100) }
@@ -46,6 +48,8 @@ final class LoadSender: Sendable {
             }
             sequence += 1
             sent.store(Int(sequence), ordering: .relaxed)
+            buffer[length - 1] = UInt8(ascii: "x")  // the next log may be longer: its padding, not this one's newline
+            length = lengths.next()
         }
         return Double(BenchPayload.monotonicNanoseconds() - start) / 1e9
     }
