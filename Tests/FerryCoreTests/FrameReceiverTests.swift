@@ -7,10 +7,13 @@ import Testing
 /// A relay receiving `ferry://` frames on its ordinary UDP port, from a plain socket.
 @Suite(.timeLimit(.minutes(1)))
 struct FrameReceiverTests {
-    private func frame(sequence: UInt32, records: [String], sentAt: UInt64 = WallClock.milliseconds(), ttl: UInt32 = 10_000) -> [UInt8] {
+    private func frame(
+        sequence: UInt32, records: [String], sentAt: UInt64 = WallClock.milliseconds(), ttl: UInt32 = 10_000, flags: UInt16 = 0
+    ) -> [UInt8] {
         var buffer = ByteBuffer()
         FrameCodec.encodeData(
-            header: .init(senderID: 0x1234_5600, sequence: sequence, ttlMilliseconds: ttl, sentAtMilliseconds: sentAt, traceID: .random()),
+            header: .init(
+                senderID: 0x1234_5600, sequence: sequence, ttlMilliseconds: ttl, sentAtMilliseconds: sentAt, traceID: .random(), flags: flags),
             records: records.map { ByteBuffer(string: $0) }[...], into: &buffer)
         return Array(buffer.readableBytesView)
     }
@@ -39,6 +42,37 @@ struct FrameReceiverTests {
         #expect(totals.frames[.accepted] == 2)
         #expect(totals.frames[.duplicate] == 1)
         #expect(totals.received[.ferry] == 3)
+        await relay.shutdown()
+    }
+
+    /// A sender whose frames say it reads batched acks gets a burst's acks in
+    /// batches (one datagram for many frames); one whose frames do not (an
+    /// older Ferry) gets one ack per frame, as before.
+    @Test func batchedAcksOnlyForSendersThatAskAndEveryFrameOnce() async throws {
+        let upstream = try UDPTestSocket()
+        let (relay, port) = try await TestRelay.start(
+            TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))], sockets: 1))
+        let modern = try UDPTestSocket()
+        let older = try UDPTestSocket()
+        for sequence in 0..<UInt32(40) {
+            modern.send(frame(sequence: sequence, records: ["m\(sequence)"], flags: FrameCodec.DataHeader.acceptsBatchedAcks), to: port)
+            older.send(frame(sequence: 1_000 + sequence, records: ["o\(sequence)"]), to: port)
+        }
+        #expect(upstream.receive(count: 80).count == 80)
+        var batched: [UInt32] = []
+        var datagrams = 0
+        while let datagram = modern.receive(timeoutMilliseconds: 500) {
+            #expect(datagram[5] == FrameCodec.FrameType.batchedAck.rawValue, "a batched-ack sender got a single ack")
+            batched += try FrameCodec.decodeAcks(ByteBuffer(bytes: datagram)).sequences
+            datagrams += 1
+        }
+        #expect(batched.sorted() == Array(0..<40), "\(batched)")
+        #expect(datagrams <= 40)
+        var single: [UInt32] = []
+        while let datagram = older.receive(timeoutMilliseconds: 500) {
+            single.append(try FrameCodec.decodeAck(ByteBuffer(bytes: datagram)).sequence)  // type 2: what an older Ferry reads
+        }
+        #expect(single.sorted() == Array(1_000..<1_040))
         await relay.shutdown()
     }
 

@@ -3,11 +3,11 @@ import NIOCore
 /// What comes back from the aggregator and what time does to frames in flight:
 /// acks settle frames, ticks retry, fail over and close retired sockets.
 extension FerryUpstreamLane {
-    /// An ack arrived on the upstream socket.
+    /// An ack (or a batched ack: all of a burst's frames) arrived on the upstream socket.
     func received(_ datagram: ByteBuffer) {
-        let ack: FrameCodec.Ack
+        let acks: (senderID: UInt64, sequences: [UInt32])
         do {
-            ack = try FrameCodec.decodeAck(datagram, keys: keys)
+            acks = try FrameCodec.decodeAcks(datagram, keys: keys)
         } catch .unauthenticated(let reason) {
             // Forged, or from a receiver with another key: ignored before it can settle, retry or close anything.
             upstream.unauthenticatedAcks[reason.rawValue].add(1)
@@ -25,10 +25,16 @@ extension FerryUpstreamLane {
             upstream.recordError(.other, detail: "invalid ack: \(error)")
             return
         }
-        guard ack.senderID == senderID else { return }  // an ack for an earlier instance or loop
+        guard acks.senderID == senderID else { return }  // an ack for an earlier instance or loop
         let hadRoom = window.hasRoom
-        guard let entry = window.acknowledge(ack.sequence) else {
-            acknowledgeReplayed(ack.sequence)  // an earlier run's frame, or a repeated ack
+        for sequence in acks.sequences { acknowledged(sequence) }
+        if !hadRoom { roomOpened = true }
+    }
+
+    /// Settles frame `sequence` of this lane, acknowledged by the receiver.
+    private func acknowledged(_ sequence: UInt32) {
+        guard let entry = window.acknowledge(sequence) else {
+            acknowledgeReplayed(sequence)  // an earlier run's frame, or a repeated ack
             return
         }
         journal?.acknowledged(entry.sequence)
@@ -52,7 +58,6 @@ extension FerryUpstreamLane {
                 "frame acknowledged",
                 metadata: ["trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)"])
         }
-        if !hadRoom { roomOpened = true }
     }
 
     /// A read burst of acks ended: if they made room in the window, waiting

@@ -8,7 +8,8 @@ extension FerryUpstreamLane {
     func connect() -> EventLoopFuture<any Channel> {
         let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
         return UpstreamSocket.connect(
-            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: 256), makeHandler: makeHandler
+            to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: FrameCodec.maximumBatchedAckBytes),
+            makeHandler: makeHandler
         )
         .assumeIsolated()
         .map { channel in

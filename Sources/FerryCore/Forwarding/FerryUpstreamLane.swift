@@ -203,7 +203,7 @@ final class FerryUpstreamLane: UpstreamLane {
                 let header = FrameCodec.DataHeader(
                     senderID: senderID, sequence: window.nextSequence &+ UInt32(position), ttlMilliseconds: ttl,
                     sentAtMilliseconds: sentAt, traceID: TraceID.random(using: &generator),
-                    flags: traceFirst && position == 0 ? FrameCodec.DataHeader.traced : 0)
+                    flags: FrameCodec.DataHeader.acceptsBatchedAcks | (traceFirst && position == 0 ? FrameCodec.DataHeader.traced : 0))
                 let offset = arenas[arenaIndex].writerIndex
                 FrameCodec.encodeData(
                     header: header, records: records[frame.start..<(frame.start + frame.count)], into: &arenas[arenaIndex],

@@ -48,6 +48,15 @@ final class FrameReceiver {
     private var senders = SenderWindows(capacity: FrameReceiver.maximumSenders)
     /// Acknowledgements owed for the burst being taken.
     private var replies = ReplyQueue()
+    /// Sequences owed to senders that read batched acks, by sender, in arrival
+    /// order: one datagram each when the burst ends, not one per frame.
+    private var batches: [BatchKey: [UInt32]] = [:]
+    private var batchOrder: [BatchKey] = []
+
+    private struct BatchKey: Hashable {
+        let address: SocketAddress
+        let senderID: UInt64
+    }
     /// Trace ids of traced frames taken in this burst, for the pipeline to log where their logs went.
     private var traced: [TraceID] = []
 
@@ -77,7 +86,21 @@ final class FrameReceiver {
     /// `spool.fsync: always`) once the spool's next sync covers their logs, one
     /// sync for the whole burst.
     func sendAcknowledgements() {
+        defer {
+            batches.removeAll(keepingCapacity: true)
+            batchOrder.removeAll(keepingCapacity: true)
+        }
         guard let replySocket else { return }
+        let signing = batchOrder.isEmpty ? nil : keys.ring()?.signing
+        for key in batchOrder {
+            let sequences = batches[key] ?? []
+            for start in stride(from: 0, to: sequences.count, by: FrameCodec.maximumBatchedAcks) {
+                let chunk = sequences[start..<min(start + FrameCodec.maximumBatchedAcks, sequences.count)]
+                replies.append(to: key.address) { buffer in
+                    FrameCodec.encodeBatchedAck(senderID: key.senderID, sequences: chunk, into: &buffer, key: signing)
+                }
+            }
+        }
         guard let through = awaitingSync, let spool else {
             replies.flush(from: replySocket.descriptor)
             return
@@ -202,6 +225,12 @@ final class FrameReceiver {
 
     private func acknowledge(_ header: FrameCodec.DataHeader, to sender: SocketAddress) {
         guard replySocket != nil else { return }
+        if header.flags & FrameCodec.DataHeader.acceptsBatchedAcks != 0 {
+            let key = BatchKey(address: sender, senderID: header.senderID)
+            if batches[key] == nil { batchOrder.append(key) }
+            batches[key, default: []].append(header.sequence)
+            return
+        }
         let signing = keys.ring()?.signing
         replies.append(to: sender) { buffer in
             FrameCodec.encodeAck(

@@ -36,7 +36,16 @@ public enum FrameCodec {
     public enum FrameType: UInt8, Sendable {
         case data = 1
         case ack = 2
+        /// Several acks to one sender in one datagram (to senders whose frames set ``DataHeader/acceptsBatchedAcks``).
+        case batchedAck = 3
     }
+
+    /// Bytes of a batched ack's header (before its sequence numbers).
+    public static let batchedAckHeaderBytes = 20
+    /// Most sequence numbers one batched ack carries (1,048 bytes unkeyed: one packet).
+    public static let maximumBatchedAcks = 256
+    /// Bytes of the largest batched ack (keyed): what a sender's reply buffer must hold.
+    public static let maximumBatchedAckBytes = batchedAckHeaderBytes + 4 * maximumBatchedAcks + authBytes + trailerBytes
 
     public struct DataHeader: Sendable, Equatable {
         public var senderID: UInt64
@@ -49,6 +58,9 @@ public enum FrameCodec {
 
         /// Flag: every hop logs this frame at info (`trace.frame-sample-interval`), so `ferry trace` can follow it.
         public static let traced: UInt16 = 0x0001
+        /// Flag: the sender reads batched acks (type 3): the receiver may answer
+        /// all of a burst's frames from it with one datagram. Senders without it get one ack per frame.
+        public static let acceptsBatchedAcks: UInt16 = 0x0004
 
         public var isTraced: Bool { flags & Self.traced != 0 }
 
@@ -84,6 +96,8 @@ public enum FrameCodec {
         case checksumMismatch
         case badRecordLength(index: Int)
         case trailingBytes(Int)
+        /// A batched ack naming no frame or more than ``FrameCodec/maximumBatchedAcks``.
+        case badAckCount(Int)
         /// Not signed by a key this Ferry holds (only when keys are in use on either side).
         case unauthenticated(FrameAuthFailure)
 
@@ -96,6 +110,7 @@ public enum FrameCodec {
             case .checksumMismatch: return "checksum mismatch"
             case .badRecordLength(let index): return "record \(index) runs past the end of the frame"
             case .trailingBytes(let count): return "\(count) bytes after the last record"
+            case .badAckCount(let count): return "a batched ack naming \(count) frames (1...\(FrameCodec.maximumBatchedAcks) allowed)"
             case .unauthenticated(let reason): return "not authenticated: \(reason)"
             }
         }
@@ -212,6 +227,44 @@ public enum FrameCodec {
         buffer.writeInteger(ack.traceID.high)
         buffer.writeInteger(ack.traceID.low)
         finish(&buffer, from: start, key: key)
+    }
+
+    /// Appends one batched ack to `sender`'s frames `sequences` (at most
+    /// ``maximumBatchedAcks``), keyed with `key` if given: one MAC for all of them.
+    public static func encodeBatchedAck(senderID: UInt64, sequences: ArraySlice<UInt32>, into buffer: inout ByteBuffer, key: FrameKey? = nil) {
+        precondition(!sequences.isEmpty && sequences.count <= maximumBatchedAcks, "a batched ack names 1...\(maximumBatchedAcks) frames")
+        let start = buffer.writerIndex
+        buffer.writeInteger(magic)
+        buffer.writeInteger(version)
+        buffer.writeInteger(FrameType.batchedAck.rawValue)
+        buffer.writeInteger(key == nil ? UInt16(0) : keyedFlag)
+        buffer.writeInteger(senderID)
+        buffer.writeInteger(UInt16(sequences.count))
+        buffer.writeInteger(UInt16(0))  // reserved
+        for sequence in sequences { buffer.writeInteger(sequence) }
+        finish(&buffer, from: start, key: key)
+    }
+
+    /// Decodes an ack or a batched ack: the sender id and every sequence it
+    /// acknowledges; with `keys`, only one whose MAC one of them verifies.
+    public static func decodeAcks(_ frame: ByteBuffer, keys: FrameKeyRing? = nil) throws(DecodeError) -> (senderID: UInt64, sequences: [UInt32]) {
+        guard frame.readableBytes >= 6, frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self) == FrameType.batchedAck.rawValue else {
+            let ack = try decodeAck(frame, keys: keys)
+            return (ack.senderID, [ack.sequence])
+        }
+        try verify(frame, type: .batchedAck, minimumLength: batchedAckHeaderBytes + 4 + trailerBytes)
+        let authenticated = try authenticate(frame, keys: keys)
+        let base = frame.readerIndex
+        let count = Int(frame.getInteger(at: base + 16, as: UInt16.self)!)
+        guard (1...maximumBatchedAcks).contains(count) else { throw .badAckCount(count) }
+        let expected = batchedAckHeaderBytes + 4 * count + authenticated + trailerBytes
+        guard frame.readableBytes == expected else {
+            throw frame.readableBytes < expected ? .truncated(frame.readableBytes) : .trailingBytes(frame.readableBytes - expected)
+        }
+        var sequences: [UInt32] = []
+        sequences.reserveCapacity(count)
+        for index in 0..<count { sequences.append(frame.getInteger(at: base + batchedAckHeaderBytes + 4 * index)!) }
+        return (frame.getInteger(at: base + 8)!, sequences)
     }
 
     /// Decodes an ack; with `keys`, only a keyed ack whose MAC one of them verifies.

@@ -78,5 +78,63 @@ struct FrameCodecTests {
         #expect(buffer.readableBytes == FrameCodec.ackBytes)
         #expect(try FrameCodec.decodeAck(buffer) == ack)
         #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeData(buffer) }
+        // decodeAcks reads a single ack as a batch of one.
+        let one = try FrameCodec.decodeAcks(buffer)
+        #expect(one.senderID == 42 && one.sequences == [7])
+    }
+
+    @Test func batchedAcksRoundTripAndEveryDamageIsRejected() throws {
+        let sequences: [UInt32] = [5, 6, 9, 0xFFFF_FFFF, 0]
+        var buffer = ByteBuffer()
+        FrameCodec.encodeBatchedAck(senderID: 0xAB, sequences: sequences[...], into: &buffer)
+        #expect(buffer.readableBytes == FrameCodec.batchedAckHeaderBytes + 4 * sequences.count + FrameCodec.trailerBytes)
+        let decoded = try FrameCodec.decodeAcks(buffer)
+        #expect(decoded.senderID == 0xAB && decoded.sequences == sequences)
+        #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeAck(buffer) }  // not a single ack
+        #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeData(buffer) }
+        for length in 0..<buffer.readableBytes {
+            #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeAcks(buffer.getSlice(at: 0, length: length)!) }
+        }
+        for byte in 0..<buffer.readableBytes {
+            for bit in 0..<8 {
+                var corrupted = buffer
+                corrupted.setInteger(corrupted.getInteger(at: byte, as: UInt8.self)! ^ (1 << bit), at: byte)
+                #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeAcks(corrupted) }
+            }
+        }
+        // A count that does not match the bytes, with a repaired checksum: refused, never read past the end.
+        for count in [0, 4, 6, FrameCodec.maximumBatchedAcks + 1, Int(UInt16.max)] {
+            var lying = buffer
+            lying.setInteger(UInt16(count), at: 16)
+            let crc = lying.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<($0.count - 4)])) }
+            lying.setInteger(crc, at: lying.readableBytes - 4)
+            #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeAcks(lying) }
+        }
+        // The largest batch fits the buffer a sender reads replies into.
+        var largest = ByteBuffer()
+        let many = (0..<UInt32(FrameCodec.maximumBatchedAcks)).map { $0 }
+        FrameCodec.encodeBatchedAck(
+            senderID: 1, sequences: many[...], into: &largest, key: FrameKey(secret: [UInt8](repeating: 7, count: 32)))
+        #expect(largest.readableBytes == FrameCodec.maximumBatchedAckBytes)
+    }
+
+    /// Random bytes behind a valid magic, version and type (and a valid CRC
+    /// half the time): every decoder refuses or decodes within bounds, never traps.
+    @Test func randomFramesAndAcksNeverTrap() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<5_000 {
+            let length = Int.random(in: 6...1_200, using: &generator)
+            var bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            bytes.replaceSubrange(0..<4, with: [0xFE, 0x46, 0x52, 0x59])
+            bytes[4] = 1
+            bytes[5] = UInt8(1 + round % 3)
+            var buffer = ByteBuffer(bytes: bytes)
+            if round % 2 == 0, length >= 8 {
+                let crc = buffer.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<($0.count - 4)])) }
+                buffer.setInteger(crc, at: length - 4)
+            }
+            if let acks = try? FrameCodec.decodeAcks(buffer) { #expect((1...FrameCodec.maximumBatchedAcks).contains(acks.sequences.count)) }
+            if let data = try? FrameCodec.decodeData(buffer) { #expect(data.records.allSatisfy { $0.readableBytes < length }) }
+        }
     }
 }

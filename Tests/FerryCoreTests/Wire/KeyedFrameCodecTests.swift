@@ -72,6 +72,29 @@ struct KeyedFrameCodecTests {
         #expect(ring.key(id: key.id) != nil && ring.key(id: 0xDEAD_BEEF) == nil)
     }
 
+    @Test func keyedBatchedAcksCarryOneMACAndForgedOnesAreRefused() throws {
+        let ring = FrameKeyRing(keys: [key])
+        let sequences: [UInt32] = [1, 2, 3]
+        var buffer = ByteBuffer()
+        FrameCodec.encodeBatchedAck(senderID: 9, sequences: sequences[...], into: &buffer, key: key)
+        #expect(buffer.readableBytes == FrameCodec.batchedAckHeaderBytes + 12 + FrameCodec.authBytes + FrameCodec.trailerBytes)
+        #expect(try FrameCodec.decodeAcks(buffer, keys: ring).sequences == sequences)
+        var plain = ByteBuffer()
+        FrameCodec.encodeBatchedAck(senderID: 9, sequences: sequences[...], into: &plain)
+        #expect(throws: FrameCodec.DecodeError.unauthenticated(.unkeyed)) { try FrameCodec.decodeAcks(plain, keys: ring) }
+        var forged = ByteBuffer()
+        FrameCodec.encodeBatchedAck(senderID: 9, sequences: sequences[...], into: &forged, key: otherKey)
+        #expect(throws: FrameCodec.DecodeError.unauthenticated(.unknownKey)) { try FrameCodec.decodeAcks(forged, keys: ring) }
+        for byte in 0..<(buffer.readableBytes - FrameCodec.trailerBytes) {
+            for bit in 0..<8 {
+                var changed = buffer
+                changed.setInteger(changed.getInteger(at: byte, as: UInt8.self)! ^ (1 << bit), at: byte)
+                rewriteCRC(&changed)
+                #expect(throws: FrameCodec.DecodeError.self) { try FrameCodec.decodeAcks(changed, keys: ring) }
+            }
+        }
+    }
+
     @Test func keyedAcksRoundTripAndForgedOnesAreRefused() throws {
         let ring = FrameKeyRing(keys: [key])
         let ack = FrameCodec.Ack(senderID: 9, sequence: 10, traceID: TraceID(high: 3, low: 4))
