@@ -47,7 +47,7 @@ struct BenchCommandTests {
     /// whole numbered line the sink counts.
     @Test func variedLengthsStayInTheirRangeAndAreAllCounted() async throws {
         let target = try UDPTestSocket()
-        let receiving = target.startReceiving(count: 2_000, idleMilliseconds: 3_000)
+        let receiving = target.startReceiving(count: 2_000, idleMilliseconds: 3_000, firstMilliseconds: 20_000)
         let bench = try FerryProcess([
             "bench", "--target", "127.0.0.1:\(target.port)", "--rate", "20000", "--count", "2000", "--size", "60-400", "--json",
         ])

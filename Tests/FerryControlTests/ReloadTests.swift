@@ -148,7 +148,8 @@ struct ReloadTests {
         ferry.signal(SIGHUP)
         #expect(await eventually(seconds: 5) { reloads(http)["succeeded"] as? Int == 1 })
 
-        let receiving = sink.startReceiving(count: 1_000, idleMilliseconds: 3_000)
+        // The first logs go to the closed port until its refusals trip the breaker: wait long for the first arrival.
+        let receiving = sink.startReceiving(count: 1_000, idleMilliseconds: 5_000, firstMilliseconds: 20_000)
         try await PacedSender.send(prefix: "failover", count: 1_000, rate: 1_000, to: port)
         let received = await receiving.value.map { String(decoding: $0, as: UTF8.self)[...] }
         let tally = PacedSender.tally(prefix: "failover", count: 1_000, in: received)
