@@ -100,11 +100,17 @@ extension Relay {
         }
         let kinds = opened
         let logger = self.logger
+        // From here on nothing refuses the reload: every loop installs the table
+        // (a loop with the old one and another with the new would route apart). A
+        // new lane that cannot start is logged and left to its breaker, as at run time.
         for handle in handles {
-            try await handle.eventLoop.flatSubmit {
+            let results = try? await handle.eventLoop.flatSubmit {
                 let made = handle.pipeline.value.install(table, stats: stats, kinds: kinds, logger: logger)
-                return EventLoopFuture.andAllSucceed(made.map { $0.start() }, on: handle.eventLoop)
+                return EventLoopFuture.whenAllComplete(made.map { $0.start() }, on: handle.eventLoop)
             }.get()
+            for case .failure(let error) in results ?? [] {
+                logger.error("a lane a reload added could not start", metadata: ["loop": "\(handle.index)", "error": "\(error)"])
+            }
         }
         for id in opened.keys { connectRepoint(newSlots[id]) }
         await switchListeners(plan, started: bound)
