@@ -6,6 +6,10 @@ extension FerryConfiguration {
         routes.isEmpty ? [RouteSettings(name: RouteSettings.defaultName, upstreams: upstreams)] : routes
     }
 
+    /// Whether each route keeps its own spool (`routes` with `spool.dir`; see
+    /// ``SpoolRegistry``); without `routes`, the one route `default` keeps every log once in `spool.dir`.
+    public var spoolsPerRoute: Bool { spool != nil && !routes.isEmpty }
+
     /// Every upstream of every route, in route order then failover order: the relay's upstream list.
     public var allUpstreams: [UpstreamURL] { effectiveRoutes.flatMap(\.upstreams) }
 
@@ -79,13 +83,6 @@ extension FerryConfiguration {
             }
             routes.append(route)
         }
-        if let spool, routes.count > 1 || !routes[0].match.takesEverything {
-            throw ConfigurationError.conflict(
-                key: "routes", value: names.sorted().joined(separator: ","),
-                reason:
-                    "with spool.dir (\(spool.directory)) only one route without a match is supported yet (each route would need its own place in the spool); use one route, or no spool"
-            )
-        }
         self.routes = routes
     }
 
@@ -94,7 +91,9 @@ extension FerryConfiguration {
         routes.flatMap { route -> [String] in
             let key = "routes.\(route.name)"
             var lines = ["\(key).mode = \(route.mode.rawValue)", "\(key).upstreams = \(route.upstreams.map(\.description).joined(separator: ","))"]
-            lines.append("\(key).max-backlog-bytes = \(route.maxBacklogBytes.map(String.init) ?? "(a share of queue.capacity-bytes)")")
+            lines.append(
+                "\(key).max-backlog-bytes = \(route.maxBacklogBytes.map(String.init) ?? (spool == nil ? "(a share of queue.capacity-bytes)" : "(a share of spool.max-bytes)"))"
+            )
             if let severity = route.match.severity { lines.append("\(key).match.severity = \(severity)") }
             if let facilities = route.match.facilities {
                 lines.append("\(key).match.facility = \(facilities.sorted().map { SyslogFacility.names[$0] }.joined(separator: ","))")

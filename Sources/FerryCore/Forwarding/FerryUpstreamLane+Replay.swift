@@ -23,7 +23,7 @@ extension FerryUpstreamLane {
     /// Reads the earlier run's frames back from the spool and claims their
     /// logs, before anything reads spilled logs back (at the lane's start).
     func prepareReplay() {
-        guard let snapshot = pendingReplay, let journal, let spool = settlement.spool else { return }
+        guard let snapshot = pendingReplay, let journal, let spool = settlement.spool(id: journal.spoolID) else { return }
         pendingReplay = nil
         let now = NIODeadline.now()
         let wallNow = WallClock.milliseconds()

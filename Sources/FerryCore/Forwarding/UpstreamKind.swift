@@ -30,6 +30,8 @@ package struct LaneContext {
     let capacity: BufferCapacity
     /// Gives back the buffer room and spool place of records that left.
     let settlement: Settlement
+    /// The spool the lane's route keeps its logs in (its frame journal lives there), if any.
+    let spool: Spool?
     let counters: PipelineCounters
     let logger: Logger
     /// The lane can take traffic again: waiting logs should move (runs on the loop).
@@ -44,6 +46,7 @@ package struct LaneContext {
         eventLoop = pipeline.eventLoop
         self.capacity = pipeline.capacity
         self.settlement = pipeline.settlement
+        self.spool = owner.queue.spool ?? pipeline.spool
         counters = pipeline.counters
         self.logger = logger
         wake = { [unowned owner] in owner.queue.drainShard() }

@@ -39,6 +39,11 @@ final class FrameReceiver {
     private let eventLoop: any EventLoop
     /// The highest spool sequence this burst's acknowledgements wait for (`spool.fsync: always`).
     private var awaitingSync: UInt64?
+    /// What else they wait for: the routes' spools the pipeline appended the burst's logs to.
+    private var awaitingMarks: [SpoolMark] = []
+    /// Whether a frame's logs take room in the memory buffer here (false when
+    /// each route's spool takes them, after this: ``awaitDurable(_:)``).
+    private let reservesRoom: Bool
     private let counters: PipelineCounters
     private let maxRecordBytes: Int
     /// Verifies frames and signs acks (nil: unkeyed); follows reloads of the key files.
@@ -62,9 +67,10 @@ final class FrameReceiver {
 
     init(
         capacity: BufferCapacity, spool: Spool? = nil, shardIndex: Int = 0, eventLoop: any EventLoop, counters: PipelineCounters,
-        maxRecordBytes: Int, loopIndex: Int, keys: FrameKeySource? = nil, logger: Logger
+        maxRecordBytes: Int, loopIndex: Int, keys: FrameKeySource? = nil, reservesRoom: Bool = true, logger: Logger
     ) {
         self.keys = FrameKeyCache(keys)
+        self.reservesRoom = reservesRoom
         self.capacity = capacity
         self.spool = spool
         self.shardIndex = shardIndex
@@ -101,22 +107,36 @@ final class FrameReceiver {
                 }
             }
         }
-        guard let through = awaitingSync, let spool else {
+        var marks = awaitingMarks
+        awaitingMarks.removeAll()
+        if let through = awaitingSync, let spool { marks.append(SpoolMark(spool: spool, shard: shardIndex, through: through)) }
+        awaitingSync = nil
+        marks.removeAll { $0.spool.settings.sync != .always }
+        guard !marks.isEmpty else {
             replies.flush(from: replySocket.descriptor)
             return
         }
-        awaitingSync = nil
         let loop = eventLoop
         let deferred = NIOLoopBoundBox(replies, eventLoop: loop)
         replies = ReplyQueue()
         let descriptor = replySocket.descriptor
         let bound = NIOLoopBound(self, eventLoop: loop)
-        spool.whenDurable(shard: shardIndex, through: through) {
-            loop.execute {
-                guard let pipelineSockets = bound.value.openSockets, pipelineSockets(replySocket) else { return }
-                deferred.value.flush(from: descriptor)
+        let left = Countdown(marks.count)
+        for mark in marks {
+            mark.spool.whenDurable(shard: mark.shard, through: mark.through) {
+                guard left.finishOne() else { return }
+                loop.execute {
+                    guard let pipelineSockets = bound.value.openSockets, pipelineSockets(replySocket) else { return }
+                    deferred.value.flush(from: descriptor)
+                }
             }
         }
+    }
+
+    /// Makes this burst's acknowledgements wait for `marks` too (each route's
+    /// spool the logs went to, under `spool.fsync: always`).
+    func awaitDurable(_ marks: [SpoolMark]) {
+        awaitingMarks.append(contentsOf: marks)
     }
 
     /// Validates a `ferry://` frame, reserves its logs once, and acknowledges it.
@@ -192,7 +212,7 @@ final class FrameReceiver {
             spans = SpoolSpans(run)
             inMemory = admission.inMemory
             if spool.settings.sync == .always { awaitingSync = max(awaitingSync ?? 0, run.end) }
-        } else if !accepted.isEmpty, !capacity.reserveAll(count: accepted.count, bytes: bytes) {
+        } else if reservesRoom, !accepted.isEmpty, !capacity.reserveAll(count: accepted.count, bytes: bytes) {
             counters.countFrame(.rejectedFull)
             return nil
         }

@@ -15,14 +15,19 @@ extension Relay {
         try UDPListener.refuseSharedPort(configuration)
         let loopCount = configuration.effectiveReceiveSockets
         // The spool first: what an earlier run left is sent before anything new.
-        let spool = try configuration.spool.map { try openSpool($0, loopCount: loopCount, logger: logger) }
+        let spool = configuration.spoolsPerRoute ? nil : try configuration.spool.map { try openSpool($0, loopCount: loopCount, logger: logger) }
+        let registry = try configuration.spool.flatMap { settings in
+            configuration.spoolsPerRoute ? try openRouteSpools(settings, routes: configuration.routes, loopCount: loopCount, logger: logger) : nil
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loopCount)
         do {
             return try await build(
-                configuration: configuration, group: group, loopCount: loopCount, spool: spool, latency: latency, logger: logger)
+                configuration: configuration, group: group, loopCount: loopCount, spool: spool, registry: registry, latency: latency,
+                logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             spool?.close()
+            registry?.close()
             throw error
         }
     }
@@ -31,6 +36,32 @@ extension Relay {
     private static func openSpool(_ settings: SpoolSettings, loopCount: Int, logger: Logger) throws -> Spool {
         let started = ContinuousClock.now
         let spool = try Spool.open(settings: settings, shardCount: loopCount, logger: logger)
+        report(spool, route: nil, started: started, logger: logger)
+        return spool
+    }
+
+    /// Opens each route's spool (``SpoolRegistry``), says what each scan found,
+    /// and warns of route spools on disk that no route has any more (left alone).
+    private static func openRouteSpools(_ settings: SpoolSettings, routes: [RouteSettings], loopCount: Int, logger: Logger) throws -> SpoolRegistry {
+        let started = ContinuousClock.now
+        let registry = try SpoolRegistry.open(settings: settings, routes: routes, shardCount: loopCount, logger: logger)
+        for (name, spool) in registry.spools { report(spool, route: name, started: started, logger: logger) }
+        let names = Set(routes.map(\.name))
+        let orphans = SpoolShard.directoryEntries(settings.directory + "/routes").filter { $0 != "." && $0 != ".." && !names.contains($0) }
+        if !orphans.isEmpty {
+            logger.warning(
+                "spool holds routes the configuration does not have",
+                metadata: [
+                    "spool.dir": "\(settings.directory)", "routes": "\(orphans.sorted().prefix(10).joined(separator: ","))",
+                    "effect": "left alone: add the route back to deliver what it holds, or delete its directory under routes/",
+                ])
+        }
+        return registry
+    }
+
+    /// Logs what a spool's start-up scan found.
+    private static func report(_ spool: Spool, route: String?, started: ContinuousClock.Instant, logger: Logger) {
+        let settings = spool.settings
         let found = spool.recoveries
         let recovered = found.reduce(0) { $0 + $1.recovered }
         logger.info(
@@ -38,7 +69,7 @@ extension Relay {
             metadata: [
                 "spool.dir": "\(settings.directory)", "spool.shards": "\(spool.shards.count)", "spool.bytes": "\(spool.bytes)",
                 "spool.recovered_logs": "\(recovered)", "spool.fsync": "\(settings.sync)",
-                "spool.scan_seconds": "\((ContinuousClock.now - started).components.seconds)",
+                "spool.scan_seconds": "\((ContinuousClock.now - started).components.seconds)", "route": "\(route ?? RouteSettings.defaultName)",
             ])
         for (index, report) in found.enumerated() {
             if report.damagedRecords > 0 || report.damagedBytes > 0 || report.tornBytes > 0 || report.progressLost {
@@ -60,12 +91,11 @@ extension Relay {
                     ])
             }
         }
-        return spool
     }
 
     private static func build(
-        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, spool: Spool?, latency: @escaping LatencyRecorders,
-        logger: Logger
+        configuration: FerryConfiguration, group: MultiThreadedEventLoopGroup, loopCount: Int, spool: Spool?, registry: SpoolRegistry?,
+        latency: @escaping LatencyRecorders, logger: Logger
     ) async throws -> Relay {
         let capacity = BufferCapacity(logs: configuration.queueCapacityLogs, bytes: configuration.queueCapacityBytes)
         let upstreams = configuration.allUpstreams.enumerated().map { index, url in
@@ -77,7 +107,7 @@ extension Relay {
         // so every loop has its own sequence space and receivers their own dedupe window.
         var random = SystemRandomNumberGenerator()
         // With a spool, the id is the spool's (`sender-id`): a restarted edge keeps it, so the frames it sends again are deduplicated.
-        let instanceID = spool?.senderInstance ?? (random.next() & ~UInt64(0xFF))
+        let instanceID = spool?.senderInstance ?? registry?.senderInstance ?? (random.next() & ~UInt64(0xFF))
         // Read again here (the configuration holds paths only): a file changed since it was checked fails the start.
         let keys = configuration.trust.keyFiles.isEmpty ? nil : try FrameKeySource(paths: configuration.trust.keyFiles)
         if let keys {
@@ -117,7 +147,8 @@ extension Relay {
             let handle = try await loop.submit {
                 let pipeline = LoopPipeline(
                     index: index, eventLoop: loop, capacity: capacity, maxRecordBytes: configuration.maxDatagramBytes,
-                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table, logger: logger)
+                    sampleRate: configuration.traceSampleRate, spool: spool, loopCount: loopCount, keys: keys, routing: table,
+                    registry: registry, logger: logger)
                 // Each lane belongs to its route's queue (where it hands back what it could not send).
                 pipeline.install(
                     table, stats: routeStats, kinds: Dictionary(uniqueKeysWithValues: lanesToBuild.enumerated().map { ($0.offset, $0.element) }),
@@ -133,7 +164,7 @@ extension Relay {
         }
 
         let relay = Relay(
-            configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, handles: handles,
+            configuration: configuration, capacity: capacity, upstreams: upstreams, spool: spool, registry: registry, handles: handles,
             group: group, kinds: kinds, routes: routeStats, latency: latency, kindContext: kindContext, logger: logger)
         for upstream in upstreams { relay.connectRepoint(upstream) }
         relay.keepsSources.store(table.readsSource)

@@ -15,8 +15,10 @@ public final class Relay: Sendable {
     public let capacity: BufferCapacity
     /// Every upstream of every route now, in route order then failover order.
     public var upstreams: [Upstream] { routing.withLock { state in state.live.map { state.slots[$0] } } }
-    /// The disk spool (`spool.dir`), if configured.
+    /// The disk spool (`spool.dir`), if configured without `routes`.
     package let spool: Spool?
+    /// Each route's spool, with `routes` and `spool.dir`.
+    package let registry: SpoolRegistry?
     let handles: [PipelineHandle]
     let group: MultiThreadedEventLoopGroup
     /// `POST /v1/logs`'s allowlist (`allow`) and per-client rate limit (`rate-limit.*`); nil: neither is set.
@@ -51,7 +53,8 @@ public final class Relay: Sendable {
     }
 
     init(
-        configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], spool: Spool?, handles: [PipelineHandle],
+        configuration: FerryConfiguration, capacity: BufferCapacity, upstreams: [Upstream], spool: Spool?, registry: SpoolRegistry? = nil,
+        handles: [PipelineHandle],
         group: MultiThreadedEventLoopGroup, kinds: [any UpstreamKind], routes: [RouteStats] = [], latency: @escaping LatencyRecorders = { _ in nil },
         kindContext: UpstreamKindContext, logger: Logger
     ) {
@@ -65,6 +68,7 @@ public final class Relay: Sendable {
                 listeners: ListenerPositions(configuration: configuration), routes: routes))
         self.configuration = configuration
         self.spool = spool
+        self.registry = registry
         self.capacity = capacity
         self.handles = handles
         self.group = group
@@ -100,9 +104,9 @@ public final class Relay: Sendable {
             handle.pipeline.value.receiveAll(records, transport: transport, source: source, gate: gate)
         }.get()
         switch outcome {
-        case .accepted(let count, let run):
-            // Answered once the lines are in the spool, and synced if `spool.fsync` is `always`.
-            if let run, let spool { await spool.durable(shard: run.shard, through: run.end) }
+        case .accepted(let count, let marks):
+            // Answered once the lines are in the spool (each route's, with `routes`), and synced if `spool.fsync` is `always`.
+            await Countdown.awaitDurable(marks)
             return .accepted(count)
         case .bufferFull: return .bufferFull
         case .spoolFull: return .spoolFull
@@ -163,6 +167,7 @@ public final class Relay: Sendable {
         let undrained = capacity.usedLogs
         // A last checkpoint and sync: what was not delivered is sent first on the next start.
         spool?.close()
+        registry?.close()
         state.withLock {
             $0.phase = .stopped
             $0.undrained = undrained

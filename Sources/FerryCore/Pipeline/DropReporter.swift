@@ -60,13 +60,13 @@ extension DropReporter {
     /// Counts the logs a spool admission did not take, under its reason: the
     /// byte limit (`spool_full`, detail: the spool's bytes) or a failed write
     /// (`spool_write_failed`, detail: errno).
-    mutating func dropRefused(_ admission: SpoolShard.Admission, by shard: SpoolShard) {
+    mutating func dropRefused(_ admission: SpoolShard.Admission, by shard: SpoolShard, route: String? = nil) {
         guard admission.refused > 0 else { return }
         switch admission.refusal {
         case .writeFailed(let code):
-            drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: String(cString: strerror(code)))
+            drop(.spoolWriteFailed, logs: admission.refused, detail: Int(code), error: String(cString: strerror(code)), route: route)
         case .full, nil:
-            drop(.spoolFull, logs: admission.refused, detail: shard.budget.bytes)
+            drop(.spoolFull, logs: admission.refused, detail: shard.budget.bytes, route: route)
         }
     }
 }

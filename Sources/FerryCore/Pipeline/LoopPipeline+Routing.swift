@@ -10,18 +10,25 @@ extension LoopPipeline {
     /// not match leaves now (`no_route`). With several, the intake's one copy
     /// is given back and each route reserves room for its own copies, so a
     /// route's queue is bounded on its own (`queue_full` and `route_overflow`
-    /// count copies, per route).
-    func route(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?], listener: Int) {
-        guard !records.isEmpty else { return }
+    /// count copies, per route). With a spool per route, see ``routeThroughSpools(_:bytes:receivedAt:sources:listener:)``.
+    ///
+    /// - Returns: where in the routes' spools the logs went, for answers that
+    ///   wait for a sync (a spool per route under `spool.fsync: always`; else empty).
+    @discardableResult
+    func route(
+        _ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans, sources: [SourceKey?], listener: Int
+    ) -> [SpoolMark] {
+        guard !records.isEmpty else { return [] }
+        if table.spoolsPerRoute { return routeThroughSpools(records, bytes: bytes, receivedAt: receivedAt, sources: sources, listener: listener) }
         if routes.count == 1, routes[0].route.match.takesEverything {
             routes[0].stats.routed.add(records.count)
             routes[0].dispatch(records, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources)
-            return
+            return []
         }
         let masks = routeMasks(records, sources: sources, listener: listener)
         if routes.count == 1 {
             routeToOne(records, masks: masks, bytes: bytes, receivedAt: receivedAt, spans: spans, sources: sources)
-            return
+            return []
         }
         capacity.release(count: records.count, bytes: bytes)
         let unrouted = masks.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
@@ -55,6 +62,69 @@ extension LoopPipeline {
             queue.stats.routed.add(count)
             queue.dispatch(subset, bytes: taken, receivedAt: receivedAt, spans: SpoolSpans(), sources: subsetSources)
         }
+        return []
+    }
+
+    /// With a spool per route (``SpoolRegistry``): each route's logs are
+    /// appended to its own spool first — holding room in memory while the route
+    /// is within its share of the buffer and the buffer has room, on disk only
+    /// otherwise, read back in order — then sent or queued. A route past its
+    /// cap on disk drops its oldest logs waiting there (`route_overflow`), so a
+    /// dead destination never takes another route's place. The intake reserved
+    /// no room for these logs.
+    private func routeThroughSpools(
+        _ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, sources: [SourceKey?], listener: Int
+    ) -> [SpoolMark] {
+        let everything = routes.count == 1 && routes[0].route.match.takesEverything
+        let masks = everything ? [] : routeMasks(records, sources: sources, listener: listener)
+        if !everything {
+            let unrouted = masks.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+            if unrouted > 0 { drops.drop(.noRoute, logs: unrouted, detail: routes.count) }
+        }
+        var marks: [SpoolMark] = []
+        for (position, queue) in routes.enumerated() {
+            guard let shard = queue.spoolShard, let spool = queue.spool else { continue }
+            var subset = records
+            var subsetSources = sources
+            var subsetBytes = bytes
+            if !everything {
+                let bit = UInt32(1) << UInt32(position)
+                var matched = 0
+                for mask in masks where mask & bit != 0 { matched += 1 }
+                guard matched > 0 else { continue }
+                if matched < records.count {
+                    subset = []
+                    subset.reserveCapacity(matched)
+                    subsetSources = []
+                    subsetBytes = 0
+                    for index in records.indices where masks[index] & bit != 0 {
+                        subset.append(records[index])
+                        subsetBytes += records[index].readableBytes
+                        if index < sources.count { subsetSources.append(sources[index]) }
+                    }
+                }
+            }
+            let admission = shard.admit(subset, bytes: subsetBytes, capacity: capacity, allOrNothing: false, memory: queue.hasMemoryRoom)
+            if admission.evicted > 0 {
+                queue.stats.overflowed.add(admission.evicted)
+                drops.drop(.routeOverflow, logs: admission.evicted, detail: spool.settings.maxBytes, route: queue.route.name)
+            }
+            drops.dropRefused(admission, by: shard, route: queue.route.name)
+            guard let run = admission.run else { continue }
+            queue.stats.routed.add(run.count)
+            if spool.settings.sync == .always { marks.append(SpoolMark(spool: spool, shard: shard.index, through: run.end)) }
+            guard admission.inMemory else {
+                queue.scheduleRetry()  // on disk only: read back once the route has room
+                continue
+            }
+            if run.count < subset.count {
+                subset.removeLast(subset.count - run.count)
+                subsetBytes = subset.reduce(0) { $0 + $1.readableBytes }
+                if subsetSources.count > run.count { subsetSources.removeLast(subsetSources.count - run.count) }
+            }
+            queue.dispatch(subset, bytes: subsetBytes, receivedAt: receivedAt, spans: SpoolSpans(run), sources: subsetSources)
+        }
+        return marks
     }
 
     /// One route with a match: the logs it takes keep their room (and spool

@@ -6,9 +6,16 @@ extension LoopPipeline {
     /// Most logs read back from disk per drain step.
     static let readBackBurst = 4_096
 
-    /// Whether `queue` reads spilled logs back: with a spool there is one route (the configuration allows no more).
+    /// Whether `queue` reads spilled logs back: from its own spool, or (the
+    /// one route without `routes`) from the loop's.
     func readsSpool(_ queue: RouteQueue) -> Bool {
-        !readShards.isEmpty && queue === routes.first
+        queue.spool != nil ? !queue.readShards.isEmpty : !readShards.isEmpty && queue === routes.first
+    }
+
+    /// The shards of `spool` loop `index` reads back: its own, and those of
+    /// loops an earlier run had beyond this run's count.
+    static func shards(of spool: Spool, readBy index: Int, loopCount: Int) -> [SpoolShard] {
+        spool.shards.filter { $0.index == index || ($0.index >= loopCount && $0.index % loopCount == index) }
     }
 
     /// Refills the memory window from the spool while logs wait on disk only,
@@ -17,11 +24,11 @@ extension LoopPipeline {
     /// the buffer has room for.
     func readBackSpilled(into queue: RouteQueue) {
         guard queue.shard.count < 4, queue.lanes.contains(where: \.canAccept) else { return }
-        for source in readShards where source.isSpilling {
+        for source in queue.spool != nil ? queue.readShards : readShards where source.isSpilling {
             let read = source.readSpilled(maxRecords: Self.readBackBurst, capacity: capacity, allocator: allocator)
             if read.lost > 0 { drops.drop(.spoolCorrupt, logs: read.lost, detail: source.index) }
             guard !read.records.isEmpty else { return }
-            queue.stats.routed.add(read.records.count)
+            if queue.spool == nil { queue.stats.routed.add(read.records.count) }  // a route's own spool counted them when it took them
             queue.append(RecordBatch(copying: read.records, bytes: read.bytes, receivedAt: .now(), spans: read.spans, allocator: allocator))
             return
         }

@@ -12,6 +12,15 @@ extension LoopPipeline {
     func receiveStream(_ records: ArraySlice<ByteBuffer>, transport: Transport, listener: Int = 0, source: SourceKey? = nil) -> Int {
         guard !records.isEmpty else { return 0 }
         let bytes = records.reduce(0) { $0 + $1.readableBytes }
+        if registry != nil {
+            // Each route's spool takes its own (a route past its cap drops its oldest, counted): all are taken.
+            let taken = Array(records)
+            counters.countReceived(transport, logs: taken.count, bytes: bytes)
+            sampler.consider(taken, transport: transport)
+            counters.countPriorities(taken)
+            route(taken, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: sources(source, taken.count), listener: listener)
+            return taken.count
+        }
         if let spoolShard {
             let admission = spoolShard.admit(records, bytes: bytes, capacity: capacity, allOrNothing: false)
             guard let run = admission.run, run.count > 0 else { return 0 }

@@ -22,6 +22,9 @@ package final class LoopPipeline {
     /// Shards this loop reads spilled logs back from: its own, and those of
     /// loops an earlier run had beyond this run's count.
     let readShards: [SpoolShard]
+    /// Each route's own spool, with `routes` and `spool.dir` (then ``spool`` is nil).
+    let registry: SpoolRegistry?
+    let loopCount: Int
     let maxRecordBytes: Int
     let logger: Logger
     /// Every upstream's lane on this loop, by upstream id, and the route queue each belongs to.
@@ -48,11 +51,12 @@ package final class LoopPipeline {
     package init(
         index: Int, eventLoop: any EventLoop, capacity: BufferCapacity, maxRecordBytes: Int,
         sampleRate: Double = 0, spool: Spool? = nil, loopCount: Int = 1, keys: FrameKeySource? = nil,
-        routing: RoutingTable? = nil, logger: Logger
+        routing: RoutingTable? = nil, registry: SpoolRegistry? = nil, logger: Logger
     ) {
         self.spool = spool
-        self.readShards =
-            spool.map { spool in spool.shards.filter { $0.index == index || ($0.index >= loopCount && $0.index % loopCount == index) } } ?? []
+        self.registry = registry
+        self.loopCount = loopCount
+        self.readShards = spool.map { Self.shards(of: $0, readBy: index, loopCount: loopCount) } ?? []
         let counters = PipelineCounters()
         self.drops = DropReporter(counters: counters, logger: logger, loopIndex: index)
         self.sampler = LogSampler(rate: sampleRate, logger: logger, loopIndex: index)
@@ -62,12 +66,12 @@ package final class LoopPipeline {
         self.counters = counters
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
-        self.settlement = Settlement(capacity: capacity, spool: spool)
+        self.settlement = Settlement(capacity: capacity, spool: spool, registry: registry)
         let table = routing ?? RoutingTable(configuration: FerryConfiguration())
         self.table = table
         self.frames = FrameReceiver(
             capacity: capacity, spool: spool, shardIndex: index, eventLoop: eventLoop, counters: counters, maxRecordBytes: maxRecordBytes,
-            loopIndex: index, keys: keys, logger: logger)
+            loopIndex: index, keys: keys, reservesRoom: registry == nil, logger: logger)
         if routing == nil { self.routes = table.routes.map { RouteQueue(route: $0, stats: RouteStats(route: $0), pipeline: self) } }
         frames.openSockets = { [unowned self] socket in self.replySockets.contains(ObjectIdentifier(socket)) }
     }
@@ -166,8 +170,14 @@ package final class LoopPipeline {
             outgoingSpans.append(contentsOf: spans)
             if keepSources { sources += burst.sources(start..<(start + records.count)) }
         }
-        frames.sendAcknowledgements()
-        forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, sources: sources, of: burst)
+        if registry == nil {
+            frames.sendAcknowledgements()
+            forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, sources: sources, of: burst)
+        } else {
+            // Each route's spool takes the frames' logs first: acknowledged once they are there (synced, under `always`).
+            frames.awaitDurable(forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, sources: sources, of: burst))
+            frames.sendAcknowledgements()
+        }
         if spoolShard?.isSpilling == true { routes[0].scheduleRetry() }
         for traceID in frames.takeTraced() {
             let first = routes[0]
@@ -184,11 +194,12 @@ package final class LoopPipeline {
 
     /// The plain logs `range` of a burst, holding room in the memory buffer.
     /// With a spool the receive thread admitted them (room reserved, or on disk
-    /// only and not here); without, room is reserved now and the newest that do
-    /// not fit are dropped as `queue_full`.
+    /// only and not here); with a spool per route, each route's admission takes
+    /// them later; without, room is reserved now and the newest that do not fit
+    /// are dropped as `queue_full`.
     private func take(_ burst: ReceivedBurst, _ range: Range<Int>) -> ([ByteBuffer], Int, SpoolSpans)? {
         guard !range.isEmpty else { return nil }
-        if spool != nil {
+        if spool != nil || registry != nil {
             let bytes = range.count == burst.records.count ? burst.recordBytes : burst.records[range].reduce(0) { $0 + $1.readableBytes }
             return (Array(burst.records[range]), bytes, burst.spans.slice(from: range.lowerBound, count: range.count))
         }
@@ -208,14 +219,16 @@ package final class LoopPipeline {
         return count > 0 ? (records, bytes) : nil
     }
 
-    private func forward(_ records: [ByteBuffer], bytes: Int, spans: SpoolSpans, sources: [SourceKey?], of burst: ReceivedBurst) {
-        guard !records.isEmpty else { return }
+    /// Returns the places in the routes' spools the logs' acknowledgements wait for (a spool per route, `always`).
+    @discardableResult
+    private func forward(_ records: [ByteBuffer], bytes: Int, spans: SpoolSpans, sources: [SourceKey?], of burst: ReceivedBurst) -> [SpoolMark] {
+        guard !records.isEmpty else { return [] }
         if burst.failedDirectSend {
             // Refused on the receive thread's socket (only ever the one route): wait, then retry or fail over.
             routes[0].park(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans)
-        } else {
-            route(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans, sources: sources, listener: burst.listener)
+            return []
         }
+        return route(records, bytes: bytes, receivedAt: burst.receivedAt, spans: spans, sources: sources, listener: burst.listener)
     }
 
     /// Opens the receive thread's direct route to the first upstream that can
@@ -237,8 +250,8 @@ package final class LoopPipeline {
 
     /// Result of offering a whole HTTP request's lines.
     enum BulkOutcome: Equatable {
-        /// Taken: how many, and (with a spool) the run they were appended as, to await its sync.
-        case accepted(Int, SpoolRun?)
+        /// Taken: how many, and (with a spool) where they were appended, to await its sync.
+        case accepted(Int, [SpoolMark])
         case bufferFull
         /// The spool could not take them (`spool.max-bytes`, or a failed write).
         case spoolFull
@@ -279,11 +292,15 @@ package final class LoopPipeline {
             }
         }
         if oversize > 0 { drops.drop(.oversize, logs: oversize, detail: maxRecordBytes) }
-        guard !accepted.isEmpty else { return .accepted(0, nil) }
+        guard !accepted.isEmpty else { return .accepted(0, []) }
         counters.countPriorities(accepted)
         let http = table.httpListener
         let sources = table.readsSource && source != nil ? [SourceKey?](repeating: source, count: accepted.count) : []
-        if let spoolShard {
+        if registry != nil {
+            // Each route's spool takes its own (its oldest go when it is past its cap, counted).
+            return .accepted(accepted.count, route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: sources, listener: http))
+        }
+        if let spoolShard, let spool {
             let admission = spoolShard.admit(accepted, bytes: bytes, capacity: capacity, allOrNothing: true)
             guard let run = admission.run else {
                 drops.dropRefused(admission, by: spoolShard)
@@ -294,13 +311,13 @@ package final class LoopPipeline {
             } else {
                 routes[0].scheduleRetry()  // on disk only: read back once there is room
             }
-            return .accepted(accepted.count, run)
+            return .accepted(accepted.count, [SpoolMark(spool: spool, shard: run.shard, through: run.end)])
         }
         guard capacity.reserveAll(count: accepted.count, bytes: bytes) else {
             drops.drop(.queueFull, logs: accepted.count, detail: capacity.usedLogs)
             return .bufferFull
         }
         route(accepted, bytes: bytes, receivedAt: .now(), spans: SpoolSpans(), sources: sources, listener: http)
-        return .accepted(accepted.count, nil)
+        return .accepted(accepted.count, [])
     }
 }

@@ -22,10 +22,34 @@ final class RouteQueue {
     /// Position (in ``lanes``) of the upstream this loop sent to last, to log changes once.
     private(set) var currentUpstream = 0
 
+    /// The route's own spool (with `routes` and `spool.dir`), where its logs
+    /// are appended before they go anywhere; nil otherwise (the loop's spool,
+    /// if any, then holds every log once).
+    let spool: Spool?
+    /// This loop's shard of it, and the shards this loop reads back from.
+    let spoolShard: SpoolShard?
+    let readShards: [SpoolShard]
+
     init(route: RoutingTable.Route, stats: RouteStats, pipeline: LoopPipeline) {
         self.route = route
         self.stats = stats
         self.pipeline = pipeline
+        let spool = pipeline.registry?.spool(forRoute: route.name)
+        self.spool = spool
+        self.spoolShard = spool.map { $0.shards[pipeline.index] }
+        self.readShards = spool.map { LoopPipeline.shards(of: $0, readBy: pipeline.index, loopCount: pipeline.loopCount) } ?? []
+    }
+
+    /// Whether logs of this route wait on disk only (its own spool's shard, or the loop's).
+    var isSpilling: Bool {
+        if let spoolShard { return spoolShard.isSpilling }
+        return pipeline.spoolShard?.isSpilling == true
+    }
+
+    /// Whether the route's logs may take room in memory now: it keeps its
+    /// share of the buffer, the rest waits on disk only (with its own spool).
+    var hasMemoryRoom: Bool {
+        stats.waitingBytes.load < route.maxBacklogBytes && stats.waitingLogs.load < route.maxBacklogLogs
     }
 
     func setLanes(_ lanes: [any UpstreamLane]) {
@@ -140,7 +164,7 @@ final class RouteQueue {
             }
             lane.send(records, bytes: bytes, receivedAt: batch.receivedAt, spans: spans)
         }
-        if !shard.isEmpty || pipeline.spoolShard?.isSpilling == true { scheduleRetry() }
+        if !shard.isEmpty || isSpilling { scheduleRetry() }
         pipeline.publishDirectRoute()
     }
 

@@ -6,16 +6,30 @@
 /// settled: they keep both until they finally leave.
 package struct Settlement: Sendable {
     let capacity: BufferCapacity
+    /// The one spool, without `routes`.
     let spool: Spool?
+    /// Each route's spool, with `routes` and `spool.dir`: a run names its spool.
+    let registry: SpoolRegistry?
 
-    package init(capacity: BufferCapacity, spool: Spool?) {
+    package init(capacity: BufferCapacity, spool: Spool?, registry: SpoolRegistry? = nil) {
         self.capacity = capacity
         self.spool = spool
+        self.registry = registry
     }
 
     @inline(__always)
     func settle(count: Int, bytes: Int, spans: SpoolSpans) {
         capacity.release(count: count, bytes: bytes)
-        if let spool, !spans.isEmpty { spool.settle(spans) }
+        guard !spans.isEmpty else { return }
+        if let registry {
+            registry.settle(spans)
+        } else if let spool {
+            spool.settle(spans)
+        }
+    }
+
+    /// The spool a run with id `id` belongs to.
+    func spool(id: Int) -> Spool? {
+        registry?.spool(id: id) ?? spool
     }
 }

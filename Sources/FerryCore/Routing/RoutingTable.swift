@@ -33,13 +33,21 @@ package struct RoutingTable: Sendable {
     let httpListener: Int
 
     /// Whether the receive threads may send themselves: one route that takes
-    /// everything, over the upstreams they were started with (ids 0, 1, …).
+    /// everything, over the upstreams they were started with (ids 0, 1, …),
+    /// and no spool per route (each log must reach its route's spool first).
     let allowsDirectRoute: Bool
+    /// Each route keeps its own spool (``SpoolRegistry``): the loop admits each route's logs to it.
+    package let spoolsPerRoute: Bool
 
     /// - Parameters:
     ///   - slots: each upstream's id (nil: in order from 0, as at start).
     ///   - listeners: each listener's position (nil: in `listen` order, then the HTTP intake, as at start).
-    package init(configuration: FerryConfiguration, slots: [UpstreamURL: Int]? = nil, listeners: ListenerPositions? = nil) {
+    ///   - spoolsPerRoute: whether the running relay keeps a spool per route (nil: as `configuration` says; a reload
+    ///     passes what runs, since the spool's layout changes only with a restart).
+    package init(
+        configuration: FerryConfiguration, slots: [UpstreamURL: Int]? = nil, listeners: ListenerPositions? = nil, spoolsPerRoute: Bool? = nil
+    ) {
+        let perRoute = spoolsPerRoute ?? configuration.spoolsPerRoute
         let positions = listeners ?? ListenerPositions(configuration: configuration)
         httpListener = positions[FerryConfiguration.httpListenerName] ?? configuration.listeners.count
         let settings = configuration.effectiveRoutes
@@ -54,13 +62,16 @@ package struct RoutingTable: Sendable {
                     settings: route, upstreams: ids,
                     memberIDs: route.upstreams.map { RendezvousHash.memberID($0.description) },
                     match: route.match.compiled(listeners: positions), maxBacklogLogs: logs,
-                    maxBacklogBytes: min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))
+                    // With a spool per route, max-backlog-bytes caps the route's spool; in memory it keeps its share.
+                    maxBacklogBytes: perRoute
+                        ? share : min(route.maxBacklogBytes ?? share, configuration.queueCapacityBytes)))
             position += route.upstreams.count
         }
         self.routes = routes
         isSingleFailover = settings.count == 1 && settings[0].mode == .failover && settings[0].match.takesEverything
         readsPriority = routes.contains { $0.match.readsPriority }
         readsSource = routes.contains { $0.match.readsSource || $0.mode == .balance }
-        allowsDirectRoute = isSingleFailover && routes[0].upstreams == Array(0..<routes[0].upstreams.count)
+        self.spoolsPerRoute = perRoute
+        allowsDirectRoute = isSingleFailover && !perRoute && routes[0].upstreams == Array(0..<routes[0].upstreams.count)
     }
 }

@@ -61,12 +61,15 @@ package final class FrameJournal: Sendable {
     package static let restartGap: UInt32 = 1 << 16
 
     let shard: Int
+    /// The spool the shard belongs to (``SpoolRun/spool``).
+    let spoolID: Int
     private let paths: [String]
     private let state = Mutex(State())
 
     /// - Parameter key: names the upstream (a hash of its URL), so a journal is only read back for the same one.
-    init(directory: String, shard: Int, key: String) {
+    init(directory: String, shard: Int, spoolID: Int = 0, key: String) {
         self.shard = shard
+        self.spoolID = spoolID
         self.paths = ["\(directory)/frames-\(key).0", "\(directory)/frames-\(key).1"]
     }
 
@@ -80,7 +83,7 @@ package final class FrameJournal: Sendable {
         guard var snapshot = best?.snapshot else { return nil }
         state.withLock { $0.generation = best?.generation ?? 0 }
         for (sequence, entry) in snapshot.entries {
-            snapshot.entries[sequence]?.runs = entry.runs.map { SpoolRun(shard: shard, first: $0.first, count: $0.count) }
+            snapshot.entries[sequence]?.runs = entry.runs.map { SpoolRun(spool: spoolID, shard: shard, first: $0.first, count: $0.count) }
         }
         return snapshot
     }

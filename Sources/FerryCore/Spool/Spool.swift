@@ -70,13 +70,15 @@ package final class Spool: Sendable {
     package let shards: [SpoolShard]
     /// What each shard's start-up scan found.
     package let recoveries: [SpoolRecovery]
-    let budget: SpoolBudget
+    package let budget: SpoolBudget
     private let lockDescriptor: CInt
     private let worker: Mutex<NamedThread?> = Mutex(nil)
     private let shared: Shared
     private let logger: Logger
     /// This spool's `ferry://` sender instance id (`sender-id`): the same across restarts.
     package let senderInstance: UInt64
+    /// Its id in ``SpoolRun/spool`` (0, or its slot in the ``SpoolRegistry``).
+    package let id: Int
     private let journals = Mutex<[FrameJournal]>([])
 
     /// What the worker and the shards' users share.
@@ -103,7 +105,14 @@ package final class Spool: Sendable {
     /// Opens (creating if needed) the spool for `shardCount` loops and scans
     /// what an earlier run left. Shards beyond `shardCount` from a run with
     /// more loops are scanned too and read back by loop `index % shardCount`.
-    package static func open(settings: SpoolSettings, shardCount: Int, logger: Logger) throws -> Spool {
+    ///
+    /// - Parameters:
+    ///   - id: the spool's id in the runs it makes (a route's slot in the ``SpoolRegistry``).
+    ///   - evictsOldest: past `settings.maxBytes`, drop the oldest logs that wait on disk only (a route's backlog cap).
+    ///   - parent: the whole spool's budget when this is one route's part of it.
+    package static func open(
+        settings: SpoolSettings, shardCount: Int, id: Int = 0, evictsOldest: Bool = false, parent: SpoolBudget? = nil, logger: Logger
+    ) throws -> Spool {
         let root = settings.directory
         if let code = ParentDirectories.create(for: root + "/LOCK") { throw SpoolError.cannotCreate(path: root, errno: code) }
         let lock = Glibc.open(root + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -116,7 +125,7 @@ package final class Spool: Sendable {
         for name in SpoolShard.directoryEntries(root) where name.hasPrefix("shard-") {
             if let index = Int(name.dropFirst(6)), index >= count, index < 1024 { count = index + 1 }
         }
-        let budget = SpoolBudget(limit: settings.maxBytes)
+        let budget = SpoolBudget(limit: settings.maxBytes, parent: parent)
         var shards: [SpoolShard] = []
         var progress: [ProgressFile] = []
         var recoveries: [SpoolRecovery] = []
@@ -127,7 +136,9 @@ package final class Spool: Sendable {
                 _ = Glibc.close(lock)
                 throw SpoolError.cannotCreate(path: directory, errno: errno)
             }
-            let shard = SpoolShard(index: index, directory: directory, segmentBytes: settings.segmentBytes, budget: budget, clock: clock)
+            let shard = SpoolShard(
+                index: index, spoolID: id, evictsOldest: evictsOldest, directory: directory, segmentBytes: settings.segmentBytes, budget: budget,
+                clock: clock)
             var file = ProgressFile(path: "\(directory)/\(SpoolShard.progressName)")
             recoveries.append(shard.recover(progress: &file))
             if index < shardCount, let code = shard.openActiveSegment() {
@@ -140,16 +151,17 @@ package final class Spool: Sendable {
         let senderInstance = Self.senderInstance(root)
         let spool = Spool(
             settings: settings, shards: shards, recoveries: recoveries, budget: budget, lock: lock, progress: progress,
-            senderInstance: senderInstance, logger: logger)
+            senderInstance: senderInstance, id: id, logger: logger)
         try spool.startWorker()
         return spool
     }
 
     private init(
         settings: SpoolSettings, shards: [SpoolShard], recoveries: [SpoolRecovery], budget: SpoolBudget, lock: CInt, progress: [ProgressFile],
-        senderInstance: UInt64, logger: Logger
+        senderInstance: UInt64, id: Int, logger: Logger
     ) {
         self.senderInstance = senderInstance
+        self.id = id
         self.settings = settings
         self.shards = shards
         self.recoveries = recoveries
@@ -161,7 +173,11 @@ package final class Spool: Sendable {
 
     /// Records that left Ferry (delivered, or dropped with a counted reason), of any shard.
     package func settle(_ spans: SpoolSpans) {
-        let runs = spans.runs
+        settle(spans.runs)
+    }
+
+    /// Settles the runs of `runs` that are this spool's.
+    package func settle(_ runs: [SpoolRun]) {
         if runs.count == 1 || runs.allSatisfy({ $0.shard == runs[0].shard }) {
             if let shard = runs.first?.shard, shard < shards.count { shards[shard].settle(runs) }
             return
@@ -170,7 +186,7 @@ package final class Spool: Sendable {
     }
 
     /// The instance id in `sender-id`, made (random, low byte 0) and written on first use.
-    private static func senderInstance(_ root: String) -> UInt64 {
+    package static func senderInstance(_ root: String) -> UInt64 {
         let path = root + "/sender-id"
         let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         if existing >= 0 {
@@ -198,7 +214,7 @@ package final class Spool: Sendable {
     package func journal(shard: Int, upstream: String) -> FrameJournal {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the URL: the journal belongs to that upstream only
         for byte in upstream.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let journal = FrameJournal(directory: shards[shard].directory, shard: shard, key: String(hash, radix: 16))
+        let journal = FrameJournal(directory: shards[shard].directory, shard: shard, spoolID: id, key: String(hash, radix: 16))
         journals.withLock { $0.append(journal) }
         return journal
     }
@@ -313,6 +329,20 @@ package final class Spool: Sendable {
             for index in files.indices { files[index].close() }
         }
         _ = Glibc.close(lockDescriptor)
+    }
+
+    /// Deletes the spool's files after ``close()`` (a route a reload removed):
+    /// its shards' segments, progress files and frame journals, its LOCK, and
+    /// its directory when nothing else is left in it.
+    package func deleteFiles() {
+        for shard in shards {
+            for name in SpoolShard.directoryEntries(shard.directory) where name != "." && name != ".." {
+                _ = unlink("\(shard.directory)/\(name)")
+            }
+            _ = rmdir(shard.directory)
+        }
+        _ = unlink(settings.directory + "/LOCK")
+        _ = rmdir(settings.directory)
     }
 
     // MARK: - Figures

@@ -68,7 +68,7 @@ extension SpoolShard {
                 let (fitting, fittingBytes) = capacity.reservePrefix(of: pending) { $0.1.readableBytes }
                 for (sequence, payload) in pending.prefix(fitting) {
                     if sequence > spill.sequence {
-                        result.lost += noteLost(SpoolRun(shard: index, first: spill.sequence, count: Int(sequence - spill.sequence)))
+                        result.lost += noteLost(SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(sequence - spill.sequence)))
                     }
                     if isClaimed(sequence) {
                         // Sent again in its old frame by a lane: its room in memory goes back.
@@ -78,7 +78,7 @@ extension SpoolShard {
                         continue
                     }
                     result.records.append(payload)
-                    result.spans.append(SpoolRun(shard: index, first: sequence, count: 1))
+                    result.spans.append(SpoolRun(spool: spoolID, shard: index, first: sequence, count: 1))
                     spill.sequence = sequence + 1
                 }
                 result.bytes += fittingBytes
@@ -99,7 +99,8 @@ extension SpoolShard {
                     guard let last = state.segments.last, last.first == spill.segmentFirst, last.bytes == spill.offset else { return false }
                     if spill.sequence < state.nextSequence {
                         result.lost += Int(state.nextSequence - spill.sequence)
-                        state.ledger.settle(SpoolRun(shard: index, first: spill.sequence, count: Int(state.nextSequence - spill.sequence)))
+                        state.ledger.settle(
+                            SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(state.nextSequence - spill.sequence)))
                         state.lostWhileReading += Int(state.nextSequence - spill.sequence)
                     }
                     state.spill = nil
@@ -110,7 +111,7 @@ extension SpoolShard {
             }
             guard let next = snapshot.next else { break }
             if spill.sequence < next {
-                result.lost += noteLost(SpoolRun(shard: index, first: spill.sequence, count: Int(next - spill.sequence)))
+                result.lost += noteLost(SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(next - spill.sequence)))
                 spill.sequence = next
             }
             spill = Spill(sequence: spill.sequence, segmentFirst: next, offset: SpoolRecordFormat.segmentHeaderBytes)

@@ -82,17 +82,30 @@ package final class SpoolShard: Sendable {
         /// Records not taken (the last ones offered), and why.
         package var refused = 0
         package var refusal: Refusal?
+        /// Records that waited on disk only and were dropped to make room
+        /// (a route's spool past its cap drops its oldest: `route_overflow`).
+        package var evicted = 0
     }
 
     package let index: Int
+    /// The spool this shard belongs to (``SpoolRun/spool``).
+    package let spoolID: Int
+    /// Past the byte limit, drop the oldest records that wait on disk only
+    /// rather than refuse new ones (a route's own spool: its backlog cap).
+    let evictsOldest: Bool
     let directory: String
     private let segmentBytes: Int
     let budget: SpoolBudget
     let state: Mutex<State>
     let clock: @Sendable () -> Double
 
-    init(index: Int, directory: String, segmentBytes: Int, budget: SpoolBudget, clock: @escaping @Sendable () -> Double) {
+    init(
+        index: Int, spoolID: Int = 0, evictsOldest: Bool = false, directory: String, segmentBytes: Int, budget: SpoolBudget,
+        clock: @escaping @Sendable () -> Double
+    ) {
         self.index = index
+        self.spoolID = spoolID
+        self.evictsOldest = evictsOldest
         self.directory = directory
         self.segmentBytes = segmentBytes
         self.budget = budget
@@ -108,8 +121,10 @@ package final class SpoolShard: Sendable {
     /// - Parameter allOrNothing: take all or none (an HTTP body, a frame: the
     ///   sender is told either way); otherwise the records that fit are taken,
     ///   in order.
+    /// - Parameter memory: whether the records may take room in the memory
+    ///   buffer at all (false: on disk only, as when the buffer is full).
     package func admit<Records: RandomAccessCollection<ByteBuffer>>(
-        _ records: Records, bytes: Int, capacity: BufferCapacity, allOrNothing: Bool
+        _ records: Records, bytes: Int, capacity: BufferCapacity, allOrNothing: Bool, memory: Bool = true
     ) -> Admission {
         guard !records.isEmpty else { return Admission() }
         return state.withLock { state in
@@ -117,13 +132,16 @@ package final class SpoolShard: Sendable {
             // As many as fit the byte limit (all or none when asked).
             var count = records.count
             var takenDiskBytes = bytes + records.count * SpoolRecordFormat.recordHeaderBytes
+            if evictsOldest, budget.room < takenDiskBytes {
+                admission.evicted = evictSpilled(&state, toFit: takenDiskBytes)
+            }
             if !budget.tryReserve(takenDiskBytes) {
                 admission.refusal = .full
                 guard !allOrNothing else {
                     admission.refused = records.count
                     return admission
                 }
-                let room = budget.limit - budget.bytes
+                let room = budget.room
                 count = 0
                 takenDiskBytes = 0
                 for record in records {
@@ -172,9 +190,9 @@ package final class SpoolShard: Sendable {
             state.segments[state.segments.count - 1].end = sequence
             state.unsynced = true
             state.appended += count
-            let run = SpoolRun(shard: index, first: first, count: count)
+            let run = SpoolRun(spool: spoolID, shard: index, first: first, count: count)
             admission.run = run
-            if state.spill == nil, capacity.reserveAll(count: count, bytes: payloadBytes) {
+            if state.spill == nil, memory, capacity.reserveAll(count: count, bytes: payloadBytes) {
                 admission.inMemory = true
             } else if state.spill == nil {
                 state.spill = Spill(sequence: first, segmentFirst: segment.first, offset: offset)
@@ -209,6 +227,37 @@ package final class SpoolShard: Sendable {
         state.segments.append(Segment(first: first, path: path, bytes: SpoolRecordFormat.segmentHeaderBytes, end: first, createdAt: clock()))
     }
 
+    /// Drops the oldest records that wait on disk only, a segment at a time,
+    /// until `bytes` fit the budget or none is left; returns how many. A
+    /// segment's file goes at once when none of its records is in memory;
+    /// one that still holds records in memory goes once they are settled.
+    /// Only route spools evict, and their loop is their one writer and
+    /// reader: this never runs while ``readSpilled(maxRecords:capacity:allocator:)`` does.
+    private func evictSpilled(_ state: inout State, toFit bytes: Int) -> Int {
+        var evicted = 0
+        while budget.room < bytes, let spill = state.spill, spill.sequence < state.nextSequence,
+            let position = state.segments.firstIndex(where: { $0.first == spill.segmentFirst })
+        {
+            if position == state.segments.count - 1 {
+                roll(&state)  // the active segment: sealed, so its records can go
+                guard state.segments.count - 1 > position else { break }
+            }
+            let segment = state.segments[position]
+            let dropped = SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(segment.end - spill.sequence))
+            state.ledger.settle(dropped)
+            state.claimed.removeAll { $0.first < segment.end }
+            evicted += dropped.count
+            let next = state.segments[position + 1]
+            state.spill = Spill(sequence: segment.end, segmentFirst: next.first, offset: SpoolRecordFormat.segmentHeaderBytes)
+            if spill.sequence == segment.first || (position == 0 && state.ledger.watermark >= segment.end) {
+                state.segments.remove(at: position)
+                unlink(segment.path)
+                budget.release(segment.bytes)
+            }
+        }
+        return evicted
+    }
+
     /// Opens the first active segment (at start-up, after recovery).
     func openActiveSegment() -> CInt? {
         state.withLock { state in
@@ -222,7 +271,7 @@ package final class SpoolShard: Sendable {
     /// Records of this shard that left Ferry (delivered, or dropped with a counted reason).
     func settle<Runs: Sequence<SpoolRun>>(_ runs: Runs) {
         state.withLock { state in
-            for run in runs where run.shard == index { state.ledger.settle(run) }
+            for run in runs where run.shard == index && run.spool == spoolID { state.ledger.settle(run) }
         }
     }
 
@@ -253,27 +302,45 @@ package final class SpoolShard: Sendable {
     }
 }
 
-/// The byte bound of the whole spool (`spool.max-bytes`), shared by its shards.
-final class SpoolBudget: Sendable {
+/// The byte bound of a spool, shared by its shards: `spool.max-bytes`, or a
+/// route's `max-backlog-bytes` within it (then `parent` is the whole spool's).
+package final class SpoolBudget: Sendable {
     let limit: Int
+    let parent: SpoolBudget?
     private let used = Atomic<Int>(0)
 
-    init(limit: Int) {
+    init(limit: Int, parent: SpoolBudget? = nil) {
         self.limit = limit
+        self.parent = parent
     }
 
     var bytes: Int { used.load(ordering: .relaxed) }
+
+    /// Bytes that would still fit, here and in the parent.
+    var room: Int { min(limit - bytes, parent?.room ?? Int.max) }
 
     func tryReserve(_ bytes: Int) -> Bool {
         var current = used.load(ordering: .relaxed)
         while true {
             guard current + bytes <= limit else { return false }
             let (done, original) = used.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
-            if done { return true }
+            if done { break }
             current = original
         }
+        if let parent, !parent.tryReserve(bytes) {
+            used.subtract(bytes, ordering: .relaxed)
+            return false
+        }
+        return true
     }
 
-    func add(_ bytes: Int) { used.add(bytes, ordering: .relaxed) }
-    func release(_ bytes: Int) { used.subtract(bytes, ordering: .relaxed) }
+    func add(_ bytes: Int) {
+        used.add(bytes, ordering: .relaxed)
+        parent?.add(bytes)
+    }
+
+    func release(_ bytes: Int) {
+        used.subtract(bytes, ordering: .relaxed)
+        parent?.release(bytes)
+    }
 }

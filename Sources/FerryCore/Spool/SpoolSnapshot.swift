@@ -30,6 +30,20 @@ public struct SpoolSnapshot: Sendable, Codable, Equatable {
     public var syncSeconds: Double
     /// The last failed append (the disk is full, say), while it lasts.
     public var writeError: String?
+    /// With `routes`, each route's own spool (the figures above are their sums).
+    public var routes: [RouteSpool]? = nil
+
+    /// One route's spool.
+    public struct RouteSpool: Sendable, Codable, Equatable {
+        public var route: String
+        public var directory: String
+        public var logs: Int
+        public var bytes: Int
+        /// Its cap: `max-backlog-bytes`, or a share of `spool.max-bytes`; past it the route drops its oldest (`route_overflow`).
+        public var maxBytes: Int
+        public var oldestRecordAgeSeconds: Double
+        public var spilling: Bool
+    }
 }
 
 extension Spool {
@@ -49,19 +63,52 @@ extension Spool {
     }
 }
 
+extension SpoolRegistry {
+    /// Every route's spool summed, and each on its own.
+    package var snapshot: SpoolSnapshot {
+        let parts = spools.map { (route: $0.route, spool: $0.spool, snapshot: $0.spool.snapshot) }
+        var total = SpoolSnapshot(
+            directory: settings.directory, fsync: settings.sync.rawValue, bytes: 0, maxBytes: settings.maxBytes, logs: 0, segments: 0,
+            oldestRecordAgeSeconds: 0, spillingShards: 0, recoveredAtStart: 0, damagedRecordsAtStart: 0, damagedBytesAtStart: 0,
+            tornBytesAtStart: 0, foreignFiles: [], syncs: 0, syncSeconds: 0, writeError: nil, routes: [])
+        for part in parts {
+            let one = part.snapshot
+            total.bytes += one.bytes
+            total.logs += one.logs
+            total.segments += one.segments
+            total.oldestRecordAgeSeconds = max(total.oldestRecordAgeSeconds, one.oldestRecordAgeSeconds)
+            total.spillingShards += one.spillingShards
+            total.recoveredAtStart += one.recoveredAtStart
+            total.damagedRecordsAtStart += one.damagedRecordsAtStart
+            total.damagedBytesAtStart += one.damagedBytesAtStart
+            total.tornBytesAtStart += one.tornBytesAtStart
+            total.foreignFiles += one.foreignFiles.map { "\(part.route)/\($0)" }
+            total.syncs += one.syncs
+            total.syncSeconds += one.syncSeconds
+            total.writeError = total.writeError ?? one.writeError
+            total.routes?.append(
+                SpoolSnapshot.RouteSpool(
+                    route: part.route, directory: one.directory, logs: one.logs, bytes: one.bytes, maxBytes: one.maxBytes,
+                    oldestRecordAgeSeconds: one.oldestRecordAgeSeconds, spilling: one.spillingShards > 0))
+        }
+        return total
+    }
+}
+
 extension Relay {
     /// The spool's figures, or nil without one.
-    public var spoolSnapshot: SpoolSnapshot? { spool?.snapshot }
+    public var spoolSnapshot: SpoolSnapshot? { spool?.snapshot ?? registry?.snapshot }
 
     /// Logs Ferry holds that are not yet delivered: the spool's undelivered
     /// logs with one, the memory buffer's without.
-    public var queuedLogs: Int { spool?.snapshot.logs ?? capacity.usedLogs }
+    public var queuedLogs: Int { spoolSnapshot?.logs ?? capacity.usedLogs }
 
     /// Undelivered logs an earlier run left in the spool (0 without one).
-    public var recoveredLogs: Int { spool?.recoveries.reduce(0) { $0 + $1.recovered } ?? 0 }
+    public var recoveredLogs: Int { spoolSnapshot?.recoveredAtStart ?? 0 }
 
     /// Observes each spool sync's duration (the metrics backend's histogram).
     public func observeSpoolSyncs(_ observe: @escaping @Sendable (Duration) -> Void) {
         spool?.observeSyncs(observe)
+        registry?.observeSyncs(observe)
     }
 }

@@ -1,10 +1,14 @@
 /// A run of consecutive spool sequence numbers of one shard: `count` records from `first`.
 package struct SpoolRun: Sendable, Equatable, CustomStringConvertible {
+    /// Which spool the shard belongs to (``SpoolRegistry``): 0 with one route; with
+    /// `routes` and a spool, each route's own.
+    package var spool: Int
     package var shard: Int
     package var first: UInt64
     package var count: Int
 
-    package init(shard: Int = 0, first: UInt64, count: Int) {
+    package init(spool: Int = 0, shard: Int = 0, first: UInt64, count: Int) {
+        self.spool = spool
         self.shard = shard
         self.first = first
         self.count = count
@@ -13,7 +17,7 @@ package struct SpoolRun: Sendable, Equatable, CustomStringConvertible {
     /// One past the last sequence of the run.
     package var end: UInt64 { first + UInt64(count) }
 
-    package var description: String { "\(shard):\(first)..<\(end)" }
+    package var description: String { spool == 0 ? "\(shard):\(first)..<\(end)" : "\(spool)/\(shard):\(first)..<\(end)" }
 }
 
 /// Where the records of a batch sit in the spool, in record order: the
@@ -39,7 +43,7 @@ package struct SpoolSpans: Sendable, Equatable {
 
     package mutating func append(_ run: SpoolRun) {
         guard run.count > 0 else { return }
-        if let last = runs.last, last.shard == run.shard, last.end == run.first {
+        if let last = runs.last, last.shard == run.shard, last.spool == run.spool, last.end == run.first {
             runs[runs.count - 1].count += run.count
         } else {
             runs.append(run)
@@ -55,7 +59,7 @@ package struct SpoolSpans: Sendable, Equatable {
         var result = SpoolSpans()
         var left = count
         for run in runs where left > 0 {
-            result.append(SpoolRun(shard: run.shard, first: run.first, count: min(left, run.count)))
+            result.append(SpoolRun(spool: run.spool, shard: run.shard, first: run.first, count: min(left, run.count)))
             left -= min(left, run.count)
         }
         return result
@@ -70,7 +74,7 @@ package struct SpoolSpans: Sendable, Equatable {
                 skip -= run.count
                 continue
             }
-            result.append(SpoolRun(shard: run.shard, first: run.first + UInt64(skip), count: run.count - skip))
+            result.append(SpoolRun(spool: run.spool, shard: run.shard, first: run.first + UInt64(skip), count: run.count - skip))
             skip = 0
         }
         return result

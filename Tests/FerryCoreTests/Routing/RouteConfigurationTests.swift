@@ -68,10 +68,6 @@ struct RouteConfigurationTests {
             ("routes:\n  Bad.Name: { upstreams: [\"file:/tmp/x\"] }\n", "route names of 1 to 64 characters"),
             ("routes:\n  a: { upstreams: [\"file:/tmp/x\"], matches: { severity: err } }\n", "unknown key 'routes.a.matches.severity'"),
             ("routes: [\"file:/tmp/x\"]\n", "'routes'"),
-            (
-                "spool:\n  dir: /tmp/ferry-spool-routes\nroutes:\n  a: { upstreams: [\"file:/tmp/x\"] }\n  b: { upstreams: [\"file:/tmp/y\"] }\n",
-                "only one route without a match"
-            ),
         ]
         for (yaml, expected) in cases {
             let message = await refusal(yaml)

@@ -200,4 +200,62 @@ struct SpoolTests {
         change(&bytes)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
+
+    @Test func aRouteSpoolPastItsCapDropsItsOldestWaitingOnDiskAndKeepsTheNewest() throws {
+        let dir = try scratchDirectory("spool")
+        // Each "log N" record takes 16 + 5...7 bytes; segments roll every ~230 bytes.
+        var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
+        routeSettings.directory = dir + "/routes/dead"
+        let spool = try Spool.open(settings: routeSettings, shardCount: 1, id: 3, evictsOldest: true, logger: logger)
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        var evicted = 0
+        var taken = 0
+        for start in stride(from: 1, through: 991, by: 10) {
+            let batch = records(start...(start + 9))
+            let admission = spool.shards[0].admit(
+                batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false, memory: false)
+            #expect(admission.refused == 0 && admission.run?.spool == 3)
+            evicted += admission.evicted
+            taken += admission.run?.count ?? 0
+        }
+        // Nothing refused: the oldest went, counted, and the spool stayed within its cap.
+        #expect(taken == 1_000 && evicted > 800 && spool.bytes <= 2_000, "evicted \(evicted), bytes \(spool.bytes)")
+        let read = readAll(spool, capacity: capacity)
+        #expect(read.lost == 0)
+        // What is left is the newest, in order, and with the evicted adds up to everything.
+        #expect(read.texts == records((1_001 - read.texts.count)...1_000).map { String(buffer: $0) })
+        #expect(read.texts.count + evicted == 1_000, "\(read.texts.count) read + \(evicted) evicted")
+        spool.close()
+    }
+
+    @Test func aRegistryKeepsEachRoutesSpoolApartAndSettlesEachRunInItsOwn() throws {
+        let dir = try scratchDirectory("spool")
+        let routes = [
+            RouteSettings(name: "archive", upstreams: [UpstreamURL(parsing: "file:/tmp/a")!]),
+            RouteSettings(name: "siem", upstreams: [UpstreamURL(parsing: "file:/tmp/b")!]),
+        ]
+        var registry = try SpoolRegistry.open(settings: settings(dir), routes: routes, shardCount: 1, logger: logger)
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        let archive = try #require(registry.spool(forRoute: "archive"))
+        let siem = try #require(registry.spool(forRoute: "siem"))
+        #expect(archive.settings.directory == dir + "/routes/archive" && siem.id != archive.id)
+        let batch = records(1...20)
+        let bytes = batch.reduce(0) { $0 + $1.readableBytes }
+        let inArchive = try #require(archive.shards[0].admit(batch, bytes: bytes, capacity: capacity, allOrNothing: false).run)
+        let inSiem = try #require(siem.shards[0].admit(batch, bytes: bytes, capacity: capacity, allOrNothing: false).run)
+        // The archive delivered everything, the siem nothing: one settlement call, each run to its own spool.
+        var spans = SpoolSpans(inArchive)
+        spans.append(SpoolRun(spool: inSiem.spool, shard: 0, first: 1, count: 0))
+        registry.settle(spans)
+        #expect(archive.snapshot.logs == 0 && siem.snapshot.logs == 20)
+        #expect(registry.snapshot.logs == 20 && registry.snapshot.routes?.map(\.route) == ["archive", "siem"])
+        registry.close()
+        // After a restart, each route resumes at its own position: the siem has its 20 again, the archive none.
+        registry = try SpoolRegistry.open(settings: settings(dir), routes: routes, shardCount: 1, logger: logger)
+        let recovered = registry.spools.map { ($0.route, $0.spool.recoveries[0].recovered) }
+        #expect(recovered.map(\.0) == ["archive", "siem"] && recovered.map(\.1) == [0, 20])
+        registry.remove(route: "siem")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/routes/siem") && registry.spool(forRoute: "siem") == nil)
+        registry.close()
+    }
 }

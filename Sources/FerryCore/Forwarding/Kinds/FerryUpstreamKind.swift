@@ -8,7 +8,7 @@ struct FerryUpstreamKind: UpstreamKind {
         let lane = FerryUpstreamLane(
             upstream: upstream, address: upstream.currentAddress, eventLoop: loop.eventLoop, settlement: loop.settlement,
             counters: loop.counters, laneIndex: loop.loopIndex, senderID: instanceID | UInt64(loop.loopIndex & 0xFF), settings: settings,
-            journal: loop.settlement.spool?.journal(shard: loop.loopIndex, upstream: upstream.url.description), logger: loop.logger)
+            journal: loop.spool?.journal(shard: loop.loopIndex, upstream: upstream.url.description), logger: loop.logger)
         lane.onAvailable = loop.wake
         lane.returnToBuffer = loop.handBack
         return lane

@@ -9,6 +9,10 @@ public enum ReloadError: Error, CustomStringConvertible, Sendable {
     case cannotBind(listener: String, reason: String)
     /// `match.listener` names a listener whose position does not fit a route's mask.
     case listenerPositionsExhausted(listener: String, limit: Int)
+    /// The spool is laid out for one route (`upstreams`) and the new configuration has `routes`.
+    case spoolLayout(directory: String)
+    /// A route the reload adds could not open its spool.
+    case cannotOpenSpool(route: String, reason: String)
 
     public var description: String {
         switch self {
@@ -20,6 +24,10 @@ public enum ReloadError: Error, CustomStringConvertible, Sendable {
         case .listenerPositionsExhausted(let listener, let limit):
             return "reload refused: a route matches listener \(listener), but more than \(limit) listeners would run at once "
                 + "while the old ones close; apply the change in two reloads, or restart Ferry"
+        case .spoolLayout(let directory):
+            return "reload refused: the spool (\(directory)) holds every log once for the one route of 'upstreams'; "
+                + "with 'routes' each route keeps its own spool: restart Ferry to apply routes"
+        case .cannotOpenSpool(let route, let reason): return "reload refused: cannot open the spool of route '\(route)': \(reason)"
         }
     }
 }
@@ -62,6 +70,7 @@ extension Relay {
             )
         }
         let plan = ReloadPlan(from: old, to: new)
+        if let spool, !new.routes.isEmpty { throw ReloadError.spoolLayout(directory: spool.settings.directory) }
         var newSlots = slots
         let wanted = Set(new.allUpstreams)
         var newIDs = ids.filter { wanted.contains($0.key) }
@@ -91,7 +100,19 @@ extension Relay {
             for kind in opened.values { await kind.close() }
             throw error
         }
-        let table = RoutingTable(configuration: new, slots: newIDs, listeners: positions)
+        // Each route a reload adds gets its spool before any loop routes to it.
+        if let registry {
+            for route in new.effectiveRoutes where registry.spool(forRoute: route.name) == nil {
+                do {
+                    try registry.open(route: route, routeCount: new.effectiveRoutes.count)
+                } catch {
+                    for listener in bound { await listener.intake.stopIntake(handles: handles) }
+                    for kind in opened.values { await kind.close() }
+                    throw ReloadError.cannotOpenSpool(route: route.name, reason: String(describing: error))
+                }
+            }
+        }
+        let table = RoutingTable(configuration: new, slots: newIDs, listeners: positions, spoolsPerRoute: registry != nil)
         // Sources are kept before routes that need them are in force (never dropped while one runs).
         if table.readsSource { keepsSources.store(true) }
         let byName = Dictionary(oldRoutes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -213,6 +234,23 @@ extension Relay {
                 return gone.compactMap { state.kinds[$0] }
             }
             for kind in closing { await kind.close() }
+            await removeRetiredSpools()
+        }
+    }
+
+    /// Deletes the spools of routes that reloads removed, once they retired on
+    /// every loop: what they still hold (on disk only) is counted `route_removed`.
+    private func removeRetiredSpools() async {
+        guard let registry else { return }
+        let live = Set(currentConfiguration.effectiveRoutes.map(\.name))
+        for (name, spool) in registry.spools where !live.contains(name) {
+            let left = spool.snapshot.logs
+            if left > 0, let handle = handles.first {
+                try? await handle.eventLoop.submit {
+                    handle.pipeline.value.drops.drop(.routeRemoved, logs: left, detail: 0, route: name)
+                }.get()
+            }
+            registry.remove(route: name)
         }
     }
 

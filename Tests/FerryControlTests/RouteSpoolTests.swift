@@ -1,0 +1,138 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Routes with a spool, end to end: each route's own spool (its position, its
+/// cap) through a SIGKILL and a restart, with the real binary, real sockets,
+/// real files and a real aggregator process.
+struct RouteSpoolTests {
+    private func configFile(_ yaml: String, in directory: String) throws -> String {
+        let path = directory + "/ferry.yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Sends `count` lines at `rate` per second: every third a warning (`<12>warn-N`),
+    /// the others info (`<14>info-N`), numbered apart. Returns how many warnings.
+    private func sendMixed(count: Int, rate: Int, to port: Int) async throws -> Int {
+        let socket = try UDPTestSocket()
+        let start = ContinuousClock.now
+        var warnings = 0
+        for index in 0..<count {
+            if index % 3 == 0 {
+                socket.send(Array(("<12>" + PacedSender.line("warn", warnings)).utf8), to: port)
+                warnings += 1
+            } else {
+                socket.send(Array(("<14>" + PacedSender.line("info", index - warnings)).utf8), to: port)
+            }
+            if index % max(1, rate / 100) == 0 {
+                let due = start + .milliseconds(index * 1000 / rate)
+                if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            }
+        }
+        return warnings
+    }
+
+    /// The lines of `path` without their PRI.
+    private func bodies(_ path: String) -> [Substring] {
+        fileLines(path).map { line in line.firstIndex(of: ">").map { line[line.index(after: $0)...] } ?? line }
+    }
+
+    private func routeSpool(_ http: Int, _ name: String) -> [String: Any] {
+        let spool = StatusReader(port: http).status()?["spool"] as? [String: Any]
+        return (spool?["routes"] as? [[String: Any]] ?? []).first { $0["route"] as? String == name } ?? [:]
+    }
+
+    @Test func eachRouteKeepsItsOwnPlaceInTheSpoolThroughAKill() async throws {
+        try await LoadGate.shared.heavy {
+            let directory = try scratchDirectory("route-spool-kill")
+            // The siem route's destination is down at first: a ferry:// socket nobody reads.
+            let frozen = try UDPTestSocket()
+            func config(siem: String) throws -> String {
+                try configFile(
+                    """
+                    spool: { dir: "\(directory)/spool" }
+                    routes:
+                      archive: { upstreams: ["file:\(directory)/all.log"] }
+                      siem: { match: { severity: warning }, upstreams: ["\(siem)"] }
+                    """, in: directory)
+            }
+            let first = try config(siem: "ferry://127.0.0.1:\(frozen.port)")
+            let (ferry, port, http) = try await FerryProcess.serve(["--config", first, "--ack-timeout", "100ms", "--frame-ttl", "2s"])
+            var killed = false
+            defer { if !killed { ferry.signal(SIGKILL) } }
+            let count = 3_000
+            let warnings = try await sendMixed(count: count, rate: 3_000, to: port)
+            #expect(await eventually(seconds: 15) { fileLines(directory + "/all.log").count >= count })
+            // The archive has delivered everything (its place in its spool is past it); the siem holds its warnings.
+            #expect(await eventually(seconds: 10) { routeSpool(http, "archive")["logs"] as? Int == 0 }, "\(routeSpool(http, "archive"))")
+            #expect(routeSpool(http, "siem")["logs"] as? Int == warnings, "\(routeSpool(http, "siem"))")
+            try await Task.sleep(for: .milliseconds(300))  // the archive's progress is checkpointed within milliseconds
+            ferry.signal(SIGKILL)
+            killed = true
+            _ = await ferry.waitForExit(timeout: 10)
+
+            // Restarted with the siem's destination up: its warnings arrive there once; the archive sends nothing again.
+            let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(directory)/siem.log"])
+            defer { aggregator.signal(SIGTERM) }
+            let second = try config(siem: "ferry://127.0.0.1:\(aggregatorPort)")
+            let (again, _, http2) = try await FerryProcess.serve(["--config", second, "--ack-timeout", "200ms"])
+            defer { again.signal(SIGTERM) }
+            let status = StatusReader(port: http2).status()?["spool"] as? [String: Any] ?? [:]
+            #expect(status["recovered_at_start"] as? Int == warnings, "\(status)")
+            #expect(await eventually(seconds: 20) { fileLines(directory + "/siem.log").count >= warnings })
+            try await Task.sleep(for: .milliseconds(500))
+            let siem = PacedSender.tally(prefix: "warn", count: warnings, in: bodies(directory + "/siem.log"))
+            #expect(siem.missing == 0 && siem.duplicated == 0 && siem.unexpected == 0, "siem: \(siem)")
+            let archived = bodies(directory + "/all.log")
+            let archiveWarnings = PacedSender.tally(prefix: "warn", count: warnings, in: archived.filter { $0.hasPrefix("warn-") })
+            let archiveInfos = PacedSender.tally(prefix: "info", count: count - warnings, in: archived.filter { $0.hasPrefix("info-") })
+            #expect(archived.count == count && archiveWarnings.missing == 0 && archiveInfos.missing == 0, "\(archiveWarnings) \(archiveInfos)")
+            #expect(await eventually(seconds: 5) { routeSpool(http2, "siem")["logs"] as? Int == 0 }, "\(routeSpool(http2, "siem"))")
+        }
+    }
+
+    @Test func aDeadRoutesSpoolDropsItsOldestAtItsCapWhileTheOthersGetEverything() async throws {
+        try await LoadGate.shared.heavy {
+            let directory = try scratchDirectory("route-spool-cap")
+            let frozen = try UDPTestSocket()
+            let path = try configFile(
+                """
+                spool: { dir: "\(directory)/spool", segment-bytes: 64KiB }
+                queue: { capacity-logs: 2000 }
+                routes:
+                  archive: { upstreams: ["file:\(directory)/all.log"] }
+                  dead: { upstreams: ["ferry://127.0.0.1:\(frozen.port)"], max-backlog-bytes: 512KiB }
+                """, in: directory)
+            let (ferry, port, http) = try await FerryProcess.serve(["--config", path, "--ack-timeout", "100ms", "--frame-ttl", "2s"])
+            defer { ferry.signal(SIGTERM) }
+            let count = 30_000
+            try await PacedSender.send(prefix: "cap", count: count, rate: 6_000, to: port)
+            #expect(await eventually(seconds: 20) { fileLines(directory + "/all.log").count >= count })
+            let tally = PacedSender.tally(prefix: "cap", count: count, in: fileLines(directory + "/all.log"))
+            #expect(tally.missing == 0 && tally.duplicated == 0, "archive: \(tally)")
+
+            let deadRoute = {
+                (StatusReader(port: http).status()?["routes"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "dead" } ?? [:]
+            }
+            // 30,000 records of 26 bytes on disk are 780,000 bytes: past 512 KiB, about a third must go.
+            #expect(await eventually(seconds: 10) { (deadRoute()["route_overflow"] as? Int ?? 0) > count / 5 }, "\(deadRoute())")
+            let dead = deadRoute()
+            #expect(dead["routed"] as? Int == count, "\(dead)")
+            // Its spool stayed within its cap (one segment of slack while the newest is written).
+            let spool = routeSpool(http, "dead")
+            #expect((spool["bytes"] as? Int ?? .max) <= (512 + 64) << 10, "\(spool)")
+            #expect(spool["max_bytes"] as? Int == 512 << 10, "\(spool)")
+            let dropped = StatusReader(port: http).counters()["dropped_by_reason"] as? [String: Int] ?? [:]
+            #expect(dropped["route_overflow"] == dead["route_overflow"] as? Int, "\(dropped)")
+            #expect((dropped["spool_full"] ?? 0) == 0 && (dropped["queue_full"] ?? 0) == 0, "\(dropped)")
+            // The books balance: what the dead route holds plus what it dropped is what it took.
+            let held = spool["logs"] as? Int ?? 0
+            #expect(held + (dead["route_overflow"] as? Int ?? 0) == count, "held \(held), \(dead)")
+        }
+    }
+}
