@@ -18,11 +18,14 @@ struct ReloadTests {
         StatusReader(port: http).status()?["reloads"] as? [String: Any] ?? [:]
     }
 
-    @Test func tenReloadsUnderLoadAddAndRemoveARouteWhileTheArchiveLosesNothing() async throws {
+    /// With a spool too: then each route has its own, and the removed route's goes once it retired.
+    @Test(arguments: [false, true])
+    func tenReloadsUnderLoadAddAndRemoveARouteWhileTheArchiveLosesNothing(spooled: Bool) async throws {
         try await LoadGate.shared.heavy {
             let directory = try scratchDirectory("reload-load")
             let path = directory + "/ferry.yaml"
-            let base = "routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
+            let spool = spooled ? "spool: { dir: \"\(directory)/spool\" }\ndrain: { timeout: 1s }\n" : ""
+            let base = spool + "routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n"
             let withExtra = base + "  extra: { match: { severity: warning }, upstreams: [\"file:\(directory)/extra.log\"] }\n"
             try write(base, to: path)
             let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
@@ -55,6 +58,15 @@ struct ReloadTests {
             #expect(status["failed"] as? Int == 0)
             let dropped = StatusReader(port: http).counters()["dropped_by_reason"] as? [String: Int] ?? [:]
             #expect(dropped.values.reduce(0, +) == dropped["route_removed"] ?? 0, "\(dropped)")
+            if spooled {
+                // The archive's spool delivered everything; the extra route's was deleted once it retired.
+                #expect(FileManager.default.fileExists(atPath: directory + "/spool/routes/archive"))
+                let gone = await eventually(seconds: 10) { !FileManager.default.fileExists(atPath: directory + "/spool/routes/extra") }
+                #expect(gone, "routes/extra still there: \(ferry.logText.suffix(1_500))")
+                let spoolStatus = StatusReader(port: http).status()?["spool"] as? [String: Any] ?? [:]
+                #expect(spoolStatus["logs"] as? Int == 0, "\(spoolStatus)")
+                #expect((spoolStatus["routes"] as? [[String: Any]])?.compactMap { $0["route"] as? String } == ["archive"], "\(spoolStatus)")
+            }
         }
     }
 

@@ -77,7 +77,15 @@ struct RouteSpoolTests {
             _ = await ferry.waitForExit(timeout: 10)
 
             // Restarted with the siem's destination up: its warnings arrive there once; the archive sends nothing again.
-            let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(directory)/siem.log"])
+            // The aggregator keeps a spool per route too: the frames are acknowledged once its route's spool has their logs.
+            let aggregatorDirectory = try scratchDirectory("route-spool-aggregator")
+            let aggregatorConfig = aggregatorDirectory + "/ferry.yaml"
+            try """
+            spool: { dir: "\(aggregatorDirectory)/spool", fsync: always }
+            routes:
+              siem: { upstreams: ["file:\(directory)/siem.log"] }
+            """.write(toFile: aggregatorConfig, atomically: true, encoding: .utf8)
+            let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--config", aggregatorConfig])
             defer { aggregator.signal(SIGTERM) }
             let second = try config(siem: "ferry://127.0.0.1:\(aggregatorPort)")
             let (again, _, http2) = try await FerryProcess.serve(["--config", second, "--ack-timeout", "200ms"])
@@ -94,6 +102,22 @@ struct RouteSpoolTests {
             #expect(archived.count == count && archiveWarnings.missing == 0 && archiveInfos.missing == 0, "\(archiveWarnings) \(archiveInfos)")
             #expect(await eventually(seconds: 5) { routeSpool(http2, "siem")["logs"] as? Int == 0 }, "\(routeSpool(http2, "siem"))")
         }
+    }
+
+    @Test func aReloadFromOneSpooledRouteToRoutesIsRefusedAndTheOldOneKeepsRunning() async throws {
+        let directory = try scratchDirectory("route-spool-reload")
+        let path = try configFile("spool: { dir: \"\(directory)/spool\" }\nupstreams: [\"file:\(directory)/all.log\"]\n", in: directory)
+        let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        _ = try configFile(
+            "spool: { dir: \"\(directory)/spool\" }\nroutes:\n  archive: { upstreams: [\"file:\(directory)/other.log\"] }\n", in: directory)
+        ferry.signal(SIGHUP)
+        let reloads = { StatusReader(port: http).status()?["reloads"] as? [String: Any] ?? [:] }
+        #expect(await eventually(seconds: 5) { reloads()["failed"] as? Int == 1 }, "\(reloads())")
+        let error = (reloads()["last"] as? [String: Any])?["error"] as? String ?? "\(reloads())"
+        #expect(error.contains("restart Ferry to apply routes"), "\(error)")
+        try await PacedSender.send(prefix: "kept", count: 200, rate: 2_000, to: port)
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/all.log").count == 200 })
     }
 
     @Test func aDeadRoutesSpoolDropsItsOldestAtItsCapWhileTheOthersGetEverything() async throws {
