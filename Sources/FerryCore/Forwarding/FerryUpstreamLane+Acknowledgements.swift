@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What comes back from the aggregator and what time does to frames in flight:
 /// acks settle frames, ticks retry, fail over and close retired sockets.
 extension FerryUpstreamLane {
@@ -137,14 +141,32 @@ extension FerryUpstreamLane {
         return nil  // its address was left behind: it waits to be given up, never sent to another receiver
     }
 
-    /// Writes `frames` and flushes once, with one promise on the last write, so
-    /// a failed `sendmmsg` is counted by reason instead of vanishing (the frames
-    /// stay in the window and are retransmitted).
+    /// Writes `frames` with one `sendmmsg` on the lane's own socket
+    /// (``FrameSocket``). A failure is counted by reason (the frames stay in
+    /// the window and are retransmitted); what a full send buffer refused goes
+    /// to NIO, which waits until the socket is writable.
     func write(_ frames: [ByteBuffer], to channel: any Channel) {
         guard !frames.isEmpty else { return }
+        guard let socket = sockets[ObjectIdentifier(channel)] else {
+            writeThroughNIO(frames[...], to: channel)
+            return
+        }
+        let (sent, failure) = socket.send(frames)
+        guard let failure else { return }
+        if failure == EAGAIN || failure == EWOULDBLOCK || failure == ENOBUFS {
+            writeThroughNIO(frames[sent...], to: channel)
+        } else {
+            noteError(IOError(errnoCode: failure, reason: "sendmmsg"), source: channel)
+        }
+    }
+
+    /// Writes `frames` through NIO and flushes once, with one promise on the
+    /// last write, so a failed send is counted by reason instead of vanishing.
+    private func writeThroughNIO(_ frames: ArraySlice<ByteBuffer>, to channel: any Channel) {
+        guard !frames.isEmpty else { return }
         let promise = eventLoop.makePromise(of: Void.self)
-        for (index, frame) in frames.enumerated() {
-            channel.write(frame, promise: index == frames.count - 1 ? promise : nil)
+        for (index, frame) in zip(frames.indices, frames) {
+            channel.write(frame, promise: index == frames.endIndex - 1 ? promise : nil)
         }
         channel.flush()
         promise.futureResult.assumeIsolated().whenFailure { error in

@@ -7,12 +7,14 @@ import NIOPosix
 extension FerryUpstreamLane {
     func connect() -> EventLoopFuture<any Channel> {
         let makeHandler = NIOLoopBound<() -> any ChannelHandler>({ [unowned self] in FerryUpstreamChannelHandler(lane: self) }, eventLoop: eventLoop)
-        return UpstreamSocket.connect(
+        return FrameSocket.open(
             to: address!, on: eventLoop, receiveBufferBytes: 1 << 20, replies: (perRead: 64, maximumBytes: FrameCodec.maximumBatchedAckBytes),
             makeHandler: makeHandler
         )
         .assumeIsolated()
-        .map { channel in
+        .map { socket in
+            let channel = socket.channel
+            self.sockets[ObjectIdentifier(channel)] = socket
             self.channel = channel
             self.reconnect.reset()
             self.upstream.setAvailable(true, lane: self.laneIndex)
@@ -28,6 +30,7 @@ extension FerryUpstreamLane {
     }
 
     func channelClosed(_ closed: any Channel) {
+        sockets[ObjectIdentifier(closed)] = nil
         retiring.removeAll { $0 === closed }
         guard channel === closed else { return }
         channel = nil

@@ -104,7 +104,6 @@ extension FerryUpstreamLane {
     }
 
     private func writeReplayed(_ frames: [ByteBuffer], to channel: any Channel) {
-        for frame in frames { channel.write(frame, promise: nil) }
-        channel.flush()
+        write(frames, to: channel)
     }
 }

@@ -68,6 +68,8 @@ final class FerryUpstreamLane: UpstreamLane {
     let logger: Logger
     var window: AckWindow<InFlight>
     var channel: (any Channel)?
+    /// The lane's own sockets (the current one, and retiring ones), by their channel: frames go out through them with `sendmmsg`.
+    var sockets: [ObjectIdentifier: FrameSocket] = [:]
     var stopped = false
     var tickScheduled = false
     /// Acks of the current read burst freed room in the window.
