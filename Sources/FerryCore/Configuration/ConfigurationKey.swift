@@ -106,7 +106,7 @@ extension FerryConfiguration {
         .init(name: "resolve.interval", flag: "resolve-interval", help: "seconds between re-resolutions of upstream host names (0 = never)"),
         .init(name: "kernel.check-interval", flag: "kernel-check-interval", help: "how often kernel receive drops are checked for the warning"),
         .init(name: "drain.timeout", flag: "drain-timeout", help: "time allowed to forward buffered logs on shutdown (seconds, or with ms/s suffix)"),
-        .init(name: "forward.frame-max-bytes", flag: "frame-max-bytes", help: "largest ferry:// frame (64...65000)"),
+        .init(name: "forward.frame-max-bytes", flag: "frame-max-bytes", help: "largest ferry:// frame (64...65000); frames also fit the path MTU"),
         .init(name: "forward.ack-timeout", flag: "ack-timeout", help: "wait for a frame's acknowledgement before it counts as failed"),
         .init(name: "forward.frame-ttl", flag: "frame-ttl", help: "how long a frame stays deliverable before its logs may go elsewhere"),
         .init(name: "forward.window-frames", flag: "window-frames", help: "unacknowledged frames per event loop and upstream (1...256)"),

@@ -91,8 +91,10 @@ public struct FerryConfiguration: Sendable, Equatable {
 
     // MARK: Resilient forwarding
 
-    /// Largest `ferry://` frame; 1,400 fits a 1,500-byte MTU with IP and UDP headers (`forward.frame-max-bytes`).
-    public var frameMaxBytes = 1_400
+    /// Largest `ferry://` frame (`forward.frame-max-bytes`). A lane's frames are also cut to
+    /// the path MTU of its socket less IP and UDP headers (1,472 bytes over Ethernet, 65,000
+    /// here on loopback), so none is fragmented and each carries as many logs as the path takes.
+    public var frameMaxBytes = 65_000
     /// How long a frame may wait for its acknowledgement before it counts as failed (`forward.ack-timeout`).
     public var ackTimeout: Duration = .milliseconds(500)
     /// How long a frame stays deliverable; after it, its logs may go to another upstream (`forward.frame-ttl`).

@@ -2,6 +2,10 @@ import Logging
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The socket of a `ferry://` lane: connecting (and reconnecting with backoff),
 /// noticing when it closes, and what its errors mean for the upstream.
 extension FerryUpstreamLane {
@@ -16,6 +20,7 @@ extension FerryUpstreamLane {
             let channel = socket.channel
             self.sockets[ObjectIdentifier(channel)] = socket
             self.channel = channel
+            self.frameLimit = self.frameLimit(of: socket)
             self.reconnect.reset()
             self.upstream.setAvailable(true, lane: self.laneIndex)
             // Not from inside connect's own call stack: the new channel is
@@ -27,6 +32,11 @@ extension FerryUpstreamLane {
             return channel
         }
         .nonisolated()
+    }
+
+    /// `forward.frame-max-bytes`, or the path's largest datagram where that is smaller.
+    func frameLimit(of socket: FrameSocket) -> Int {
+        min(settings.maximumFrameBytes, socket.pathDatagramBytes ?? settings.maximumFrameBytes)
     }
 
     func channelClosed(_ closed: any Channel) {
@@ -53,6 +63,12 @@ extension FerryUpstreamLane {
     /// `source` is the socket that reported it (an old address's socket does not count against the new one).
     func noteError(_ error: any Error, source: (any Channel)? = nil) {
         let reason = SendErrorReason(classifying: error)
+        if let io = error as? IOError, io.errnoCode == EMSGSIZE, let channel, let socket = sockets[ObjectIdentifier(channel)] {
+            // Path MTU discovery found a smaller MTU: later frames fit it (those
+            // sent too large are given up after their TTL and framed again).
+            socket.refreshPathMTU()
+            frameLimit = frameLimit(of: socket)
+        }
         // NIO may report a refused write after it has closed the channel (`channel` is nil by then): the address decides.
         let fromCurrentAddress = source == nil || source === channel || (address != nil && source?.remoteAddress == address)
         upstream.recordError(reason, detail: String(describing: error))

@@ -61,7 +61,10 @@ final class FerryUpstreamLane: UpstreamLane {
     var replaySent = false
     /// How often a replayed frame is retransmitted.
     var replayInterval: TimeAmount { settings.timing.ackTimeout }
-    private let settings: Settings
+    let settings: Settings
+    /// The largest frame the current socket sends: `forward.frame-max-bytes`,
+    /// or less where the path MTU is smaller (set on each connect).
+    var frameLimit: Int
     /// Signs this lane's frames and verifies the acks it gets (nil = unkeyed); follows reloads.
     var keys: FrameKeyRing? { keyCache.ring() }
     private var keyCache: FrameKeyCache
@@ -103,6 +106,7 @@ final class FerryUpstreamLane: UpstreamLane {
         self.laneIndex = laneIndex
         self.senderID = senderID
         self.settings = settings
+        self.frameLimit = settings.maximumFrameBytes
         self.keyCache = FrameKeyCache(settings.keys)
         self.logger = logger
         var seed = SystemRandomNumberGenerator()
@@ -157,7 +161,7 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// What the open window can still carry: every free frame full of payload.
     var roomBytes: Int {
-        window.room * settings.maximumFrameBytes
+        window.room * frameLimit
     }
 
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
@@ -179,7 +183,7 @@ final class FerryUpstreamLane: UpstreamLane {
                 continue
             }
             guard channel != nil, room > 0, upstream.acquire(now: now) else { break }
-            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: settings.maximumFrameBytes - authBytes)
+            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: frameLimit - authBytes)
             plan.append((index, count, payloadBytes))
             frameBytes += FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes + authBytes
             room -= 1

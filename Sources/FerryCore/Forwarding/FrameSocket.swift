@@ -19,15 +19,31 @@ import NIOPosix
 final class FrameSocket {
     let channel: any Channel
     private let descriptor: CInt
+    private let family: CInt
     private let headers: MessageHeaders
+    /// The largest datagram the path takes whole: the connected route's MTU
+    /// (`IP_MTU`/`IPV6_MTU`, which path MTU discovery lowers) less the IP and
+    /// UDP headers: 1,472 bytes over Ethernet, 65,507 on loopback; nil if the
+    /// kernel does not say. Frames are cut to it, so none is fragmented.
+    private(set) var pathDatagramBytes: Int?
 
     /// Most frames one `sendmmsg` takes; more go in further calls.
     static let batch = 64
 
-    private init(channel: any Channel, descriptor: CInt) {
+    private init(channel: any Channel, descriptor: CInt, family: CInt) {
         self.channel = channel
         self.descriptor = descriptor
+        self.family = family
         self.headers = MessageHeaders(capacity: Self.batch, addresses: false)
+        refreshPathMTU()
+    }
+
+    /// Reads the path MTU again (after `EMSGSIZE`: the kernel learnt a smaller one).
+    func refreshPathMTU() {
+        guard channel.isActive else { return }
+        let mtu = Int(cferry_path_mtu(descriptor, family))
+        let headerBytes = family == AF_INET6 ? 48 : 28
+        pathDatagramBytes = mtu > headerBytes ? min(mtu - headerBytes, 65_507) : nil
     }
 
     /// Opens a datagram socket connected to `address` (only a connected socket
@@ -66,7 +82,7 @@ final class FrameSocket {
                 }
             }
             .withBoundSocket(descriptor)
-            .map { channel in FrameSocket(channel: channel, descriptor: descriptor) }
+            .map { channel in FrameSocket(channel: channel, descriptor: descriptor, family: family) }
     }
 
     /// Sends `frames` in order and returns how many went out, and the errno
