@@ -13,6 +13,7 @@ let benchmarks: @Sendable () -> Void = {
     registerCapacityBenchmarks()
     registerIngestPathBenchmarks()
     registerDirectPathBenchmarks()
+    registerHotPathBenchmarks()
 }
 
 /// Metrics every benchmark reports; malloc counts come from the MallocInterposer trait.

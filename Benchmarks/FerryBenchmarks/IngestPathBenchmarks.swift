@@ -58,7 +58,8 @@ final class IngestRig {
     init(burstSize: Int, datagramBytes: Int) throws {
         sink = try LoopbackSink(logger: benchmarkLogger)
         pipeline = LoopPipeline(index: 0, eventLoop: loop, capacity: capacity, maxRecordBytes: 65_507, logger: benchmarkLogger)
-        lane = UDPUpstreamLane(upstream: sink.upstream, eventLoop: loop, capacity: capacity, laneIndex: 0, logger: benchmarkLogger)
+        lane = UDPUpstreamLane(
+            upstream: sink.upstream, eventLoop: loop, settlement: Settlement(capacity: capacity, spool: nil), laneIndex: 0, logger: benchmarkLogger)
         pipeline.setLanes([lane])
         _ = lane.start()
         loop.run()

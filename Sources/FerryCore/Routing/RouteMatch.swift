@@ -24,7 +24,7 @@ public struct RouteMatch: Sendable, Equatable {
     var readsPriority: Bool { severity != nil || facilities != nil }
 
     /// The match compiled for the data path: a bit mask of PRI values and of listener positions.
-    func compiled(listeners positions: ListenerPositions) -> CompiledRouteMatch {
+    package func compiled(listeners positions: ListenerPositions) -> CompiledRouteMatch {
         var priorities: (UInt64, UInt64, UInt64)? = nil
         if readsPriority {
             var mask = (UInt64(0), UInt64(0), UInt64(0))
@@ -53,7 +53,7 @@ public struct RouteMatch: Sendable, Equatable {
 }
 
 /// A ``RouteMatch`` as the data path asks it: a PRI is one bit test, a listener another.
-struct CompiledRouteMatch: Sendable {
+package struct CompiledRouteMatch: Sendable {
     /// PRI values (0–191) the route takes; nil: it does not ask (and a log without a PRI matches).
     let priorities: (UInt64, UInt64, UInt64)?
     let source: SourceAllowlist?
@@ -73,7 +73,7 @@ struct CompiledRouteMatch: Sendable {
 
     /// Whether one log matches (the listener was checked per burst).
     @inline(__always)
-    func takes(priority: SyslogPriority?, source key: SourceKey?) -> Bool {
+    package func takes(priority: SyslogPriority?, source key: SourceKey?) -> Bool {
         if let priorities {
             // A log without a valid PRI has no severity or facility: it does not match a route that asks for one.
             guard let value = priority?.value else { return false }

@@ -123,6 +123,8 @@ package final class SpoolShard: Sendable {
     ///   in order.
     /// - Parameter memory: whether the records may take room in the memory
     ///   buffer at all (false: on disk only, as when the buffer is full).
+    // Exported for arrays, so a caller in another module (the benchmarks) runs the specialized code, as FerryCore does.
+    @_specialize(exported:true,where Records == [ByteBuffer])
     package func admit<Records: RandomAccessCollection<ByteBuffer>>(
         _ records: Records, bytes: Int, capacity: BufferCapacity, allOrNothing: Bool, memory: Bool = true
     ) -> Admission {
@@ -269,7 +271,7 @@ package final class SpoolShard: Sendable {
     // MARK: - Settlement
 
     /// Records of this shard that left Ferry (delivered, or dropped with a counted reason).
-    func settle<Runs: Sequence<SpoolRun>>(_ runs: Runs) {
+    package func settle<Runs: Sequence<SpoolRun>>(_ runs: Runs) {
         state.withLock { state in
             for run in runs where run.shard == index && run.spool == spoolID { state.ledger.settle(run) }
         }

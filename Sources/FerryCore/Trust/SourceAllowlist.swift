@@ -65,11 +65,11 @@ public struct SourceAllowlist: Sendable, Hashable, CustomStringConvertible {
 
 /// A source address as 128 bits (IPv4 as `::ffff:a.b.c.d`): the key of
 /// allowlists and of the rate limiter's table, read from a `sockaddr` without allocating.
-struct SourceKey: Sendable, Hashable {
+package struct SourceKey: Sendable, Hashable {
     var high: UInt64
     var low: UInt64
 
-    init(high: UInt64, low: UInt64) {
+    package init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }

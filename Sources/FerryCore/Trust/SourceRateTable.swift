@@ -6,7 +6,7 @@
 /// a log takes one. When the table is full, the least recently seen source is
 /// evicted (counted) to make room: a flood of spoofed addresses costs at most
 /// `capacity` entries and never an allocation (the storage is reserved up front).
-struct SourceRateTable {
+package struct SourceRateTable {
     private struct Entry {
         var key: SourceKey
         var tokens: Double
@@ -24,7 +24,7 @@ struct SourceRateTable {
     /// Sources evicted to make room for another.
     private(set) var evictions = 0
 
-    init(rate: Double, burst: Int, capacity: Int) {
+    package init(rate: Double, burst: Int, capacity: Int) {
         self.rate = rate
         self.burst = Double(burst)
         self.capacity = capacity
@@ -36,7 +36,7 @@ struct SourceRateTable {
     var count: Int { entries.count }
 
     /// Takes up to `count` tokens of `key`'s bucket at `now`; returns how many it got.
-    mutating func take(_ key: SourceKey, count: Int = 1, now: UInt64, allOrNothing: Bool = false) -> Int {
+    package mutating func take(_ key: SourceKey, count: Int = 1, now: UInt64, allOrNothing: Bool = false) -> Int {
         let index = slot(for: key, now: now)
         var entry = entries[index]
         if now > entry.updated {
