@@ -3,7 +3,8 @@
 #   N x (loadgen -> edge) -> ferry:// -> aggregator (pinned to CPU 1) -> udp:// -> sink
 # usage: fan-in.sh EDGES RATE_PER_EDGE COUNT_PER_EDGE   (FERRY=path/to/ferry, default .build/release/ferry;
 #        BENCH_BIN: where ../shared/bench/relay-bench built loadgen and sink, default /tmp/relay-bench-bin;
-#        KEYED=1: every hop with one auth.key-file)
+#        KEYED=1: every hop with one auth.key-file; AGG_SOCKETS=N: the aggregator's receive.sockets, and the
+#        datagrams each of its sockets read are printed: each edge loop's socket hashes to one of them)
 # Prints the aggregator's CPU per log (user+system from /proc), what the sink received, and the edges' CPU per log.
 set -euo pipefail
 edges=$1 rate=$2 count=$3
@@ -15,7 +16,8 @@ keys=()
 if [[ ${KEYED:-0} == 1 ]]; then
     keyfile=$(mktemp /tmp/ferry-fan-in-key.XXXXXX); openssl rand -hex 32 > "$keyfile"; keys=(--auth-key-file "$keyfile")
 fi
-sinkport=$(port) aggport=$(port)
+tcpport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+sinkport=$(port) aggport=$(port) agghttp=$(tcpport)
 pids=()
 cleanup() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; [[ -n ${keyfile:-} ]] && rm -f "$keyfile"; }
 trap cleanup EXIT
@@ -23,7 +25,7 @@ total=$((edges * count))
 "$bin/sink" "$sinkport" "$total" 3000 600 text > /tmp/fan-in-sink.out &
 sink=$!
 taskset -c 1 "$ferry" serve --instance aggregator --listen "127.0.0.1:$aggport" --upstream "udp://127.0.0.1:$sinkport" \
-    --http 127.0.0.1:0 --log-level warning "${keys[@]}" &
+    --http "127.0.0.1:$agghttp" --log-level warning --receive-sockets "${AGG_SOCKETS:-1}" "${keys[@]}" &
 aggregator=$!; pids+=("$aggregator")
 edgeports=()
 for _ in $(seq "$edges"); do
@@ -50,3 +52,7 @@ ns = lambda ticks: ticks / hz * 1e9 / max(received, 1)
 print(f"edges={edges} offered={edges * rate}/s sent={total} received={received} lost={100 * (total - received) / total:.2f}% "
       f"aggregator={ns(agg):.0f} ns/log (~{1e9 / max(ns(agg), 1):,.0f} logs/s per core) edges={ns(edge):.0f} ns/log")
 PY
+if [[ ${AGG_SOCKETS:-1} != 1 ]]; then
+    echo "datagrams (frames) each aggregator receive socket read:"
+    curl -s "127.0.0.1:$agghttp/metrics" | grep '^ferry_udp_datagrams_received_total' || echo "(no metrics)"
+fi

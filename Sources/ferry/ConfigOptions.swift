@@ -101,6 +101,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("receive-batch"), help: "Datagrams per recvmmsg (key receive.batch).")
     var receiveBatch: String?
 
+    @Option(name: .customLong("receive-coalesce"), help: "Pause after a short read, e.g. 100us; 0 = off (key receive.coalesce).")
+    var receiveCoalesce: String?
+
     @Option(name: .customLong("log-level"), help: "Log level (key log.level).")
     var logLevel: String?
 
@@ -230,6 +233,7 @@ struct ConfigOptions: ParsableArguments {
             ("receive.sockets", receiveSockets),
             ("receive.buffer-bytes", receiveBufferBytes),
             ("receive.batch", receiveBatch),
+            ("receive.coalesce", receiveCoalesce),
             ("log.level", logLevel),
             ("log.format", logFormat),
             ("drain.timeout", drainTimeout),

@@ -201,6 +201,7 @@ struct ConfigurationTests {
         #expect(ByteSizeParser.parse("512k") == 512 << 10)
         #expect(ByteSizeParser.parse("12XB") == nil)
         #expect(DurationParser.parse("500ms") == .milliseconds(500))
+        #expect(DurationParser.parse("100us") == .microseconds(100))
         #expect(DurationParser.parse("2s") == .seconds(2))
         #expect(DurationParser.parse("-1") == nil)
     }

@@ -116,12 +116,15 @@ enum ByteSizeParser {
     }
 }
 
-/// Parses `5`, `2.5`, `5s`, `500ms` into a `Duration`.
+/// Parses `5`, `2.5`, `5s`, `500ms`, `100us` into a `Duration`.
 enum DurationParser {
     static func parse(_ text: String) -> Duration? {
         var number = text
         var scale = 1.0
-        if text.hasSuffix("ms") {
+        if text.hasSuffix("us") {
+            number = String(text.dropLast(2))
+            scale = 0.000_001
+        } else if text.hasSuffix("ms") {
             number = String(text.dropLast(2))
             scale = 0.001
         } else if text.hasSuffix("s") {

@@ -93,6 +93,9 @@ extension FerryConfiguration {
             name: "receive.buffer-bytes", flag: "receive-buffer-bytes",
             help: "SO_RCVBUF asked for on each receive socket (kernel caps it at net.core.rmem_max)"),
         .init(name: "receive.batch", flag: "receive-batch", help: "datagrams read per recvmmsg call (1...1024)"),
+        .init(
+            name: "receive.coalesce", flag: "receive-coalesce",
+            help: "pause after a read of less than half a batch, so the next takes more (0...1ms, 0 = off; e.g. 100us)"),
         .init(name: "log.level", flag: "log-level", help: "trace, debug, info, notice, warning, error or critical"),
         .init(name: "log.format", flag: "log-format", help: "json (JSON Lines) or text"),
         .init(name: "log.file", flag: "log-file", help: "write Ferry's own log lines to this file instead of stderr, rotated by size"),

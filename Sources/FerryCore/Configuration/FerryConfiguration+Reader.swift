@@ -105,6 +105,9 @@ extension FerryConfiguration {
         if let batch = try values.integer("receive.batch", range: 1...1024) {
             self.receiveBatch = batch
         }
+        if let pause = try values.duration("receive.coalesce", range: .zero ... .milliseconds(1)) {
+            self.receiveCoalesce = pause
+        }
         if let level = try values.parsed(
             "log.level", allowed: Logger.Level.allCases.map(\.rawValue).joined(separator: ", "), { Logger.Level(rawValue: $0.lowercased()) })
         {

@@ -46,6 +46,7 @@ extension FerryConfiguration {
             "receive.sockets": receiveSockets == 0 ? "0 (one per core: \(effectiveReceiveSockets))" : String(receiveSockets),
             "receive.buffer-bytes": String(receiveBufferBytes),
             "receive.batch": String(receiveBatch),
+            "receive.coalesce": Self.seconds(receiveCoalesce),
             "log.level": logLevel.rawValue,
             "log.format": logFormat.rawValue,
             "log.file": logFile ?? "(stderr)",

@@ -60,6 +60,9 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var receiveBufferBytes: Int = 16 << 20
     /// Datagrams read per `recvmmsg` call (`receive.batch`).
     public var receiveBatch: Int = 64
+    /// Pause of a receive thread after a read that found less than half a batch, so the next
+    /// read takes more datagrams per system call; zero = never (`receive.coalesce`).
+    public var receiveCoalesce: Duration = .microseconds(100)
     /// Lowest level of Ferry's own log lines (`log.level`).
     public var logLevel: Logger.Level = .info
     /// Format of Ferry's own log lines (`log.format`).

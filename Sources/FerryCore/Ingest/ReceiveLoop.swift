@@ -27,6 +27,8 @@ package final class ReceiveLoop {
     private var next = 0
     /// The last read failed with an unexpected error (not a timeout or a stop).
     private(set) var lastReadFailed = false
+    /// Datagrams the last read returned (0 when it failed).
+    private(set) var lastReceived = 0
 
     /// - Parameters:
     ///   - batch: datagrams per `recvmmsg` (`receive.batch`).
@@ -64,6 +66,7 @@ package final class ReceiveLoop {
     package func step(wait: Bool = true) -> Bool {
         let slab = slabs[next]
         let received = slab.receive(from: socket.descriptor, wait: wait)
+        lastReceived = max(Int(received), 0)
         guard received > 0 else {
             if wait || received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { noteReadFailure(received < 0 ? errno : 0) }
             return false

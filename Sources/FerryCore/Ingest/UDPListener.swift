@@ -51,7 +51,7 @@ struct UDPListener {
                 forwarding.keepsSources = keepsSources
                 let receiver = DatagramReceiver(
                     socket: socket, batch: configuration.receiveBatch, maxDatagramBytes: configuration.maxDatagramBytes,
-                    forwarding: forwarding, logger: logger)
+                    coalesce: configuration.receiveCoalesce, forwarding: forwarding, logger: logger)
                 sockets.append(Socket(socket: socket, receiver: receiver, loopIndex: handle.index))
             }
             // And after: one that bound in between (two Ferrys starting at once).
