@@ -6,7 +6,8 @@
 #        RATE_LIMIT=N: each source held to N logs/s, burst N; ALLOW=CIDR: an allowlist;
 #        ROUTES=3: three routes instead of one — every log to OUT, plus a severity route (warning
 #        and worse) and a balanced pair (facility local0) that relay-bench's <14> lines never match:
-#        the cost of the route decision, with the receive threads' direct route off)
+#        the cost of the route decision, with the receive threads' direct route off;
+#        ARGS='...': more `ferry serve` options, e.g. --receive-coalesce 0)
 set -euo pipefail
 in=$1 out=$2
 ferry=${FERRY:-.build/release/ferry}
@@ -28,7 +29,7 @@ routes:
 EOF
     upstream=(--config "$config")
 fi
-"$ferry" serve --listen "127.0.0.1:$in" "${upstream[@]}" --http 127.0.0.1:0 --log-level warning "${extra[@]}" &
+"$ferry" serve --listen "127.0.0.1:$in" "${upstream[@]}" --http 127.0.0.1:0 --log-level warning "${extra[@]}" ${ARGS:-} &
 relay=$!
 trap 'kill -TERM $relay 2>/dev/null; wait; [[ -n ${spool:-} ]] && rm -rf "$spool"; [[ -n ${config:-} ]] && rm -f "$config"' TERM INT
 wait
