@@ -20,13 +20,7 @@ if [[ -n ${RATE_LIMIT:-} ]]; then extra+=(--rate-limit "$RATE_LIMIT"); fi
 if [[ -n ${ALLOW:-} ]]; then extra+=(--allow "$ALLOW"); fi
 upstream=(--upstream "udp://127.0.0.1:$out")
 if [[ ${ROUTES:-1} == 3 ]]; then
-    config=$(mktemp /tmp/ferry-bench-routes.XXXXXX.yaml)
-    cat > "$config" <<EOF
-routes:
-  archive: { upstreams: ["udp://127.0.0.1:$out"] }
-  alerts: { match: { severity: warning }, upstreams: ["udp://127.0.0.1:9"] }
-  pool: { mode: balance, match: { facility: [local0] }, upstreams: ["udp://127.0.0.1:7", "udp://127.0.0.1:13"] }
-EOF
+    config=$("$(dirname "$0")/three-routes.sh" "$out")
     upstream=(--config "$config")
 fi
 "$ferry" serve --listen "127.0.0.1:$in" "${upstream[@]}" --http 127.0.0.1:0 --log-level warning "${extra[@]}" ${ARGS:-} &

@@ -28,13 +28,7 @@ if [[ ${SPOOL:-0} == 1 ]]; then
 fi
 aggregator_upstream=(--upstream "udp://127.0.0.1:$out")
 if [[ ${ROUTES:-1} == 3 ]]; then
-    config=$(mktemp /tmp/ferry-bench-routes.XXXXXX.yaml)
-    cat > "$config" <<EOF
-routes:
-  archive: { upstreams: ["udp://127.0.0.1:$out"] }
-  alerts: { match: { severity: warning }, upstreams: ["udp://127.0.0.1:9"] }
-  pool: { mode: balance, match: { facility: [local0] }, upstreams: ["udp://127.0.0.1:7", "udp://127.0.0.1:13"] }
-EOF
+    config=$("$(dirname "$0")/three-routes.sh" "$out")
     aggregator_upstream=(--config "$config")
 fi
 "$ferry" serve --instance aggregator --listen "127.0.0.1:$hop" "${aggregator_upstream[@]}" --http 127.0.0.1:0 --log-level warning "${aggregator_spool[@]}" "${keys[@]}" &
