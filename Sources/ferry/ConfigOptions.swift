@@ -160,6 +160,8 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(name: .customLong("window-frames"), help: "Unacknowledged frames per loop and upstream (key forward.window-frames).")
     var windowFrames: String?
+    @Option(name: .customLong("window-logs"), help: "Unacknowledged logs per loop and upstream (key forward.window-logs).")
+    var windowLogs: String?
 
     @Option(
         name: .customLong("udp-segmentation"),
@@ -254,6 +256,7 @@ struct ConfigOptions: ParsableArguments {
             ("forward.ack-timeout", ackTimeout),
             ("forward.frame-ttl", frameTTL),
             ("forward.window-frames", windowFrames),
+            ("forward.window-logs", windowLogs),
             ("forward.udp-segmentation", udpSegmentation),
             ("retry.base", retryBase),
             ("retry.cap", retryCap),

@@ -43,10 +43,15 @@ struct FaultInjectionTests {
         #expect(transitions["open", default: 0] >= 1)
         #expect(transitions["closed", default: 0] >= 1)
         // An ack that came late on a loaded machine may have counted as a failure after the last frame left, and an
-        // open breaker with nothing to send stays open until traffic probes it: a trickle of further logs does.
-        try await PacedSender.send(prefix: "after", count: 20, rate: 200, to: edgePort)
-        let closed = await eventually(seconds: 15) {
-            (status.upstream(0)["breaker"] as? [String: Any])?["state"] as? String == "closed"
+        // open breaker with nothing to send stays open, and a half-open one half-open, until traffic probes it
+        // (three frames must succeed): a trickle of further logs, one frame each, does.
+        var closed = false
+        var trickled = 0
+        let trickleDeadline = ContinuousClock.now + .seconds(25)
+        while !closed, ContinuousClock.now < trickleDeadline {
+            try await PacedSender.send(prefix: "after", count: 5, rate: 50, to: edgePort, first: trickled)
+            trickled += 5
+            closed = (status.upstream(0)["breaker"] as? [String: Any])?["state"] as? String == "closed"
         }
         #expect(
             closed,

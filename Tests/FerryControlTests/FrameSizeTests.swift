@@ -1,5 +1,7 @@
+import FerryCore
 import FerryTestSupport
 import Foundation
+import NIOCore
 import Testing
 
 /// `ferry://` frames fill the path MTU of the lane's socket (65,536 on
@@ -30,5 +32,34 @@ struct FrameSizeTests {
             // Over what a 1,500-byte MTU takes: more logs in a frame than any Ethernet-sized frame holds.
             #expect(largest > 1_472, "largest frame \(largest) B of \(frames.count)")
         }
+    }
+
+    /// A lane takes no new batch once `forward.window-logs` logs are in flight:
+    /// frames of the path MTU hold thousands of short lines, and without this
+    /// cap 64 of them (a whole backlog after an outage) went out at once, so a
+    /// slow receiver, which acks a burst of frames once all their logs hold a
+    /// place, acked after `forward.ack-timeout` and the breaker opened again.
+    /// The aggregator here never acks: what the edge sends before its first
+    /// retransmission is what its window lets out.
+    @Test func logsInFlightStopAtTheWindow() async throws {
+        let aggregator = try UDPTestSocket()
+        let window = 300
+        let (edge, port, _) = try await FerryProcess.serve([
+            "--upstream", "ferry://127.0.0.1:\(aggregator.port)", "--window-logs", "\(window)", "--ack-timeout", "5s",
+            "--frame-ttl", "30s",
+        ])
+        defer { edge.signal(SIGTERM) }
+        let sender = try UDPTestSocket()
+        for index in 0..<5_000 { sender.send(Array("<14>w-\(index)".utf8), to: port) }
+        let frames = aggregator.receive(count: 10_000, idleMilliseconds: 1_000, firstMilliseconds: 5_000)
+        var sequences = Set<UInt32>()
+        var logs = 0
+        for datagram in frames {
+            let (header, records) = try FrameCodec.decodeData(ByteBuffer(bytes: datagram))
+            if sequences.insert(header.sequence).inserted { logs += records.count }
+        }
+        #expect(logs >= window, "\(logs) logs in \(sequences.count) frames")
+        // Soft: the last batch a lane took may pass the cap (a batch is at most 1,024 logs; one per event loop).
+        #expect(logs <= 2 * (window + 1_024), "\(logs) logs in \(sequences.count) frames for a window of \(window)")
     }
 }

@@ -114,6 +114,9 @@ extension FerryConfiguration {
         .init(name: "forward.frame-ttl", flag: "frame-ttl", help: "how long a frame stays deliverable before its logs may go elsewhere"),
         .init(name: "forward.window-frames", flag: "window-frames", help: "unacknowledged frames per event loop and upstream (1...256)"),
         .init(
+            name: "forward.window-logs", flag: "window-logs",
+            help: "unacknowledged logs per event loop and upstream before a lane takes no more (64...1000000)"),
+        .init(
             name: "forward.udp-segmentation", flag: "udp-segmentation",
             help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
         .init(name: "retry.base", flag: "retry-base", help: "upper bound of the first retry's jittered wait"),

@@ -163,6 +163,9 @@ extension FerryConfiguration {
         if let frames = try values.integer("forward.window-frames", range: 1...256) {
             self.windowFrames = frames
         }
+        if let logs = try values.integer("forward.window-logs", range: 64...1_000_000) {
+            self.windowLogs = logs
+        }
         if let segmentation = try values.boolean("forward.udp-segmentation") {
             self.udpSegmentation = segmentation
         }

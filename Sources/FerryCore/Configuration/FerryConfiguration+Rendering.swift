@@ -62,6 +62,7 @@ extension FerryConfiguration {
             "forward.ack-timeout": Self.seconds(ackTimeout),
             "forward.frame-ttl": Self.seconds(frameTTL),
             "forward.window-frames": String(windowFrames),
+            "forward.window-logs": String(windowLogs),
             "forward.udp-segmentation": String(udpSegmentation),
             "retry.base": Self.seconds(Duration(retryPolicy.base)),
             "retry.cap": Self.seconds(Duration(retryPolicy.cap)),

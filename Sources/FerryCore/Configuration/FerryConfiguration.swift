@@ -104,6 +104,14 @@ public struct FerryConfiguration: Sendable, Equatable {
     public var frameTTL: Duration = .seconds(10)
     /// Frames in flight per event loop and upstream (`forward.window-frames`).
     public var windowFrames = 64
+    /// Logs in flight per event loop and upstream before its lane takes no new
+    /// batch (`forward.window-logs`; a soft cap, passed by at most one batch).
+    /// A receiver acknowledges a read burst of frames once all its logs hold a
+    /// place, so this bounds how long the last frame's ack can take: with
+    /// frames of the path MTU (65,000 bytes on loopback, thousands of short
+    /// lines each) 64 frames could be the whole backlog after an outage, and a
+    /// slow receiver's acks would then come after `forward.ack-timeout`.
+    public var windowLogs = 4_096
     /// Send runs of equal-length datagrams to `udp://` upstreams as one UDP
     /// segmentation offload message where the kernel allows (`forward.udp-segmentation`).
     public var udpSegmentation = true

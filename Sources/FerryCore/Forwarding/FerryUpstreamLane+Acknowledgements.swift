@@ -30,7 +30,7 @@ extension FerryUpstreamLane {
             return
         }
         guard acks.senderID == senderID else { return }  // an ack for an earlier instance or loop
-        let hadRoom = window.hasRoom
+        let hadRoom = window.hasRoom && logsInFlight < settings.windowLogs
         for sequence in acks.sequences { acknowledged(sequence) }
         if !hadRoom { roomOpened = true }
     }
@@ -44,6 +44,7 @@ extension FerryUpstreamLane {
         journal?.acknowledged(entry.sequence)
         let frame = entry.payload
         upstream.inFlightFrames.add(-1)
+        logsInFlight -= frame.count
         settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
@@ -117,6 +118,7 @@ extension FerryUpstreamLane {
         for entry in advance.givenUp {
             journal?.closed(entry.sequence)
             upstream.inFlightFrames.add(-1)
+            logsInFlight -= entry.payload.count
             upstream.failovers.add(1)
             logger.warning(
                 "frame failed over",

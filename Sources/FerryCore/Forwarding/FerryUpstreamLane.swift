@@ -35,6 +35,8 @@ final class FerryUpstreamLane: UpstreamLane {
     struct Settings: Sendable {
         var maximumFrameBytes: Int
         var windowFrames: Int
+        /// Logs in flight before the lane takes no new batch (`forward.window-logs`).
+        var windowLogs: Int = 4_096
         var timing: AckWindow<InFlight>.Timing
         /// One frame per interval is traced at info on every hop; nil = none.
         var traceInterval: TimeAmount? = nil
@@ -65,6 +67,8 @@ final class FerryUpstreamLane: UpstreamLane {
     /// The largest frame the current socket sends: `forward.frame-max-bytes`,
     /// or less where the path MTU is smaller (set on each connect).
     var frameLimit: Int
+    /// Logs in the frames of ``window``, against `settings.windowLogs`.
+    var logsInFlight = 0
     /// Signs this lane's frames and verifies the acks it gets (nil = unkeyed); follows reloads.
     var keys: FrameKeyRing? { keyCache.ring() }
     private var keyCache: FrameKeyCache
@@ -117,7 +121,7 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     var canAccept: Bool {
-        channel != nil && window.hasRoom && upstream.allowsTraffic()
+        channel != nil && window.hasRoom && logsInFlight < settings.windowLogs && upstream.allowsTraffic()
     }
 
     func start() -> EventLoopFuture<Void> {
@@ -134,6 +138,7 @@ final class FerryUpstreamLane: UpstreamLane {
         // Frames still unacknowledged keep their buffer reservation: they are
         // counted as undrained, never as forwarded.
         let left = window.removeAll()
+        logsInFlight = 0
         upstream.inFlightFrames.add(-left.count - replaying.count)
         replaying.removeAll()  // still in the journal and the spool: sent again by the next run
         let closing = retiring
@@ -147,6 +152,7 @@ final class FerryUpstreamLane: UpstreamLane {
     /// Settles the frames still unacknowledged (their logs leave as dropped) and stops.
     func abandon() -> Int {
         var logs = 0
+        defer { logsInFlight = 0 }
         for entry in window.removeAll() {
             logs += entry.payload.count
             settlement.settle(count: entry.payload.count, bytes: entry.payload.bytes, spans: entry.payload.spans)
@@ -161,7 +167,7 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// What the open window can still carry: every free frame full of payload.
     var roomBytes: Int {
-        window.room * frameLimit
+        logsInFlight < settings.windowLogs ? window.room * frameLimit : 0
     }
 
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
@@ -233,6 +239,7 @@ final class FerryUpstreamLane: UpstreamLane {
                         sequence, entry: .init(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: frameSpans.runs), next: window.nextSequence)
                 }
                 upstream.inFlightFrames.add(1)
+                logsInFlight += frame.count
                 outgoing.append(slice)
                 logger.log(
                     level: encoding.header.isTraced ? .info : .debug,

@@ -119,6 +119,7 @@ extension Relay {
         var frameSettings = FerryUpstreamLane.Settings(
             maximumFrameBytes: configuration.frameMaxBytes,
             windowFrames: configuration.windowFrames,
+            windowLogs: configuration.windowLogs,
             timing: .init(
                 ackTimeout: TimeAmount(configuration.ackTimeout), ttl: TimeAmount(configuration.frameTTL),
                 policy: configuration.retryPolicy),
