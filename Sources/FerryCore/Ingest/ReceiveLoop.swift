@@ -29,6 +29,17 @@ package final class ReceiveLoop {
     private(set) var lastReadFailed = false
     /// Datagrams the last read returned (0 when it failed).
     private(set) var lastReceived = 0
+    /// Datagrams the next read may take: `receive.batch`, or fewer after a
+    /// read that found `ferry://` frames (``frameReadLimit``).
+    private(set) var readLimit: Int
+    private let batch: Int
+    /// Datagrams a read takes while frames arrive: about 1 MiB of slots. A
+    /// frame fills its slot (up to 65,507 bytes on loopback, thousands of
+    /// logs), so 64 of them would touch 4 MiB of each slab, 32 MiB of resident
+    /// memory per socket across the slabs, for no gain: 16 full frames already
+    /// bring thousands of logs per system call. Syslog datagrams touch a page of
+    /// their slot each, so reads of them keep the whole batch.
+    let frameReadLimit: Int
 
     /// - Parameters:
     ///   - batch: datagrams per `recvmmsg` (`receive.batch`).
@@ -46,6 +57,9 @@ package final class ReceiveLoop {
         self.logger = logger
         self.handOver = handOver
         self.slabs = (0..<slabs).map { _ in ReceiveSlab(count: batch, slotBytes: maxDatagramBytes) }
+        self.batch = batch
+        self.readLimit = batch
+        self.frameReadLimit = min(batch, max(4, (1 << 20) / max(maxDatagramBytes, 1)))
         self.senders = forwarding.upstreams.map { upstream in
             guard case .udp = upstream.url else { return nil }
             return UDPSender(upstream: upstream, batch: batch, logger: logger)
@@ -65,7 +79,7 @@ package final class ReceiveLoop {
     @discardableResult
     package func step(wait: Bool = true) -> Bool {
         let slab = slabs[next]
-        let received = slab.receive(from: socket.descriptor, wait: wait)
+        let received = slab.receive(from: socket.descriptor, wait: wait, limit: readLimit)
         lastReceived = max(Int(received), 0)
         guard received > 0 else {
             if wait || received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { noteReadFailure(received < 0 ? errno : 0) }
@@ -79,6 +93,7 @@ package final class ReceiveLoop {
             drops.refuse(.rateLimited, logs: burst.rateLimited, source: source, listener: forwarding.listener)
         }
         if !burst.frames.isEmpty { burst.replySocket = socket }  // acknowledged from the socket they came to
+        readLimit = burst.frames.isEmpty ? batch : frameReadLimit
 
         // Counted here, once, whichever way the logs go on.
         if !burst.oversize.isEmpty {

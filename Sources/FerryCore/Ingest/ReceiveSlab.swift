@@ -37,9 +37,9 @@ final class ReceiveSlab {
     }
 
     /// One `recvmmsg`: blocks for the first datagram (unless `wait` is false),
-    /// then takes what is queued, up to `count`. Returns the number read, or
-    /// -1 with `errno` set.
-    func receive(from descriptor: CInt, wait: Bool = true) -> CInt {
+    /// then takes what is queued, up to `limit` (at most `count`). Returns the
+    /// number read, or -1 with `errno` set.
+    func receive(from descriptor: CInt, wait: Bool = true, limit: Int = .max) -> CInt {
         // Let go of the last burst's slices first, so the buffer is usually ours alone again.
         records.removeAll(keepingCapacity: true)
         buffer.clear()
@@ -61,7 +61,7 @@ final class ReceiveSlab {
             }
             // MSG_TRUNC: msg_len is a datagram's real length even when it was cut to fit its slot.
             let flags = cferry_msg_waitforone() | CInt(MSG_TRUNC) | (wait ? 0 : CInt(MSG_DONTWAIT))
-            return cferry_recvmmsg(descriptor, messages, UInt32(count), flags)
+            return cferry_recvmmsg(descriptor, messages, UInt32(min(count, max(limit, 1))), flags)
         }
         lastReceived = Int(max(received, 0))
         if received > 0 { buffer.moveWriterIndex(to: Int(received) * slotBytes) }
