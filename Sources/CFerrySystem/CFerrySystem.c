@@ -5,12 +5,19 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include "CFerrySystem.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#define CFERRY_MADV_PAGEOUT MADV_PAGEOUT
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
@@ -121,4 +128,39 @@ uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length) {
     if (hardware) return crc32c_sse42(crc, (const uint8_t *)bytes, length);
 #endif
     return crc32c_software(crc, (const uint8_t *)bytes, length);
+}
+
+long cferry_page_out_file_mappings(void) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL) return -errno;
+    char line[4352];
+    long advised = 0;
+    int failure = 0;
+    while (fgets(line, sizeof line, maps) != NULL) {
+        unsigned long start, end, offset, inode;
+        char permissions[5], device[32];
+        if (sscanf(line, "%lx-%lx %4s %lx %31s %lu", &start, &end, permissions, &offset, device, &inode) < 6) continue;
+        // Anonymous memory (heap, stacks, the vdso) has no file to come back from; in a writable
+        // private mapping the written pages are anonymous too. Only clean file pages are given back.
+        if (inode == 0 || permissions[1] == 'w') continue;
+        if (madvise((void *)start, end - start, CFERRY_MADV_PAGEOUT) == 0) {
+            advised += (long)(end - start);
+        } else {
+            failure = errno;
+        }
+    }
+    fclose(maps);
+    return advised == 0 && failure != 0 ? -failure : advised;
+}
+
+long cferry_resident_file_bytes(void) {
+    FILE *status = fopen("/proc/self/status", "re");
+    if (status == NULL) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, status) != NULL) {
+        if (sscanf(line, "RssFile: %ld kB", &kib) == 1) break;
+    }
+    fclose(status);
+    return kib < 0 ? -1 : kib * 1024;
 }

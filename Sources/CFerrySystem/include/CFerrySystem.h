@@ -53,6 +53,15 @@ void cferry_set_udp_segment(struct msghdr *message, void *control, uint16_t segm
 /// The path MTU of a connected UDP socket of `family` (IP_MTU / IPV6_MTU), or -1.
 int cferry_path_mtu(int fd, int family);
 
+/// Asks the kernel to reclaim the clean file pages this process maps read-only
+/// (its executable and libraries; `madvise(MADV_PAGEOUT)`, Linux 5.4+): they
+/// come back from the page cache on their next use. Returns the bytes of the
+/// mappings advised, or -errno if none could be.
+long cferry_page_out_file_mappings(void);
+
+/// `RssFile` of /proc/self/status in bytes, or -1.
+long cferry_resident_file_bytes(void);
+
 /// CPUs in this process's affinity mask (taskset, cpusets), or 0 if unknown.
 int cferry_usable_cpus(void);
 

@@ -204,6 +204,7 @@ extension Relay {
         ]
         if let first = sockets.first { metadata["udp.address"] = "\(first.socket.localAddress.hostAndPort)" }
         logger.info("listening", metadata: metadata)
+        StartupPages.releaseLater(on: group.next(), logger: logger)
         if granted < configuration.receiveBufferBytes {
             logger.warning(
                 "receive buffer smaller than requested",
