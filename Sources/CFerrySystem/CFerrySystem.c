@@ -14,10 +14,6 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-#define CFERRY_MADV_PAGEOUT MADV_PAGEOUT
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
@@ -130,26 +126,39 @@ uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length) {
     return crc32c_software(crc, (const uint8_t *)bytes, length);
 }
 
+/// Drops this process's mapping of `[start, end)` if it qualifies (see the header).
+static int cferry_release_mapping(unsigned long start, unsigned long end, const char *permissions, unsigned long inode, long anonymous) {
+    if (start >= end || inode == 0 || permissions[1] == 'w' || anonymous != 0) return 0;
+    return madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? 1 : -errno;
+}
+
 long cferry_page_out_file_mappings(void) {
-    FILE *maps = fopen("/proc/self/maps", "re");
-    if (maps == NULL) return -errno;
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    if (smaps == NULL) return -errno;
     char line[4352];
     long advised = 0;
     int failure = 0;
-    while (fgets(line, sizeof line, maps) != NULL) {
-        unsigned long start, end, offset, inode;
-        char permissions[5], device[32];
-        if (sscanf(line, "%lx-%lx %4s %lx %31s %lu", &start, &end, permissions, &offset, device, &inode) < 6) continue;
-        // Anonymous memory (heap, stacks, the vdso) has no file to come back from; in a writable
-        // private mapping the written pages are anonymous too. Only clean file pages are given back.
-        if (inode == 0 || permissions[1] == 'w') continue;
-        if (madvise((void *)start, end - start, CFERRY_MADV_PAGEOUT) == 0) {
-            advised += (long)(end - start);
-        } else {
-            failure = errno;
+    unsigned long start = 0, end = 0, inode = 0;
+    char permissions[5] = "----";
+    long anonymous = -1;
+    while (fgets(line, sizeof line, smaps) != NULL) {
+        unsigned long nextStart, nextEnd, offset, nextInode;
+        char nextPermissions[5], device[32];
+        if (sscanf(line, "%lx-%lx %4s %lx %31s %lu", &nextStart, &nextEnd, nextPermissions, &offset, device, &nextInode) == 6) {
+            int result = cferry_release_mapping(start, end, permissions, inode, anonymous);
+            if (result > 0) advised += (long)(end - start);
+            if (result < 0) failure = -result;
+            start = nextStart, end = nextEnd, inode = nextInode, anonymous = -1;
+            memcpy(permissions, nextPermissions, sizeof permissions);
+            continue;
         }
+        long kib;
+        if (sscanf(line, "Anonymous: %ld kB", &kib) == 1) anonymous = kib;
     }
-    fclose(maps);
+    int result = cferry_release_mapping(start, end, permissions, inode, anonymous);
+    if (result > 0) advised += (long)(end - start);
+    if (result < 0) failure = -result;
+    fclose(smaps);
     return advised == 0 && failure != 0 ? -failure : advised;
 }
 

@@ -53,10 +53,14 @@ void cferry_set_udp_segment(struct msghdr *message, void *control, uint16_t segm
 /// The path MTU of a connected UDP socket of `family` (IP_MTU / IPV6_MTU), or -1.
 int cferry_path_mtu(int fd, int family);
 
-/// Asks the kernel to reclaim the clean file pages this process maps read-only
-/// (its executable and libraries; `madvise(MADV_PAGEOUT)`, Linux 5.4+): they
-/// come back from the page cache on their next use. Returns the bytes of the
-/// mappings advised, or -errno if none could be.
+/// Drops this process's page-table entries for the clean file pages it maps
+/// read-only (its executable and libraries): `madvise(MADV_DONTNEED)` on every
+/// file mapping that is not writable and holds no anonymous page (a RELRO
+/// segment, written by the loader and then made read-only, holds some and is
+/// kept, as its contents are not the file's). The pages stay in the page
+/// cache, shared with any other process, and come back as minor faults on
+/// their next use. Returns the bytes of the mappings dropped, or -errno if none
+/// could be.
 long cferry_page_out_file_mappings(void);
 
 /// `RssFile` of /proc/self/status in bytes, or -1.

@@ -2,23 +2,24 @@ import CFerrySystem
 import Logging
 import NIOCore
 
-/// Gives the pages of Ferry's executable that only start-up touched back to
-/// the page cache, once start-up is over.
+/// Lets go of the pages of Ferry's executable that only start-up touched, once
+/// start-up is over.
 ///
 /// Start-up (argument parsing, configuration, the Swift runtime's first
 /// protocol-conformance scans, Hummingbird's set-up) touches code and
 /// read-only data all over the binary, and the kernel maps up to 64 KiB
 /// around each such fault: an idle Ferry kept 27–31 MiB of clean file pages
-/// resident, of which it uses about 7 from then on. `MADV_PAGEOUT` on its
-/// read-only file mappings lets the kernel reclaim them now instead of under
-/// memory pressure; what the data path uses comes back as minor faults from
-/// the page cache in its first bursts. Nothing writable or anonymous is
-/// touched. Pages another process maps too (a second Ferry started from the
-/// same binary at the same time) stay, as the kernel keeps shared pages.
+/// resident, of which it uses about 7 from then on. Dropping its mappings of
+/// them (``cferry_page_out_file_mappings()``: `MADV_DONTNEED` on the read-only
+/// file mappings that hold no anonymous page) leaves the pages in the page
+/// cache, shared and reclaimable as before, and takes them out of this
+/// process's resident set; what the data path uses comes back as minor faults
+/// in its first bursts. (`MADV_PAGEOUT` would keep every page a second Ferry
+/// from the same binary maps too, the two hops of a chain on one machine.)
 enum StartupPages {
     /// How long after the listeners opened the release waits (the HTTP
     /// server and the first monitor ticks start in that time).
-    static let delay: TimeAmount = .seconds(3)
+    static let delay: TimeAmount = .seconds(1)
 
     static func releaseLater(on loop: any EventLoop, logger: Logger) {
         loop.scheduleTask(in: delay) { release(logger: logger) }
@@ -30,7 +31,7 @@ enum StartupPages {
         let advised = cferry_page_out_file_mappings()
         let after = residentFileBytes()
         guard advised >= 0 else {
-            logger.debug("start-up pages kept", metadata: ["reason": "madvise(MADV_PAGEOUT) failed: errno \(-advised) (Linux 5.4+ has it)"])
+            logger.debug("start-up pages kept", metadata: ["reason": "madvise(MADV_DONTNEED) failed: errno \(-advised)"])
             return
         }
         logger.info(
