@@ -25,6 +25,7 @@ struct Serve: AsyncParsableCommand {
             print(configuration.renderedLines.joined(separator: "\n"))
             return
         }
+        StartupPages.releaseAfterConfiguration()
         let writer: LogWriter
         if let path = configuration.logFile {
             do {

@@ -84,8 +84,11 @@ final class FerryUpstreamLane: UpstreamLane {
     var reconnect = ReconnectBackoff()
     var warnings = WarningLimiter(interval: .seconds(10))
     var generator = FastRandom()
-    /// Buffers frames are encoded into, used in turn (see `send`).
-    private var arenas = [ByteBuffer](repeating: ByteBuffer(), count: 16)
+    /// Buffers frames are encoded into, used in turn (see `send`). Eight: a
+    /// send takes at most 1,024 logs and the window 4,096, so a buffer is
+    /// normally acknowledged by the time it comes round; each grows to a whole
+    /// send (~235 KB of 60–400-byte lines), so more would only add resident memory.
+    private var arenas = [ByteBuffer](repeating: ByteBuffer(), count: 8)
     private var arenaIndex = 0
     /// When the next frame sent is traced (`trace.frame-sample-interval`).
     private var nextTracedAt = NIODeadline.uptimeNanoseconds(0)

@@ -30,13 +30,14 @@ package final class ReceiveLoop {
     /// Datagrams the last read returned (0 when it failed).
     private(set) var lastReceived = 0
     /// Datagrams the next read may take: `receive.batch`, or fewer after a
-    /// read that found `ferry://` frames (``frameReadLimit``).
+    /// read that found `ferry://` frames, and for the first read, which cannot
+    /// know yet (``frameReadLimit``).
     private(set) var readLimit: Int
     private let batch: Int
-    /// Datagrams a read takes while frames arrive: about 1 MiB of slots. A
+    /// Datagrams a read takes while frames arrive: about 512 KiB of slots. A
     /// frame fills its slot (up to 65,507 bytes on loopback, thousands of
     /// logs), so 64 of them would touch 4 MiB of each slab, 32 MiB of resident
-    /// memory per socket across the slabs, for no gain: 16 full frames already
+    /// memory per socket across the slabs, for no gain: 8 full frames already
     /// bring thousands of logs per system call. Syslog datagrams touch a page of
     /// their slot each, so reads of them keep the whole batch.
     let frameReadLimit: Int
@@ -58,8 +59,8 @@ package final class ReceiveLoop {
         self.handOver = handOver
         self.slabs = (0..<slabs).map { _ in ReceiveSlab(count: batch, slotBytes: maxDatagramBytes) }
         self.batch = batch
-        self.readLimit = batch
-        self.frameReadLimit = min(batch, max(4, (1 << 20) / max(maxDatagramBytes, 1)))
+        self.frameReadLimit = min(batch, max(4, (512 << 10) / max(maxDatagramBytes, 1)))
+        self.readLimit = frameReadLimit
         self.senders = forwarding.upstreams.map { upstream in
             guard case .udp = upstream.url else { return nil }
             return UDPSender(upstream: upstream, batch: batch, logger: logger)
