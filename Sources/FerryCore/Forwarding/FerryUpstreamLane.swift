@@ -90,6 +90,13 @@ final class FerryUpstreamLane: UpstreamLane {
     /// send (~235 KB of 60–400-byte lines), so more would only add resident memory.
     private var arenas = [ByteBuffer](repeating: ByteBuffer(), count: 8)
     private var arenaIndex = 0
+    /// The arrays one `send` plans, encodes and writes its frames with, kept
+    /// between sends so that a burst allocates none (a profile of the edge at
+    /// 100,000/s put these three at 40 % of its mallocs). A nested send, should
+    /// one ever happen, finds them taken and uses fresh ones.
+    private var planScratch: [(start: Int, count: Int, payloadBytes: Int)] = []
+    private var encodedScratch: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
+    private var outgoingScratch: [ByteBuffer] = []
     /// When the next frame sent is traced (`trace.frame-sample-interval`).
     private var nextTracedAt = NIODeadline.uptimeNanoseconds(0)
     private static let arenaBytes = 16 << 10
@@ -178,7 +185,12 @@ final class FerryUpstreamLane: UpstreamLane {
         // Plan the frames first (what the window and breaker allow), then
         // encode all of them into one buffer: one allocation per burst, and
         // each frame a slice of it that lives until acknowledged.
-        var plan: [(start: Int, count: Int, payloadBytes: Int)] = []
+        var plan = planScratch
+        planScratch = []
+        defer {
+            plan.removeAll(keepingCapacity: true)
+            planScratch = plan
+        }
         var index = 0
         var room = window.room
         var frameBytes = 0
@@ -207,7 +219,12 @@ final class FerryUpstreamLane: UpstreamLane {
             // gets fresh storage and the old one stays theirs (copy-on-write).
             arenaIndex = (arenaIndex + 1) % arenas.count
             arenas[arenaIndex].clear(minimumCapacity: max(frameBytes, Self.arenaBytes))
-            var encoded: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
+            var encoded = encodedScratch
+            encodedScratch = []
+            defer {
+                encoded.removeAll(keepingCapacity: true)
+                encodedScratch = encoded
+            }
             encoded.reserveCapacity(plan.count)
             var traceFirst = false
             if let interval = settings.traceInterval, now >= nextTracedAt {
@@ -225,7 +242,12 @@ final class FerryUpstreamLane: UpstreamLane {
                     key: keys?.signing)
                 encoded.append((header, offset, arenas[arenaIndex].writerIndex - offset))
             }
-            var outgoing: [ByteBuffer] = []
+            var outgoing = outgoingScratch
+            outgoingScratch = []
+            defer {
+                outgoing.removeAll(keepingCapacity: true)
+                outgoingScratch = outgoing
+            }
             outgoing.reserveCapacity(plan.count)
             for (frame, encoding) in zip(plan, encoded) {
                 let slice = arenas[arenaIndex].getSlice(at: encoding.offset, length: encoding.length)!
