@@ -25,8 +25,10 @@ final class ReceiveSlab {
     private var preparedBase: UnsafeMutableRawPointer?
     /// Datagrams the last `receive` delivered (their headers need resetting).
     private var lastReceived = 0
-    /// The last burst's records, kept to reuse the array's storage.
+    /// The last burst's records and frames, kept to reuse the arrays' storage
+    /// (the pipeline has normally let go of them when the slab comes round).
     private var records: [ByteBuffer] = []
+    private var frames: [ReceivedFrame] = []
 
     init(count: Int, slotBytes: Int) {
         self.count = count
@@ -42,6 +44,7 @@ final class ReceiveSlab {
     func receive(from descriptor: CInt, wait: Bool = true, limit: Int = .max) -> CInt {
         // Let go of the last burst's slices first, so the buffer is usually ours alone again.
         records.removeAll(keepingCapacity: true)
+        frames.removeAll(keepingCapacity: true)
         buffer.clear()
         let received = buffer.withUnsafeMutableWritableBytes { storage -> CInt in
             let base = storage.baseAddress!
@@ -105,7 +108,7 @@ final class ReceiveSlab {
             }
             let datagram = buffer.getSlice(at: index * slotBytes, length: length)!
             if looksLikeFrame, let sender = SocketAddress(storage: senders[index]) {
-                burst.frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
+                frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
             } else {
                 records.append(datagram)
                 recordBytes += length
@@ -113,6 +116,7 @@ final class ReceiveSlab {
             }
         }
         burst.records = records
+        burst.frames = frames
         burst.recordBytes = recordBytes
         return burst
     }
