@@ -10,15 +10,9 @@ ferry=${FERRY:-.build/release/ferry}
 bin=${BENCH_BIN:-/tmp/relay-bench-bin}
 libc=$(ldconfig -p | awk '/libc.so.6 .*x86-64/ {print $NF; exit}')
 perf list 2>/dev/null | grep -q probe_libc:malloc || perf probe -q -x "$libc" --add malloc || exit 1
-freeport() { python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-in=$(freeport) out=$(freeport) hop=$(freeport)
 work=$(mktemp -d)
-taskset -c 0 "$bin/sink" "$out" "$count" 2000 60 text >"$work/sink" &
-sink=$!
-taskset -c 1 "$ferry" serve --instance aggregator --listen "127.0.0.1:$hop" --upstream "udp://127.0.0.1:$out" --http 127.0.0.1:0 --log-level error &
-aggregator=$!
-taskset -c 1 "$ferry" serve --instance edge --listen "127.0.0.1:$in" --upstream "ferry://127.0.0.1:$hop" --http 127.0.0.1:0 --log-level error ${EDGE_ARGS:-} &
-edge=$!
+sink_output=$work/sink
+. "$(dirname "$0")/two-hop-processes.sh"
 trap 'kill $edge $aggregator $sink 2>/dev/null; rm -rf "$work"' EXIT
 sleep 2   # past start-up
 perf stat -x, -e probe_libc:malloc -p $edge -o "$work/edge" & counting_edge=$!
@@ -27,8 +21,8 @@ sleep 0.5
 taskset -c 0 "$bin/loadgen" 127.0.0.1 "$in" "$count" 60 "$rate" text 400 >/dev/null
 wait $sink
 kill -INT $counting_edge $counting_aggregator; wait $counting_edge $counting_aggregator 2>/dev/null
-cat "$work/sink"
-delivered=$(sed -n 's/.*unique=\([0-9]*\).*/\1/p' "$work/sink")
+cat "$sink_output"
+delivered=$(sed -n 's/.*unique=\([0-9]*\).*/\1/p' "$sink_output")
 for hop in edge aggregator; do
   mallocs=$(awk -F, '/probe_libc:malloc/ {print $1}' "$work/$hop")
   awk -v h=$hop -v m="$mallocs" -v d="$delivered" 'BEGIN {printf "%s: %d mallocs, %.3f per delivered log\n", h, m, (d > 0 ? m / d : 0)}'

@@ -9,22 +9,14 @@ set -u
 count=${1:-1000000} rate=${2:-0}
 ferry=${FERRY:-.build/release/ferry}
 bin=${BENCH_BIN:-/tmp/relay-bench-bin}
-freeport() { python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-in=$(freeport) out=$(freeport) hop=$(freeport)
 memory() { grep -E "VmHWM|RssAnon|RssFile" "/proc/$2/status" | tr -s ' \t\n' ' ' | sed "s/^/$1: /"; echo; }
 mappings() { awk -v who="$1" '/^[0-9a-f]+-/ {map=$0} /^Rss:/ && $2 > 1024 {print who ": " $2 " KiB " map}' "/proc/$2/smaps"; }
-
-taskset -c 0 "$bin/sink" "$out" "$count" 2000 60 text >/tmp/two-hop-memory.sink &
-sink=$!
-taskset -c 1 "$ferry" serve --instance aggregator --listen "127.0.0.1:$hop" --upstream "udp://127.0.0.1:$out" --http 127.0.0.1:0 --log-level error &
-aggregator=$!
-taskset -c 1 "$ferry" serve --instance edge --listen "127.0.0.1:$in" --upstream "ferry://127.0.0.1:$hop" --http 127.0.0.1:0 --log-level error ${EDGE_ARGS:-} &
-edge=$!
-trap 'kill $edge $aggregator $sink 2>/dev/null' EXIT
+sink_output=/tmp/two-hop-memory.sink
+. "$(dirname "$0")/two-hop-processes.sh"
 sleep 1.5   # as relay-bench waits
 memory edge $edge; memory aggregator $aggregator
 taskset -c 0 "$bin/loadgen" 127.0.0.1 "$in" "$count" 60 "$rate" text 400 >/dev/null
 wait $sink
-cat /tmp/two-hop-memory.sink
+cat "$sink_output"
 memory edge $edge; memory aggregator $aggregator
 mappings edge $edge; mappings aggregator $aggregator

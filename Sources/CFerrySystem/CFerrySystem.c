@@ -126,10 +126,16 @@ uint32_t cferry_crc32c(uint32_t crc, const void *bytes, size_t length) {
     return crc32c_software(crc, (const uint8_t *)bytes, length);
 }
 
-/// Drops this process's mapping of `[start, end)` if it qualifies (see the header).
-static int cferry_release_mapping(unsigned long start, unsigned long end, const char *permissions, unsigned long inode, long anonymous) {
-    if (start >= end || inode == 0 || permissions[1] == 'w' || anonymous != 0) return 0;
-    return madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? 1 : -errno;
+/// Drops this process's mapping of `[start, end)` if it qualifies (see the header),
+/// adding its size to `advised` or its errno to `failure`.
+static void cferry_release_mapping(
+    unsigned long start, unsigned long end, const char *permissions, unsigned long inode, long anonymous, long *advised, int *failure) {
+    if (start >= end || inode == 0 || permissions[1] == 'w' || anonymous != 0) return;
+    if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) {
+        *advised += (long)(end - start);
+    } else {
+        *failure = errno;
+    }
 }
 
 long cferry_page_out_file_mappings(void) {
@@ -141,13 +147,12 @@ long cferry_page_out_file_mappings(void) {
     unsigned long start = 0, end = 0, inode = 0;
     char permissions[5] = "----";
     long anonymous = -1;
+    // A mapping's fields follow its header line: each header settles the mapping before it, the end the last one.
     while (fgets(line, sizeof line, smaps) != NULL) {
         unsigned long nextStart, nextEnd, offset, nextInode;
         char nextPermissions[5], device[32];
         if (sscanf(line, "%lx-%lx %4s %lx %31s %lu", &nextStart, &nextEnd, nextPermissions, &offset, device, &nextInode) == 6) {
-            int result = cferry_release_mapping(start, end, permissions, inode, anonymous);
-            if (result > 0) advised += (long)(end - start);
-            if (result < 0) failure = -result;
+            cferry_release_mapping(start, end, permissions, inode, anonymous, &advised, &failure);
             start = nextStart, end = nextEnd, inode = nextInode, anonymous = -1;
             memcpy(permissions, nextPermissions, sizeof permissions);
             continue;
@@ -155,9 +160,7 @@ long cferry_page_out_file_mappings(void) {
         long kib;
         if (sscanf(line, "Anonymous: %ld kB", &kib) == 1) anonymous = kib;
     }
-    int result = cferry_release_mapping(start, end, permissions, inode, anonymous);
-    if (result > 0) advised += (long)(end - start);
-    if (result < 0) failure = -result;
+    cferry_release_mapping(start, end, permissions, inode, anonymous, &advised, &failure);
     fclose(smaps);
     return advised == 0 && failure != 0 ? -failure : advised;
 }

@@ -30,7 +30,7 @@ extension FerryUpstreamLane {
             return
         }
         guard acks.senderID == senderID else { return }  // an ack for an earlier instance or loop
-        let hadRoom = window.hasRoom && logsInFlight < settings.windowLogs
+        let hadRoom = hasRoom
         for sequence in acks.sequences { acknowledged(sequence) }
         if !hadRoom { roomOpened = true }
     }

@@ -36,7 +36,7 @@ final class FerryUpstreamLane: UpstreamLane {
         var maximumFrameBytes: Int
         var windowFrames: Int
         /// Logs in flight before the lane takes no new batch (`forward.window-logs`).
-        var windowLogs: Int = 4_096
+        var windowLogs: Int
         var timing: AckWindow<InFlight>.Timing
         /// One frame per interval is traced at info on every hop; nil = none.
         var traceInterval: TimeAmount? = nil
@@ -130,8 +130,13 @@ final class FerryUpstreamLane: UpstreamLane {
         journal?.begin(next: first)
     }
 
+    /// Whether the window takes another frame: frames and logs in flight both under their limits.
+    var hasRoom: Bool {
+        window.hasRoom && logsInFlight < settings.windowLogs
+    }
+
     var canAccept: Bool {
-        channel != nil && window.hasRoom && logsInFlight < settings.windowLogs && upstream.allowsTraffic()
+        channel != nil && hasRoom && upstream.allowsTraffic()
     }
 
     func start() -> EventLoopFuture<Void> {
@@ -177,7 +182,7 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// What the open window can still carry: every free frame full of payload.
     var roomBytes: Int {
-        logsInFlight < settings.windowLogs ? window.room * frameLimit : 0
+        hasRoom ? window.room * frameLimit : 0
     }
 
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
