@@ -190,17 +190,18 @@ final class FrameReceiver {
         case .new:
             break
         }
-        var accepted = decoded.records
+        // Counted first and filtered only when one is too long (rare): filtering
+        // in place would copy the decoded array, still referenced, on every frame.
         var bytes = 0
         var oversize = 0
-        accepted.removeAll { record in
+        for record in decoded.records {
             if record.readableBytes > maxRecordBytes {
                 oversize += 1
-                return true
+            } else {
+                bytes += record.readableBytes
             }
-            bytes += record.readableBytes
-            return false
         }
+        let accepted = oversize == 0 ? decoded.records : decoded.records.filter { $0.readableBytes <= maxRecordBytes }
         var spans = SpoolSpans()
         var inMemory = true
         if let spool, !accepted.isEmpty {

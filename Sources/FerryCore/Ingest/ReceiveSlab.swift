@@ -29,6 +29,11 @@ final class ReceiveSlab {
     /// (the pipeline has normally let go of them when the slab comes round).
     private var records: [ByteBuffer] = []
     private var frames: [ReceivedFrame] = []
+    /// The sender of the last frame read, as the kernel wrote it and as an
+    /// address: an edge's frames come from one socket, and building a
+    /// `SocketAddress` costs two mallocs (its host string and its box), a
+    /// quarter of an aggregator's at 100,000 logs/s.
+    private var lastSender: (storage: sockaddr_storage, address: SocketAddress)?
 
     init(count: Int, slotBytes: Int) {
         self.count = count
@@ -79,6 +84,17 @@ final class ReceiveSlab {
         return gate.deciding { decide in sort(received, gated: true, keepSources: keepSources, decide: decide) }
     }
 
+    /// The address of a frame's sender: the last one's if the kernel wrote the same bytes.
+    private func frameSender(_ storage: UnsafeMutablePointer<sockaddr_storage>) -> SocketAddress? {
+        let length = CInt(storage.pointee.ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+        if let last = lastSender, withUnsafeBytes(of: last.storage, { memcmp($0.baseAddress!, storage, length) == 0 }) {
+            return last.address
+        }
+        guard let address = SocketAddress(storage: storage.pointee) else { return nil }
+        lastSender = (storage.pointee, address)
+        return address
+    }
+
     private func sort(_ received: Int, gated: Bool, keepSources: Bool, decide: (SourceKey, Bool) -> SourceGate.Verdict) -> ReceivedBurst {
         var burst = ReceivedBurst(receivedAt: .now())
         var recordBytes = 0
@@ -107,7 +123,7 @@ final class ReceiveSlab {
                 continue
             }
             let datagram = buffer.getSlice(at: index * slotBytes, length: length)!
-            if looksLikeFrame, let sender = SocketAddress(storage: senders[index]) {
+            if looksLikeFrame, let sender = frameSender(senders + index) {
                 frames.append(ReceivedFrame(datagram: datagram, sender: sender, position: records.count))
             } else {
                 records.append(datagram)
