@@ -128,6 +128,9 @@ struct RoutesTests {
             let dead = deadRoute()
             #expect(dead["routed"] as? Int == count)
             #expect((dead["waiting_bytes"] as? Int ?? .max) <= 32 << 10)
+            // Never over its cap, not even between queueing a batch and trimming for it (one sender: one loop).
+            #expect((dead["peak_waiting_bytes"] as? Int ?? .max) <= 32 << 10, "\(dead)")
+            #expect((dead["peak_waiting_bytes"] as? Int ?? 0) > 16 << 10, "the cap was never approached: \(dead)")
             // The route's count and the relay's drop counter name the same logs (two reads: frames given back
             // after their TTL may overflow between them, so wait until the two agree).
             var overflow = 0

@@ -86,7 +86,7 @@ final class ReceiveSlab {
 
     /// The address of a frame's sender: the last one's if the kernel wrote the same bytes.
     private func frameSender(_ storage: UnsafeMutablePointer<sockaddr_storage>) -> SocketAddress? {
-        let length = CInt(storage.pointee.ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+        let length = storage.pointee.addressLength
         if let last = lastSender, withUnsafeBytes(of: last.storage, { memcmp($0.baseAddress!, storage, length) == 0 }) {
             return last.address
         }

@@ -121,6 +121,14 @@ package final class ReceiveSocket: Sendable {
     }
 }
 
+extension sockaddr_storage {
+    /// How many of its bytes the address takes: an IPv6 `sockaddr_in6`, else an IPv4 `sockaddr_in`
+    /// (what `sendmsg` wants as the name's length, and what to compare of two addresses).
+    var addressLength: Int {
+        CInt(ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+    }
+}
+
 extension SocketAddress {
     /// The address in a `sockaddr_storage` filled by the kernel (IPv4 or IPv6; nil for other families).
     init?(storage: sockaddr_storage) {

@@ -44,9 +44,7 @@ struct ReplyQueue {
                 vectors[index] = iovec(iov_base: storage.baseAddress! + offset, iov_len: lengths[index])
                 offset += lengths[index]
                 headers.addresses![index] = addresses[index]
-                let family = CInt(addresses[index].ss_family)
-                let nameLength = family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
-                headers.prepare(index, vectorsFrom: index, count: 1, nameLength: nameLength)
+                headers.prepare(index, vectorsFrom: index, count: 1, nameLength: addresses[index].addressLength)
             }
             var sent = 0
             while sent < count {

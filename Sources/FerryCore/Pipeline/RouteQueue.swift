@@ -230,12 +230,29 @@ final class RouteQueue {
 
     // MARK: - The queue and its cap
 
-    private func enqueue(_ batch: RecordBatch, atFront: Bool) {
-        guard batch.count > 0 else { return }
-        if atFront { shard.prepend(batch) } else { shard.append(batch) }
-        stats.waitingLogs.add(batch.count)
-        stats.waitingBytes.add(batch.bytes)
-        trimBacklog()
+    /// Makes room for a batch, then queues what of it fits. Room is made
+    /// before the batch counts as waiting, so a reader of the route's figures
+    /// never sees it over its cap: the oldest leave first, which are this
+    /// loop's waiting logs for a new batch (at the back) and the batch's own
+    /// front for logs handed back (at the front, older than what waits).
+    private func enqueue(_ incoming: RecordBatch, atFront: Bool) {
+        guard incoming.count > 0 else { return }
+        var batch = incoming
+        if !atFront { trimBacklog(makingRoomFor: batch) }
+        while batch.count > 0 {
+            let over = excess(adding: batch)
+            guard over.bytes > 0 || over.logs > 0 else { break }
+            let part = batch.takeFirst(Self.dropCount(of: batch, clearing: over))
+            overflow(count: part.records.count, bytes: part.bytes, spans: part.spans)
+        }
+        if batch.count > 0 {
+            if atFront { shard.prepend(batch) } else { shard.append(batch) }
+            stats.waitingLogs.add(batch.count)
+            stats.waitingBytes.add(batch.bytes)
+            stats.notePeak()
+        }
+        // Another loop may have queued for the route meanwhile (the cap is over every loop).
+        trimBacklog(makingRoomFor: nil)
     }
 
     private func popFront() -> RecordBatch {
@@ -252,29 +269,42 @@ final class RouteQueue {
         return taken
     }
 
-    /// Past the route's backlog cap (over every loop), drops this loop's oldest
-    /// waiting logs of the route as `route_overflow`: a dead destination costs
-    /// its own route its oldest logs, never the other routes their room.
-    private func trimBacklog() {
+    /// How far the route is over its cap (over every loop) once `batch` waits too.
+    private func excess(adding batch: RecordBatch?) -> (bytes: Int, logs: Int) {
+        (
+            stats.waitingBytes.load + (batch?.bytes ?? 0) - route.maxBacklogBytes,
+            stats.waitingLogs.load + (batch?.count ?? 0) - route.maxBacklogLogs
+        )
+    }
+
+    /// How many records from a batch's front to drop to clear an excess (at least one).
+    private static func dropCount(of batch: RecordBatch, clearing over: (bytes: Int, logs: Int)) -> Int {
+        min(batch.count, max(1, over.logs, over.bytes > 0 ? batch.countFitting(bytes: over.bytes) : 0))
+    }
+
+    /// Drops this loop's oldest waiting logs of the route as `route_overflow`
+    /// while the route is over its cap (counting `batch`, about to wait): a dead
+    /// destination costs its own route its oldest logs, never the other routes their room.
+    private func trimBacklog(makingRoomFor batch: RecordBatch?) {
         while let front = shard.first {
-            let overBytes = stats.waitingBytes.load - route.maxBacklogBytes
-            let overLogs = stats.waitingLogs.load - route.maxBacklogLogs
-            guard overBytes > 0 || overLogs > 0 else { return }
-            let count = min(front.count, max(1, overLogs, overBytes > 0 ? front.countFitting(bytes: overBytes) : 0))
-            let dropped =
-                count == front.count
-                ? {
-                    let whole = popFront()
-                    return (whole.count, whole.bytes, whole.spans)
-                }()
-                : {
-                    let part = takeFront(count)
-                    return (part.records.count, part.bytes, part.spans)
-                }()
-            pipeline.settlement.settle(count: dropped.0, bytes: dropped.1, spans: dropped.2)
-            stats.overflowed.add(dropped.0)
-            pipeline.drops.drop(.routeOverflow, logs: dropped.0, detail: route.maxBacklogBytes, route: route.name)
+            let over = excess(adding: batch)
+            guard over.bytes > 0 || over.logs > 0 else { return }
+            let count = Self.dropCount(of: front, clearing: over)
+            if count == front.count {
+                let whole = popFront()
+                overflow(count: whole.count, bytes: whole.bytes, spans: whole.spans)
+            } else {
+                let part = takeFront(count)
+                overflow(count: part.records.count, bytes: part.bytes, spans: part.spans)
+            }
         }
+    }
+
+    /// Settles logs dropped past the cap and counts them, for the route and the relay alike.
+    private func overflow(count: Int, bytes: Int, spans: SpoolSpans) {
+        pipeline.settlement.settle(count: count, bytes: bytes, spans: spans)
+        stats.overflowed.add(count)
+        pipeline.drops.drop(.routeOverflow, logs: count, detail: route.maxBacklogBytes, route: route.name)
     }
 
     // MARK: - Failover

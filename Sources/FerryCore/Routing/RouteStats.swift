@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One route's counters, shared by every loop (added to once per burst).
 public final class RouteStats: Sendable {
     public let name: String
@@ -10,7 +12,10 @@ public final class RouteStats: Sendable {
     /// Logs waiting in the route's queues on every loop now (none in flight).
     let waitingLogs = AtomicCounter()
     let waitingBytes = AtomicCounter()
-    /// Most logs and bytes it may keep waiting per loop.
+    /// The most bytes that ever waited at once (over every loop): what the
+    /// backlog cap let through, so an operator can see how close it came.
+    private let peakWaitingBytes = Atomic<Int>(0)
+    /// Most bytes it may keep waiting, over every loop.
     public let maxBacklogBytes: Int
 
     init(route: RoutingTable.Route) {
@@ -19,10 +24,22 @@ public final class RouteStats: Sendable {
         maxBacklogBytes = route.maxBacklogBytes
     }
 
+    /// Raises the peak to what waits now (called after logs were queued; not on the direct path).
+    func notePeak() {
+        let now = waitingBytes.load
+        var peak = peakWaitingBytes.load(ordering: .relaxed)
+        while now > peak {
+            let (exchanged, original) = peakWaitingBytes.compareExchange(expected: peak, desired: now, ordering: .relaxed)
+            if exchanged { return }
+            peak = original
+        }
+    }
+
     public var snapshot: RouteSnapshot {
         RouteSnapshot(
             name: name, mode: mode.rawValue, routed: routed.load, routeOverflow: overflowed.load, queueFull: queueFull.load,
-            waitingLogs: waitingLogs.load, waitingBytes: waitingBytes.load, maxBacklogBytes: maxBacklogBytes)
+            waitingLogs: waitingLogs.load, waitingBytes: waitingBytes.load,
+            peakWaitingBytes: peakWaitingBytes.load(ordering: .relaxed), maxBacklogBytes: maxBacklogBytes)
     }
 }
 
@@ -38,6 +55,8 @@ public struct RouteSnapshot: Sendable, Codable, Equatable {
     public var queueFull: Int
     public var waitingLogs: Int
     public var waitingBytes: Int
+    /// The most bytes that ever waited at once; never above `maxBacklogBytes`.
+    public var peakWaitingBytes: Int
     public var maxBacklogBytes: Int
     /// Its upstreams, in its failover order, and what they accepted (set by the relay).
     public var upstreams: [String] = []
