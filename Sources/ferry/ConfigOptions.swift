@@ -162,6 +162,10 @@ struct ConfigOptions: ParsableArguments {
     var windowFrames: String?
     @Option(name: .customLong("window-logs"), help: "Unacknowledged logs per loop and upstream (key forward.window-logs).")
     var windowLogs: String?
+    @Option(
+        name: .customLong("frame-linger"),
+        help: "How long a ferry:// frame that is not full waits for more logs, e.g. 1ms; 0 = never (key forward.frame-linger).")
+    var frameLinger: String?
 
     @Option(
         name: .customLong("udp-segmentation"),
@@ -257,6 +261,7 @@ struct ConfigOptions: ParsableArguments {
             ("forward.frame-ttl", frameTTL),
             ("forward.window-frames", windowFrames),
             ("forward.window-logs", windowLogs),
+            ("forward.frame-linger", frameLinger),
             ("forward.udp-segmentation", udpSegmentation),
             ("retry.base", retryBase),
             ("retry.cap", retryCap),

@@ -62,4 +62,56 @@ struct FrameSizeTests {
         // Soft: the last batch a lane took may pass the cap (a batch is at most 1,024 logs; one per event loop).
         #expect(logs <= 2 * (window + 1_024), "\(logs) logs in \(sequences.count) frames for a window of \(window)")
     }
+
+    /// `forward.frame-linger`: the last frame of a burst, not yet full, waits
+    /// for the next bursts, so logs that trickle in share frames (and acks)
+    /// instead of each read costing one. With it off, every burst is a frame.
+    @Test(arguments: ["100ms", "0"])
+    func framesAreFilledAcrossBurstsWithinTheLinger(linger: String) async throws {
+        try await LoadGate.shared.heavy {
+            let aggregator = try UDPTestSocket()  // hears frames, never acknowledges them
+            let (edge, port, _) = try await FerryProcess.serve([
+                "--upstream", "ferry://127.0.0.1:\(aggregator.port)", "--frame-linger", linger, "--ack-timeout", "10s", "--frame-ttl", "20s",
+            ])
+            defer { edge.signal(SIGTERM) }
+            let sender = try UDPTestSocket()
+            let count = 20
+            // 10 ms apart: each its own read burst at the edge.
+            for index in 0..<count {
+                sender.send(Array("<14>linger \(index)".utf8), to: port)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            var records: [UInt32: [String]] = [:]  // by frame sequence (a retransmission repeats one)
+            for datagram in aggregator.receive(count: 1_000, idleMilliseconds: 500, firstMilliseconds: 5_000) {
+                let frame = try FrameCodec.decodeData(ByteBuffer(bytes: datagram))
+                records[frame.header.sequence] = frame.records.map { String(buffer: $0) }
+            }
+            let delivered = records.keys.sorted().flatMap { records[$0]! }
+            #expect(delivered == (0..<count).map { "<14>linger \($0)" }, "every log once, in order")
+            let largest = records.values.map(\.count).max() ?? 0
+            if linger == "0" {
+                #expect(records.count >= count / 2, "\(records.count) frames for \(count) bursts without a linger")
+            } else {
+                // ~10 bursts in each 100 ms; a frame never waits past the linger, so it cannot hold all 20.
+                #expect(largest >= 4, "largest frame \(largest) logs of \(records.count) frames")
+                #expect(records.count >= 2 && records.count <= count / 2, "\(records.count) frames")
+            }
+        }
+    }
+
+    /// A shutdown does not strand the open frame: its logs leave within the
+    /// linger (at most 100 ms), which the drain waits for, and are acknowledged.
+    @Test func aShutdownSendsTheOpenFrame() async throws {
+        let directory = try scratchDirectory("linger-drain")
+        let (aggregator, hop, _) = try await FerryProcess.serve(["--upstream", "file:\(directory)/out.log"])
+        defer { aggregator.signal(SIGTERM) }
+        let (edge, port, _) = try await FerryProcess.serve(["--upstream", "ferry://127.0.0.1:\(hop)", "--frame-linger", "100ms"])
+        let sender = try UDPTestSocket()
+        for index in 0..<5 { sender.send(Array("open \(index)".utf8), to: port) }
+        try await Task.sleep(for: .milliseconds(20))  // read by the edge, well inside the linger
+        edge.signal(SIGTERM)
+        #expect(await edge.waitForExit(timeout: 10) == 0)
+        #expect(edge.logText.contains("\"drained\""), "\(edge.logText)")
+        #expect(await eventually(seconds: 5) { fileLines(directory + "/out.log") == (0..<5).map { "open \($0)" } })
+    }
 }

@@ -117,6 +117,9 @@ extension FerryConfiguration {
             name: "forward.window-logs", flag: "window-logs",
             help: "unacknowledged logs per event loop and upstream before a lane takes no more (64...1000000)"),
         .init(
+            name: "forward.frame-linger", flag: "frame-linger",
+            help: "how long a ferry:// lane's last, not yet full frame waits for more logs (0...100ms, 0 = never)"),
+        .init(
             name: "forward.udp-segmentation", flag: "udp-segmentation",
             help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
         .init(name: "retry.base", flag: "retry-base", help: "upper bound of the first retry's jittered wait"),

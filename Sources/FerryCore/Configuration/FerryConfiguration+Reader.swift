@@ -166,6 +166,9 @@ extension FerryConfiguration {
         if let logs = try values.integer("forward.window-logs", range: 64...1_000_000) {
             self.windowLogs = logs
         }
+        if let linger = try values.duration("forward.frame-linger", range: .zero ... .milliseconds(100)) {
+            self.frameLinger = linger
+        }
         if let segmentation = try values.boolean("forward.udp-segmentation") {
             self.udpSegmentation = segmentation
         }

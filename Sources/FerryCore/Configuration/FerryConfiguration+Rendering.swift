@@ -63,6 +63,7 @@ extension FerryConfiguration {
             "forward.frame-ttl": Self.seconds(frameTTL),
             "forward.window-frames": String(windowFrames),
             "forward.window-logs": String(windowLogs),
+            "forward.frame-linger": Self.seconds(frameLinger),
             "forward.udp-segmentation": String(udpSegmentation),
             "retry.base": Self.seconds(Duration(retryPolicy.base)),
             "retry.cap": Self.seconds(Duration(retryPolicy.cap)),

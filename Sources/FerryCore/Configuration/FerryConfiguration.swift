@@ -112,6 +112,11 @@ public struct FerryConfiguration: Sendable, Equatable {
     /// lines each) 64 frames could be the whole backlog after an outage, and a
     /// slow receiver's acks would then come after `forward.ack-timeout`.
     public var windowLogs = 4_096
+    /// How long a lane's last, not yet full frame waits for the next logs
+    /// before it leaves (`forward.frame-linger`; zero = never). At 100,000
+    /// logs/s a read burst holds some 20 logs, so without it every burst cost a
+    /// frame and an ack on both hops; a millisecond fills frames with ~100.
+    public var frameLinger: Duration = .milliseconds(1)
     /// Send runs of equal-length datagrams to `udp://` upstreams as one UDP
     /// segmentation offload message where the kernel allows (`forward.udp-segmentation`).
     public var udpSegmentation = true

@@ -42,6 +42,8 @@ final class FerryUpstreamLane: UpstreamLane {
         var traceInterval: TimeAmount? = nil
         /// `auth.key-file`: frames are signed with the first key, acks verified with any (nil = unkeyed).
         var keys: FrameKeySource? = nil
+        /// `forward.frame-linger`: how long the last frame, not yet full, waits for more logs (nil = it leaves at once).
+        var linger: TimeAmount? = nil
     }
 
     let upstream: Upstream
@@ -97,6 +99,11 @@ final class FerryUpstreamLane: UpstreamLane {
     private var planScratch: [(start: Int, count: Int, payloadBytes: Int)] = []
     private var encodedScratch: [(header: FrameCodec.DataHeader, offset: Int, length: Int)] = []
     private var outgoingScratch: [ByteBuffer] = []
+    /// The last frame's logs while it is not full and the linger has not passed.
+    var openFrame = OpenFrame()
+    private var lingerScheduled = false
+    /// The array a send joins the open frame's logs and the new ones in (kept, so that a burst allocates none).
+    private var joinScratch: [ByteBuffer] = []
     /// When the next frame sent is traced (`trace.frame-sample-interval`).
     private var nextTracedAt = NIODeadline.uptimeNanoseconds(0)
     private static let arenaBytes = 16 << 10
@@ -130,9 +137,9 @@ final class FerryUpstreamLane: UpstreamLane {
         journal?.begin(next: first)
     }
 
-    /// Whether the window takes another frame: frames and logs in flight both under their limits.
+    /// Whether the window takes another frame: frames and logs in flight (the open frame's too) both under their limits.
     var hasRoom: Bool {
-        window.hasRoom && logsInFlight < settings.windowLogs
+        window.hasRoom && logsInFlight + openFrame.count < settings.windowLogs
     }
 
     var canAccept: Bool {
@@ -154,6 +161,7 @@ final class FerryUpstreamLane: UpstreamLane {
         // counted as undrained, never as forwarded.
         let left = window.removeAll()
         logsInFlight = 0
+        openFrame.removeAll()
         upstream.inFlightFrames.add(-left.count - replaying.count)
         replaying.removeAll()  // still in the journal and the spool: sent again by the next run
         let closing = retiring
@@ -166,7 +174,9 @@ final class FerryUpstreamLane: UpstreamLane {
 
     /// Settles the frames still unacknowledged (their logs leave as dropped) and stops.
     func abandon() -> Int {
-        var logs = 0
+        var logs = openFrame.count
+        settlement.settle(count: openFrame.count, bytes: openFrame.bytes, spans: openFrame.spans)
+        openFrame.removeAll()
         defer { logsInFlight = 0 }
         for entry in window.removeAll() {
             logs += entry.payload.count
@@ -186,6 +196,105 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+        guard let linger = settings.linger else {
+            transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+            return
+        }
+        // The open frame's logs (older) and these, in order; the last frame of
+        // them, if it is not full, stays open for the next burst.
+        let held = openFrame.count
+        var all = joinScratch
+        joinScratch = []
+        defer {
+            all.removeAll(keepingCapacity: true)
+            joinScratch = all
+        }
+        var allSpans = spans
+        var oldest = receivedAt
+        let allBytes = openFrame.bytes + bytes
+        if held > 0 {
+            openFrame.appendRecords(to: &all)
+            allSpans = openFrame.spans
+            allSpans.append(contentsOf: spans)
+            oldest = openFrame.receivedAt
+        }
+        all.append(contentsOf: records)
+        let tail = openTail(of: all)
+        if tail < all.count {
+            // Copied out before the rest leaves (they are slices of a receive slab).
+            let stillOpening = tail < held
+            openFrame.hold(
+                all, from: tail, spans: allSpans.dropFirst(tail), receivedAt: stillOpening ? oldest : receivedAt,
+                keepsOpening: stillOpening, now: .now())
+            all.removeSubrange(tail...)
+        } else {
+            openFrame.removeAll()
+        }
+        guard !all.isEmpty else { return scheduleLinger(linger) }
+        let sentAll = transmit(
+            all, bytes: allBytes - openFrame.bytes, receivedAt: oldest, spans: openFrame.isEmpty ? allSpans : allSpans.prefix(all.count))
+        if !sentAll, !openFrame.isEmpty {
+            // What could not go waits in the buffer: the open frame's newer logs go back behind it, not ahead.
+            all.removeAll(keepingCapacity: true)
+            openFrame.appendRecords(to: &all)
+            giveBack(all, bytes: openFrame.bytes, receivedAt: openFrame.receivedAt, spans: openFrame.spans)
+            openFrame.removeAll()
+        }
+        scheduleLinger(linger)
+    }
+
+    /// Where the last frame of `records` starts if it has room for more logs
+    /// (so it stays open), else `records.count`. A frame with a log too long
+    /// for any frame never stays open: ``transmit`` drops that log, counted.
+    private func openTail(of records: [ByteBuffer]) -> Int {
+        let limit = frameLimit - authBytes
+        var index = 0
+        while index < records.count {
+            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: limit)
+            guard index + count == records.count else {
+                index += count
+                continue
+            }
+            let size = FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes
+            let roomy = size + FrameCodec.recordOverhead + Self.shortLogBytes <= limit && count < Int(UInt16.max)
+            let sendable = records[index...].allSatisfy { FrameCodec.fitsAlone($0.readableBytes, keyed: settings.keys != nil) }
+            return roomy && sendable ? index : records.count
+        }
+        return records.count
+    }
+
+    /// A frame with less room than this left is full: it leaves without waiting.
+    private static let shortLogBytes = 64
+
+    private func scheduleLinger(_ linger: TimeAmount) {
+        guard !lingerScheduled, !openFrame.isEmpty else { return }
+        lingerScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(deadline: openFrame.openedAt + linger) {
+            self.lingerScheduled = false
+            self.lingerPassed(linger)
+        }
+    }
+
+    /// The open frame leaves once it is `linger` old (a later frame may have replaced it: then its own time counts).
+    private func lingerPassed(_ linger: TimeAmount) {
+        guard !stopped, !openFrame.isEmpty else { return }
+        guard NIODeadline.now() >= openFrame.openedAt + linger else { return scheduleLinger(linger) }
+        var all = joinScratch
+        joinScratch = []
+        defer {
+            all.removeAll(keepingCapacity: true)
+            joinScratch = all
+        }
+        openFrame.appendRecords(to: &all)
+        let (bytes, receivedAt, spans) = (openFrame.bytes, openFrame.receivedAt, openFrame.spans)
+        openFrame.removeAll()
+        transmit(all, bytes: bytes, receivedAt: receivedAt, spans: spans)
+    }
+
+    /// Packs `records` into frames and sends them, as many as the window and
+    /// the breaker allow now; the rest go back to the buffer. False when some went back.
+    @discardableResult
+    private func transmit(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) -> Bool {
         let now = NIODeadline.now()
         // Plan the frames first (what the window and breaker allow), then
         // encode all of them into one buffer: one allocation per burst, and
@@ -283,9 +392,9 @@ final class FerryUpstreamLane: UpstreamLane {
             upstream.recordFirstAttempts(plan.count, now: now)
             scheduleTick()
         }
-        if index < records.count {
-            let rest = Array(records[index...])
-            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt, spans: spans.dropFirst(index))
-        }
+        guard index < records.count else { return true }
+        let rest = Array(records[index...])
+        giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt, spans: spans.dropFirst(index))
+        return false
     }
 }

@@ -125,6 +125,7 @@ extension Relay {
                 policy: configuration.retryPolicy),
             traceInterval: configuration.frameSampleInterval > .zero ? TimeAmount(configuration.frameSampleInterval) : nil)
         frameSettings.keys = keys
+        frameSettings.linger = configuration.frameLinger > .zero ? TimeAmount(configuration.frameLinger) : nil
 
         // Resolve names and open files once, before any loop uses them.
         var kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
