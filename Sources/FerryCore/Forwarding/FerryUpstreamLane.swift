@@ -200,67 +200,42 @@ final class FerryUpstreamLane: UpstreamLane {
             transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
             return
         }
-        // The open frame's logs (older) and these, in order; the last frame of
-        // them, if it is not full, stays open for the next burst.
-        let held = openFrame.count
+        // Held while the open frame's logs and these fit one frame with room
+        // to spare: traffic too light to fill frames by itself. A send that
+        // fills a frame leaves at once, the open frame's logs first, so under
+        // load nothing waits or is copied twice.
+        let count = openFrame.count + records.count
+        let size = FrameCodec.dataHeaderBytes + FrameCodec.trailerBytes + openFrame.bytes + bytes + count * FrameCodec.recordOverhead
+        let staysOpen = size + FrameCodec.recordOverhead + Self.shortLogBytes <= frameLimit - authBytes && count < Int(UInt16.max)
+        guard staysOpen || !openFrame.isEmpty else {
+            transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
+            return
+        }
         var all = joinScratch
         joinScratch = []
         defer {
             all.removeAll(keepingCapacity: true)
             joinScratch = all
         }
+        let wasOpen = !openFrame.isEmpty
         var allSpans = spans
         var oldest = receivedAt
-        let allBytes = openFrame.bytes + bytes
-        if held > 0 {
+        if wasOpen {
             openFrame.appendRecords(to: &all)
             allSpans = openFrame.spans
             allSpans.append(contentsOf: spans)
             oldest = openFrame.receivedAt
         }
         all.append(contentsOf: records)
-        let tail = openTail(of: all)
-        if tail < all.count {
-            // Copied out before the rest leaves (they are slices of a receive slab).
-            let stillOpening = tail < held
-            openFrame.hold(
-                all, from: tail, spans: allSpans.dropFirst(tail), receivedAt: stillOpening ? oldest : receivedAt,
-                keepsOpening: stillOpening, now: .now())
-            all.removeSubrange(tail...)
+        if staysOpen {
+            // Copied (they are slices of a receive slab, read into again).
+            openFrame.hold(all, spans: allSpans, receivedAt: oldest, keepsOpening: wasOpen, now: .now())
+            scheduleLinger(linger)
         } else {
+            let allBytes = openFrame.bytes + bytes
             openFrame.removeAll()
+            transmit(all, bytes: allBytes, receivedAt: oldest, spans: allSpans)
         }
-        guard !all.isEmpty else { return scheduleLinger(linger) }
-        let sentAll = transmit(
-            all, bytes: allBytes - openFrame.bytes, receivedAt: oldest, spans: openFrame.isEmpty ? allSpans : allSpans.prefix(all.count))
-        if !sentAll, !openFrame.isEmpty {
-            // What could not go waits in the buffer: the open frame's newer logs go back behind it, not ahead.
-            all.removeAll(keepingCapacity: true)
-            openFrame.appendRecords(to: &all)
-            giveBack(all, bytes: openFrame.bytes, receivedAt: openFrame.receivedAt, spans: openFrame.spans)
-            openFrame.removeAll()
-        }
-        scheduleLinger(linger)
-    }
-
-    /// Where the last frame of `records` starts if it has room for more logs
-    /// (so it stays open), else `records.count`. A frame with a log too long
-    /// for any frame never stays open: ``transmit`` drops that log, counted.
-    private func openTail(of records: [ByteBuffer]) -> Int {
-        let limit = frameLimit - authBytes
-        var index = 0
-        while index < records.count {
-            let (count, payloadBytes) = FrameCodec.recordsFitting(records, from: index, maximumBytes: limit)
-            guard index + count == records.count else {
-                index += count
-                continue
-            }
-            let size = FrameCodec.dataHeaderBytes + payloadBytes + count * FrameCodec.recordOverhead + FrameCodec.trailerBytes
-            let roomy = size + FrameCodec.recordOverhead + Self.shortLogBytes <= limit && count < Int(UInt16.max)
-            let sendable = records[index...].allSatisfy { FrameCodec.fitsAlone($0.readableBytes, keyed: settings.keys != nil) }
-            return roomy && sendable ? index : records.count
-        }
-        return records.count
     }
 
     /// A frame with less room than this left is full: it leaves without waiting.
@@ -292,9 +267,8 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     /// Packs `records` into frames and sends them, as many as the window and
-    /// the breaker allow now; the rest go back to the buffer. False when some went back.
-    @discardableResult
-    private func transmit(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) -> Bool {
+    /// the breaker allow now; the rest go back to the buffer.
+    private func transmit(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         let now = NIODeadline.now()
         // Plan the frames first (what the window and breaker allow), then
         // encode all of them into one buffer: one allocation per burst, and
@@ -392,9 +366,9 @@ final class FerryUpstreamLane: UpstreamLane {
             upstream.recordFirstAttempts(plan.count, now: now)
             scheduleTick()
         }
-        guard index < records.count else { return true }
-        let rest = Array(records[index...])
-        giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt, spans: spans.dropFirst(index))
-        return false
+        if index < records.count {
+            let rest = Array(records[index...])
+            giveBack(rest, bytes: rest.reduce(0) { $0 + $1.readableBytes }, receivedAt: receivedAt, spans: spans.dropFirst(index))
+        }
     }
 }

@@ -35,20 +35,18 @@ struct OpenFrame {
         }
     }
 
-    /// Holds `records[from...]` as the open frame, replacing what was held
-    /// (the caller has them in `records` if they are among them). `openedAt`
-    /// stays when the frame's first held log is still in it.
-    mutating func hold(
-        _ records: [ByteBuffer], from start: Int, spans: SpoolSpans, receivedAt: NIODeadline, keepsOpening: Bool, now: NIODeadline
-    ) {
+    /// Holds `records` as the open frame, in place of what was held (the
+    /// caller has put that first in `records`, if it stays). `openedAt` stays
+    /// with `keepsOpening`: the frame's first held log is still in it.
+    mutating func hold(_ records: [ByteBuffer], spans: SpoolSpans, receivedAt: NIODeadline, keepsOpening: Bool, now: NIODeadline) {
         let next = 1 - current
         storages[next].clear()
         lengths.removeAll(keepingCapacity: true)
         bytes = 0
-        for index in start..<records.count {
-            lengths.append(records[index].readableBytes)
-            bytes += records[index].readableBytes
-            storages[next].writeImmutableBuffer(records[index])
+        for record in records {
+            lengths.append(record.readableBytes)
+            bytes += record.readableBytes
+            storages[next].writeImmutableBuffer(record)
         }
         self.spans = spans
         self.receivedAt = receivedAt
