@@ -57,7 +57,7 @@ struct BurstHandoffTests {
                             for burst in taken {
                                 output.withLock { $0 += burst.records.map { $0.getInteger(at: $0.readerIndex, as: Int.self)! } }
                             }
-                            handoff.finished(taken.count, receiverWaiting: receiverWaiting)
+                            handoff.finished(taken, receiverWaiting: receiverWaiting)
                         }
                     }
                 }

@@ -18,6 +18,9 @@ import Synchronization
 package final class BurstHandoff: Sendable {
     private struct Queue: Sendable {
         var bursts: [ReceivedBurst] = []
+        /// The array the loop gave back with ``BurstHandoff/finished(_:receiverWaiting:)``,
+        /// emptied: the next ``BurstHandoff/takeAll()`` queues into it, so handing over allocates nothing.
+        var spare: [ReceivedBurst] = []
         /// A task to take them is on its way to the loop.
         var scheduled = false
         /// The receive thread found the queue full and waits for the loop.
@@ -69,23 +72,30 @@ package final class BurstHandoff: Sendable {
 
     // MARK: - The loop's side
 
-    /// Every burst queued since the last call, oldest first.
+    /// Every burst queued since the last call, oldest first. Give the array
+    /// back with ``finished(_:receiverWaiting:)`` once they are forwarded.
     package func takeAll() -> (bursts: [ReceivedBurst], receiverWaiting: Bool) {
         queue.withLock { queue in
             queue.scheduled = false
-            defer {
-                queue.bursts.removeAll(keepingCapacity: true)
-                queue.receiverWaiting = false
-            }
-            return (queue.bursts, queue.receiverWaiting)
+            defer { queue.receiverWaiting = false }
+            // Swapped, not copied: the queue goes on in the spare array (emptied,
+            // its capacity kept), and the caller holds the only reference to these.
+            var taken = queue.spare
+            swap(&taken, &queue.bursts)
+            queue.spare = []
+            return (taken, queue.receiverWaiting)
         }
     }
 
-    /// The loop has forwarded `count` bursts taken with ``takeAll()``; wakes the
+    /// The loop has forwarded `bursts` (what ``takeAll()`` gave it); wakes the
     /// receive thread if it was waiting (after forwarding: on a shared core the
-    /// loop then finishes before the thread reads on).
-    package func finished(_ count: Int, receiverWaiting: Bool) {
+    /// loop then finishes before the thread reads on). The array is kept for the next hand-over.
+    package func finished(_ bursts: consuming [ReceivedBurst], receiverWaiting: Bool) {
+        let count = bursts.count
+        var emptied = bursts
+        emptied.removeAll(keepingCapacity: true)
         unfinished.subtract(count, ordering: .releasing)
+        queue.withLock { $0.spare = emptied }
         if receiverWaiting { caughtUp.signal() }
     }
 }

@@ -116,17 +116,20 @@ package final class DatagramReceiver: Sendable {
 
     private func run(eventLoop: any EventLoop, deliver: NIOLoopBound<([ReceivedBurst]) -> Void>) {
         // One task per wake-up of the loop, not per burst: while the loop is
-        // busy, bursts collect here and it takes them together.
+        // busy, bursts collect here and it takes them together. The task is
+        // one closure made here, not one per hand-over (its context was a
+        // quarter of the edge's mallocs at 100,000/s).
+        let takeQueued: @Sendable () -> Void = { [handoff] in
+            let (bursts, receiverWaiting) = handoff.takeAll()
+            deliver.value(bursts)
+            handoff.finished(bursts, receiverWaiting: receiverWaiting)
+        }
         let loop = ReceiveLoop(
             socket: socket, batch: batch, maxDatagramBytes: slotBytes, slabs: Self.slabCount, forwarding: forwarding, logger: logger,
             loopCaughtUp: { [handoff] in handoff.loopCaughtUp },
             handOver: { [handoff] burst in
                 guard handoff.handOver(burst) else { return }
-                eventLoop.execute {
-                    let (bursts, receiverWaiting) = handoff.takeAll()
-                    deliver.value(bursts)
-                    handoff.finished(bursts.count, receiverWaiting: receiverWaiting)
-                }
+                eventLoop.execute(takeQueued)
             })
         defer { loop.close() }
         while !stopping.load(ordering: .acquiring) {

@@ -99,6 +99,9 @@ package final class LoopPipeline {
     /// while no direct route is open. It has counted them already; here they
     /// get room in the buffer (the newest are dropped as `queue_full` when
     /// there is none) and go to their routes.
+    /// The records array that `receive(_ bursts:)` merges bursts into, kept between calls.
+    private var mergeScratch: [ByteBuffer] = []
+
     package func receive(_ bursts: [ReceivedBurst]) {
         guard bursts.count > 1 else {
             if let burst = bursts.first { receive(burst) }
@@ -108,6 +111,13 @@ package final class LoopPipeline {
         // order): one reservation, one write, full frames. Only bursts of one
         // listener merge (a route may match by listener).
         var merged = ReceivedBurst(receivedAt: bursts[0].receivedAt)
+        // Into the array the last merge used: nothing keeps its records once forwarded, so it is reused as it is.
+        merged.records = mergeScratch
+        mergeScratch = []
+        defer {
+            merged.records.removeAll(keepingCapacity: true)
+            mergeScratch = merged.records
+        }
         merged.listener = bursts[0].listener
         merged.replySocket = bursts.lazy.compactMap(\.replySocket).first
         for burst in bursts {
