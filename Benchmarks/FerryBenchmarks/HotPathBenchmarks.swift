@@ -5,8 +5,8 @@ import Logging
 import NIOCore
 
 /// The per-log pieces the later issues put on the data path: the PRI read,
-/// the route decision, the rate-limit table, a frame's MAC and the spool
-/// append. Each iteration is one burst of 64 logs (the receive batch), so
+/// the route decision, the rate-limit table, a frame held open for the
+/// linger, a frame's MAC and the spool append. Each iteration is one burst of 64 logs (the receive batch), so
 /// mallocs per iteration divided by 64 are mallocs per log.
 func registerHotPathBenchmarks() {
     let burst = 64
@@ -58,6 +58,24 @@ func registerHotPathBenchmarks() {
             }
             now &+= 1_000
             blackHole(granted)
+        }
+    }
+
+    // forward.frame-linger: a frame filled by four bursts of 16 and then read out to be sent, as
+    // FerryUpstreamLane.send does while traffic is too light to fill frames by itself.
+    let quarters = (0..<4).map { Array(lines[($0 * 16)..<($0 * 16 + 16)]) }
+    Benchmark("OpenFrame: 64 logs held over 4 bursts of 16 (frame linger)", configuration: ferryConfiguration(.kilo)) { benchmark in
+        var open = OpenFrame()
+        var outgoing: [ByteBuffer] = []
+        outgoing.reserveCapacity(burst)
+        let now = NIODeadline.now()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for quarter in quarters { open.append(quarter, spans: SpoolSpans(), receivedAt: now, now: now) }
+            open.appendRecords(to: &outgoing)
+            blackHole(outgoing.count)
+            outgoing.removeAll(keepingCapacity: true)
+            open.removeAll()
         }
     }
 

@@ -216,31 +216,25 @@ final class FerryUpstreamLane: UpstreamLane {
             transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
             return
         }
+        if staysOpen {
+            // Copied (they are slices of a receive slab, read into again).
+            openFrame.append(records, spans: spans, receivedAt: receivedAt, now: .now())
+            scheduleLinger(linger)
+            return
+        }
         var all = joinScratch
         joinScratch = []
         defer {
             all.removeAll(keepingCapacity: true)
             joinScratch = all
         }
-        let wasOpen = !openFrame.isEmpty
-        var allSpans = spans
-        var oldest = receivedAt
-        if wasOpen {
-            openFrame.appendRecords(to: &all)
-            allSpans = openFrame.spans
-            allSpans.append(contentsOf: spans)
-            oldest = openFrame.receivedAt
-        }
+        openFrame.appendRecords(to: &all)
         all.append(contentsOf: records)
-        if staysOpen {
-            // Copied (they are slices of a receive slab, read into again).
-            openFrame.hold(all, spans: allSpans, receivedAt: oldest, keepsOpening: wasOpen, now: .now())
-            scheduleLinger(linger)
-        } else {
-            let allBytes = openFrame.bytes + bytes
-            openFrame.removeAll()
-            transmit(all, bytes: allBytes, receivedAt: oldest, spans: allSpans)
-        }
+        var allSpans = openFrame.spans
+        allSpans.append(contentsOf: spans)
+        let (allBytes, oldest) = (openFrame.bytes + bytes, openFrame.receivedAt)
+        openFrame.removeAll()
+        transmit(all, bytes: allBytes, receivedAt: oldest, spans: allSpans)
     }
 
     /// A frame with less room than this left is full: it leaves without waiting.
