@@ -12,6 +12,10 @@ import NIOPosix
 /// used its attempts is given up once its time-to-live has passed, and its logs
 /// go back to the front of the buffer, from where they fail over to the next
 /// upstream or wait.
+///
+/// Below full speed a read burst holds far fewer logs than a frame takes: a
+/// send that does not fill a frame is held as the ``OpenFrame`` for up to
+/// `forward.frame-linger`, so that the next bursts fill it.
 final class FerryUpstreamLane: UpstreamLane {
     /// What the window keeps of a frame in flight.
     struct InFlight {
