@@ -25,7 +25,10 @@ extension LoopPipeline {
     func readBackSpilled(into queue: RouteQueue) {
         guard queue.shard.count < 4, queue.lanes.contains(where: \.canAccept) else { return }
         for source in queue.spool != nil ? queue.readShards : readShards where source.isSpilling {
-            let read = source.readSpilled(maxRecords: Self.readBackBurst, capacity: capacity, allocator: allocator)
+            // No more than the route's share of memory: the rest waits on disk.
+            let room = min(Self.readBackBurst, queue.route.maxBacklogLogs - queue.stats.waitingLogs.load)
+            guard room > 0 else { return }
+            let read = source.readSpilled(maxRecords: room, capacity: capacity, allocator: allocator)
             if read.lost > 0 { drops.drop(.spoolCorrupt, logs: read.lost, detail: source.index) }
             guard !read.records.isEmpty else { return }
             if queue.spool == nil { queue.stats.routed.add(read.records.count) }  // a route's own spool counted them when it took them

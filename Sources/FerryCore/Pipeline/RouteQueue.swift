@@ -46,6 +46,11 @@ final class RouteQueue {
         return pipeline.spoolShard?.isSpilling == true
     }
 
+    /// Whether the route's logs are on disk (its own spool, or the loop's): its
+    /// cap is then the spool's, enforced when logs are appended, and the cap
+    /// in memory only decides what waits in memory and what on disk only.
+    var isSpoolBacked: Bool { spoolShard != nil || pipeline.spoolShard != nil }
+
     /// Whether the route's logs may take room in memory now: it keeps its
     /// share of the buffer, the rest waits on disk only (with its own spool).
     var hasMemoryRoom: Bool {
@@ -235,6 +240,9 @@ final class RouteQueue {
     /// never sees it over its cap: the oldest leave first, which are this
     /// loop's waiting logs for a new batch (at the back) and the batch's own
     /// front for logs handed back (at the front, older than what waits).
+    ///
+    /// A route on disk loses nothing here: what is over its share of memory
+    /// goes back to the disk (``overflow(count:bytes:spans:)``).
     private func enqueue(_ incoming: RecordBatch, atFront: Bool) {
         guard incoming.count > 0 else { return }
         var batch = incoming
@@ -301,7 +309,21 @@ final class RouteQueue {
     }
 
     /// Settles logs dropped past the cap and counts them, for the route and the relay alike.
+    ///
+    /// A route on disk drops nothing at its share of memory: its spool has
+    /// their copy (its own cap is enforced when logs are appended), so they
+    /// leave memory only, given back to the disk to be read back when the
+    /// route has room. Dropping them there would empty a dead destination's
+    /// spool frame by frame, as each unacknowledged frame came back.
     private func overflow(count: Int, bytes: Int, spans: SpoolSpans) {
+        if isSpoolBacked, spans.count == count, let spool = spool ?? pipeline.spool {
+            pipeline.capacity.release(count: count, bytes: bytes)
+            for run in spans.runs {
+                spool.shards.first { $0.index == run.shard }?.release(run)
+            }
+            stats.givenBackToDisk.add(count)
+            return
+        }
         pipeline.settlement.settle(count: count, bytes: bytes, spans: spans)
         stats.overflowed.add(count)
         pipeline.drops.drop(.routeOverflow, logs: count, detail: route.maxBacklogBytes, route: route.name)

@@ -9,6 +9,8 @@ public final class RouteStats: Sendable {
     /// Copies the route dropped: its oldest past its backlog cap (`route_overflow`), or no room in the buffer (`queue_full`).
     let overflowed = AtomicCounter()
     let queueFull = AtomicCounter()
+    /// Logs of a route on disk that left memory past its share, to be read back from its spool.
+    let givenBackToDisk = AtomicCounter()
     /// Logs waiting in the route's queues on every loop now (none in flight).
     let waitingLogs = AtomicCounter()
     let waitingBytes = AtomicCounter()
@@ -38,7 +40,7 @@ public final class RouteStats: Sendable {
     public var snapshot: RouteSnapshot {
         RouteSnapshot(
             name: name, mode: mode.rawValue, routed: routed.load, routeOverflow: overflowed.load, queueFull: queueFull.load,
-            waitingLogs: waitingLogs.load, waitingBytes: waitingBytes.load,
+            givenBackToDisk: givenBackToDisk.load, waitingLogs: waitingLogs.load, waitingBytes: waitingBytes.load,
             peakWaitingBytes: peakWaitingBytes.load(ordering: .relaxed), maxBacklogBytes: maxBacklogBytes)
     }
 }
@@ -53,6 +55,8 @@ public struct RouteSnapshot: Sendable, Codable, Equatable {
     public var routeOverflow: Int
     /// Logs it could not take for want of room in the buffer.
     public var queueFull: Int
+    /// Logs of a route on disk that left memory past its share, read back later from its spool (none lost).
+    public var givenBackToDisk: Int
     public var waitingLogs: Int
     public var waitingBytes: Int
     /// The most bytes that ever waited at once; never above `maxBacklogBytes`.

@@ -230,7 +230,7 @@ package final class Spool: Sendable {
     /// Runs `done` (on the worker's thread) once everything shard `shard`
     /// appended before `sequence` is durable: at once unless the policy is `always`.
     package func whenDurable(shard: Int, through sequence: UInt64, _ done: @escaping @Sendable () -> Void) {
-        guard settings.sync == .always, shared.synced.withLock { $0[shard] } < sequence else {
+        guard settings.sync == .always, shared.synced.withLock({ $0[shard] }) < sequence else {
             done()
             return
         }

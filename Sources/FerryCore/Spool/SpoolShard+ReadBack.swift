@@ -10,7 +10,98 @@ extension SpoolShard {
     // MARK: - Reading back
 
     /// Whether records wait on disk only.
-    package var isSpilling: Bool { state.withLock { $0.spill != nil } }
+    package var isSpilling: Bool { state.withLock { $0.spill != nil || !$0.released.isEmpty } }
+
+    /// Gives records held in memory back to the disk, unsettled: their copy
+    /// there is read back (``readSpilled(maxRecords:capacity:allocator:)``,
+    /// before the spill cursor's) when their route has room again. The caller
+    /// releases their room in the memory buffer.
+    package func release(_ run: SpoolRun) {
+        guard run.count > 0, run.shard == index, run.spool == spoolID else { return }
+        state.withLock { state in
+            guard run.end > state.ledger.watermark else { return }
+            let position = state.released.firstIndex { $0.first > run.first } ?? state.released.endIndex
+            state.released.insert(run, at: position)
+            // Merge neighbours that now touch.
+            var merged: [SpoolRun] = []
+            merged.reserveCapacity(state.released.count)
+            for next in state.released {
+                if let last = merged.last, last.end >= next.first {
+                    merged[merged.count - 1].count = Int(max(last.end, next.end) - last.first)
+                } else {
+                    merged.append(next)
+                }
+            }
+            state.released = merged
+        }
+    }
+
+    /// Reads back records given back to the disk, oldest first, as many as the
+    /// memory buffer has room for and at most `maxRecords`; those found missing
+    /// (their segment evicted or deleted) are settled and counted lost.
+    private func readReleased(maxRecords: Int, capacity: BufferCapacity, allocator: ByteBufferAllocator) -> ReadBack {
+        var result = ReadBack()
+        let (wanted, segments) = state.withLock { state -> ([SpoolRun], [Segment]) in
+            var wanted: [SpoolRun] = []
+            var left = maxRecords
+            for run in state.released where left > 0 {
+                wanted.append(SpoolRun(spool: run.spool, shard: run.shard, first: run.first, count: min(run.count, left)))
+                left -= min(run.count, left)
+            }
+            return (wanted, Array(state.segments))
+        }
+        guard let low = wanted.first?.first, let high = wanted.last?.end else { return result }
+        var found: [(UInt64, ByteBuffer)] = []
+        for segment in segments where segment.first < high && segment.end > low {
+            let descriptor = open(segment.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
+            _ = reader.read(from: SpoolRecordFormat.segmentHeaderBytes, to: segment.bytes, allocator: allocator) { sequence, payload, _ in
+                guard sequence < high else { return false }
+                if wanted.contains(where: { $0.first <= sequence && sequence < $0.end }) { found.append((sequence, payload)) }
+                return true
+            }
+        }
+        // Room in memory for as many as fit, oldest first; the rest stay released.
+        let (fitting, fittingBytes) = capacity.reservePrefix(of: found) { $0.1.readableBytes }
+        let through = fitting < found.count ? found[fitting].0 : high
+        for (sequence, payload) in found.prefix(fitting) {
+            result.records.append(payload)
+            result.spans.append(SpoolRun(spool: spoolID, shard: index, first: sequence, count: 1))
+        }
+        result.bytes = fittingBytes
+        // What was wanted before `through` and not found can never be read.
+        var missing: [SpoolRun] = []
+        let taken = Set(found.prefix(fitting).map(\.0))
+        for run in wanted {
+            var sequence = run.first
+            while sequence < min(run.end, through) {
+                if !taken.contains(sequence) {
+                    let start = sequence
+                    while sequence < min(run.end, through), !taken.contains(sequence) { sequence += 1 }
+                    missing.append(SpoolRun(spool: spoolID, shard: index, first: start, count: Int(sequence - start)))
+                } else {
+                    sequence += 1
+                }
+            }
+        }
+        state.withLock { state in
+            // Everything before `through` was taken or is lost: trim it off the released runs.
+            var kept: [SpoolRun] = []
+            for run in state.released {
+                if run.end <= through { continue }
+                if run.first < through {
+                    kept.append(SpoolRun(spool: run.spool, shard: run.shard, first: through, count: Int(run.end - through)))
+                } else {
+                    kept.append(run)
+                }
+            }
+            state.released = kept
+        }
+        for run in missing { result.lost += noteLost(run) }
+        return result
+    }
 
     /// What ``readSpilled(maxRecords:capacity:)`` brought back.
     package struct ReadBack {
@@ -25,6 +116,10 @@ extension SpoolShard {
     /// has room for (reserved) and at most `maxRecords`. Ends the spill when it
     /// reaches the last record written.
     package func readSpilled(maxRecords: Int, capacity: BufferCapacity, allocator: ByteBufferAllocator) -> ReadBack {
+        if state.withLock({ !$0.released.isEmpty }) {
+            let released = readReleased(maxRecords: maxRecords, capacity: capacity, allocator: allocator)
+            if !released.records.isEmpty || released.lost > 0 { return released }
+        }
         var result = ReadBack()
         guard var spill = state.withLock({ $0.spill }) else { return result }
         var claimed = state.withLock { $0.claimed }

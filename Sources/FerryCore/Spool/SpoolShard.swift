@@ -61,6 +61,9 @@ package final class SpoolShard: Sendable {
         /// Spilled records a lane sends again in their old frames (its ``FrameJournal``): read back
         /// by it, so the spill reader passes them by. Sorted, disjoint.
         var claimed: [SpoolRun] = []
+        /// Records read into memory once and given back to the disk (their route had
+        /// more in memory than its share): read back before the spill cursor's. Sorted, disjoint.
+        var released: [SpoolRun] = []
         /// (sequence, time) marks, one per 100 ms at most, for the oldest record's age.
         var marks: Deque<(sequence: UInt64, at: Double)> = []
     }
@@ -194,7 +197,7 @@ package final class SpoolShard: Sendable {
             state.appended += count
             let run = SpoolRun(spool: spoolID, shard: index, first: first, count: count)
             admission.run = run
-            if state.spill == nil, memory, capacity.reserveAll(count: count, bytes: payloadBytes) {
+            if state.spill == nil, state.released.isEmpty, memory, capacity.reserveAll(count: count, bytes: payloadBytes) {
                 admission.inMemory = true
             } else if state.spill == nil {
                 state.spill = Spill(sequence: first, segmentFirst: segment.first, offset: offset)
@@ -236,7 +239,14 @@ package final class SpoolShard: Sendable {
     /// Only route spools evict, and their loop is their one writer and
     /// reader: this never runs while ``readSpilled(maxRecords:capacity:allocator:)`` does.
     private func evictSpilled(_ state: inout State, toFit bytes: Int) -> Int {
+        // Records given back to the disk are older than any behind the spill cursor: they go first
+        // (their segments' room comes back once the rest of those segments is settled).
         var evicted = 0
+        for run in state.released {
+            state.ledger.settle(run)
+            evicted += run.count
+        }
+        state.released.removeAll()
         while budget.room < bytes, let spill = state.spill, spill.sequence < state.nextSequence,
             let position = state.segments.firstIndex(where: { $0.first == spill.segmentFirst })
         {

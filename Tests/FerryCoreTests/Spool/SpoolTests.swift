@@ -77,6 +77,61 @@ struct SpoolTests {
         spool.close()
     }
 
+    @Test func recordsGivenBackToTheDiskAreReadBackFirstAndSurviveARestart() throws {
+        let dir = try scratchDirectory("spool")
+        let capacity = BufferCapacity(logs: 20, bytes: 1 << 20)
+        var spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        let held = admit(spool, 1...20, capacity: capacity)
+        #expect(held.inMemory)
+        // 6...15 leave memory (their route had more than its share): given back, not settled.
+        let given = records(6...15)
+        capacity.release(count: given.count, bytes: given.reduce(0) { $0 + $1.readableBytes })
+        spool.shards[0].release(SpoolRun(first: 11, count: 5))
+        spool.shards[0].release(SpoolRun(first: 6, count: 5))
+        #expect(spool.shards[0].isSpilling)
+        // New logs wait on disk behind them, and the given-back ones come back first, in order.
+        #expect(!admit(spool, 21...22, capacity: capacity).inMemory)
+        let first = spool.shards[0].readSpilled(maxRecords: 4, capacity: capacity, allocator: ByteBufferAllocator())
+        #expect(first.records.map { String(buffer: $0) } == records(6...9).map { String(buffer: $0) } && first.lost == 0)
+        #expect(first.spans == SpoolSpans(SpoolRun(first: 6, count: 4)))
+        // Only as many as the buffer has room for: 10 of 20 are held, 4 read back, so 6 more.
+        let second = spool.shards[0].readSpilled(maxRecords: 100, capacity: capacity, allocator: ByteBufferAllocator())
+        #expect(second.records.map { String(buffer: $0) } == records(10...15).map { String(buffer: $0) })
+        #expect(capacity.usedLogs == 20 && spool.shards[0].isSpilling)
+        // Nothing was settled: a restart sends them all again.
+        spool.close()
+        spool = try Spool.open(settings: settings(dir), shardCount: 1, logger: logger)
+        #expect(spool.recoveries[0].recovered == 22)
+        spool.close()
+    }
+
+    @Test func aRouteSpoolPastItsCapEvictsWhatWasGivenBackFirst() throws {
+        let dir = try scratchDirectory("spool")
+        var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
+        routeSettings.directory = dir + "/routes/dead"
+        let spool = try Spool.open(settings: routeSettings, shardCount: 1, id: 3, evictsOldest: true, logger: logger)
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        let held = spool.shards[0].admit(records(1...10), bytes: 60, capacity: capacity, allOrNothing: false)
+        #expect(held.inMemory)
+        spool.shards[0].release(SpoolRun(spool: 3, shard: 0, first: 1, count: 10))
+        // A run of another spool or shard is not this one's to take.
+        spool.shards[0].release(SpoolRun(spool: 4, shard: 0, first: 1, count: 10))
+        var evicted = 0
+        for start in stride(from: 11, through: 291, by: 10) {
+            let batch = records(start...(start + 9))
+            evicted +=
+                spool.shards[0].admit(
+                    batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false, memory: false
+                ).evicted
+        }
+        // The given-back ten went first; what is read back is the newest, and the books balance.
+        let read = readAll(spool, capacity: capacity)
+        #expect(!read.texts.contains("log 1") && read.lost == 0)
+        #expect(read.texts.count + evicted == 300, "\(read.texts.count) read + \(evicted) evicted")
+        #expect(read.texts == records((301 - read.texts.count)...300).map { String(buffer: $0) })
+        spool.close()
+    }
+
     @Test func theByteLimitRefusesNewLogsAndDeletionFreesRoom() throws {
         let dir = try scratchDirectory("spool")
         let capacity = BufferCapacity(logs: 1_000_000, bytes: 1 << 30)
