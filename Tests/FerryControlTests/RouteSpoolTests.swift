@@ -120,6 +120,46 @@ struct RouteSpoolTests {
         #expect(await eventually(seconds: 5) { fileLines(directory + "/all.log").count == 200 })
     }
 
+    @Test func aStalledDestinationGetsEveryLogItsRouteSpoolKeptOnceItResumes() async throws {
+        try await LoadGate.shared.heavy {
+            let directory = try scratchDirectory("route-spool-stall")
+            let aggregatorConfig = try configFile("upstreams: [\"file:\(directory)/siem.log\"]\n", in: directory)
+            let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--config", aggregatorConfig])
+            defer { aggregator.signal(SIGKILL) }
+            // Stopped, it reads nothing and acknowledges nothing: the edge's frames come back after their TTL.
+            aggregator.signal(SIGSTOP)
+            let edgeDirectory = try scratchDirectory("route-spool-stall-edge")
+            let path = try configFile(
+                """
+                spool: { dir: "\(edgeDirectory)/spool" }
+                queue: { capacity-logs: 2000 }
+                routes:
+                  archive: { upstreams: ["file:\(edgeDirectory)/all.log"] }
+                  siem: { upstreams: ["ferry://127.0.0.1:\(aggregatorPort)"] }
+                """, in: edgeDirectory)
+            let (edge, port, http) = try await FerryProcess.serve(["--config", path, "--ack-timeout", "100ms", "--frame-ttl", "1s"])
+            defer { edge.signal(SIGTERM) }
+            let count = 6_000
+            try await PacedSender.send(prefix: "stall", count: count, rate: 3_000, to: port)
+            #expect(await eventually(seconds: 20) { fileLines(edgeDirectory + "/all.log").count >= count })
+            try await Task.sleep(for: .seconds(3))  // a few TTLs: frames come back, more than the route's share of memory
+            let siem = {
+                (StatusReader(port: http).status()?["routes"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "siem" } ?? [:]
+            }
+            let stalled = siem()
+            #expect(stalled["route_overflow"] as? Int == 0, "\(stalled)")
+            aggregator.signal(SIGCONT)
+            // Every log the route's spool kept arrives, those given back to the disk included.
+            #expect(await eventually(seconds: 30) { Set(fileLines(directory + "/siem.log")).count >= count })
+            let tally = PacedSender.tally(prefix: "stall", count: count, in: fileLines(directory + "/siem.log"))
+            #expect(tally.missing == 0 && tally.unexpected == 0, "siem: \(tally), route while stalled: \(stalled), now: \(siem())")
+            #expect(await eventually(seconds: 10) { routeSpool(http, "siem")["logs"] as? Int == 0 }, "\(routeSpool(http, "siem"))")
+            let dropped = StatusReader(port: http).counters()["dropped_by_reason"] as? [String: Int] ?? [:]
+            #expect(dropped.values.reduce(0, +) == 0, "\(dropped)")
+            print("stalled route: given back to the disk \(stalled["given_back_to_disk"] ?? "?"), duplicates after resuming \(tally.duplicated)")
+        }
+    }
+
     @Test func aDeadRoutesSpoolDropsItsOldestAtItsCapWhileTheOthersGetEverything() async throws {
         try await LoadGate.shared.heavy {
             let directory = try scratchDirectory("route-spool-cap")
