@@ -148,6 +148,9 @@ struct RouteSpoolTests {
             }
             let stalled = siem()
             #expect(stalled["route_overflow"] as? Int == 0, "\(stalled)")
+            let givenBack = stalled["given_back_to_disk"] as? Int ?? -1
+            let metrics = try HTTPTestClient.request("GET", port: http, path: "/metrics").body
+            #expect(metrics.contains("ferry_route_given_back_to_disk_total{route=\"siem\"} \(givenBack)"), "\(givenBack)")
             aggregator.signal(SIGCONT)
             // Every log the route's spool kept arrives, those given back to the disk included.
             #expect(await eventually(seconds: 30) { Set(fileLines(directory + "/siem.log")).count >= count })

@@ -10,6 +10,7 @@ struct RouteMetrics {
     private var routed: [String: TotalCounter] = [:]
     private var overflow: [String: TotalCounter] = [:]
     private var queueFull: [String: TotalCounter] = [:]
+    private var givenBack: [String: TotalCounter] = [:]
     private var waiting: [String: Gauge] = [:]
     private let registry: PrometheusCollectorRegistry
 
@@ -38,6 +39,10 @@ struct RouteMetrics {
             registry.ferryCounter(
                 "route_dropped", "Copies a route dropped, by route and reason (route_overflow: past its backlog cap; queue_full: no room).",
                 [label, ("reason", "queue_full")]))
+        givenBack[route] = TotalCounter(
+            registry.ferryCounter(
+                "route_given_back_to_disk", "Logs of a route on disk that left memory past its share, to be read back from its spool.",
+                [label]))
         waiting[route] = registry.ferryGauge("route_waiting_logs", "Logs waiting in a route's queues (not in flight), by route.", [label])
     }
 
@@ -49,16 +54,19 @@ struct RouteMetrics {
             routed[route.name]?.update(to: route.routed)
             overflow[route.name]?.update(to: route.routeOverflow)
             queueFull[route.name]?.update(to: route.queueFull)
+            givenBack[route.name]?.update(to: route.givenBackToDisk)
             waiting[route.name]?.set(Int64(route.waitingLogs))
         }
         // Routes a reload removed: their series end.
         let names = Set(routes.map(\.name))
         for name in routed.keys where !names.contains(name) {
             registry.unregister(
-                counters: [routed[name], overflow[name], queueFull[name]].compactMap { $0 }, gauges: [waiting[name]].compactMap { $0 })
+                counters: [routed[name], overflow[name], queueFull[name], givenBack[name]].compactMap { $0 },
+                gauges: [waiting[name]].compactMap { $0 })
             routed[name] = nil
             overflow[name] = nil
             queueFull[name] = nil
+            givenBack[name] = nil
             waiting[name] = nil
         }
     }
