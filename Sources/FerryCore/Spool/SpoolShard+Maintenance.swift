@@ -89,7 +89,8 @@ extension SpoolShard {
             return Figures(
                 undeliveredLogs: max(0, undelivered), segments: state.segments.count, bytes: state.segments.reduce(0) { $0 + $1.bytes },
                 oldestAgeSeconds: age, appended: state.appended, recovered: state.recovered, settled: state.ledger.settled,
-                lostWhileReading: state.lostWhileReading, spilling: state.spill != nil, lastWriteError: state.lastWriteError)
+                lostWhileReading: state.lostWhileReading, spilling: state.spill != nil || !state.released.isEmpty,
+                lastWriteError: state.lastWriteError)
         }
     }
 }
