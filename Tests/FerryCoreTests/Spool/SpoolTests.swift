@@ -105,6 +105,72 @@ struct SpoolTests {
         spool.close()
     }
 
+    /// Random give-backs, read-backs and settlements over small segments and a
+    /// small buffer: every record is in memory at most once, comes back with
+    /// its own payload and sequence, and none is lost, whatever the order.
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func givingBackAndReadingBackInAnyOrderLosesAndDoublesNothing(seed: UInt64) throws {
+        let dir = try scratchDirectory("spool")
+        let spool = try Spool.open(settings: settings(dir, segmentBytes: 300), shardCount: 1, logger: logger)
+        let capacity = BufferCapacity(logs: 120, bytes: 1 << 20)
+        var random = FastRandom(seed: seed)
+        var inMemory: [UInt64: String] = [:]  // sequence -> payload
+        var settled = Set<UInt64>()
+        var next = 1
+        func take(_ read: SpoolShard.ReadBack) {
+            #expect(read.lost == 0)
+            var sequences: [UInt64] = []
+            for run in read.spans.runs { sequences += (run.first..<run.end).map { $0 } }
+            #expect(sequences.count == read.records.count)
+            for (sequence, record) in zip(sequences, read.records) {
+                #expect(inMemory[sequence] == nil && !settled.contains(sequence), "\(sequence) twice")
+                #expect(String(buffer: record) == "log \(sequence)", "\(sequence): \(String(buffer: record))")
+                inMemory[sequence] = String(buffer: record)
+            }
+        }
+        for _ in 0..<400 {
+            switch random.next() % 4 {
+            case 0:  // new logs, in memory or spilled
+                let count = Int(random.next() % 20) + 1
+                let admission = admit(spool, next...(next + count - 1), capacity: capacity)
+                if admission.inMemory, let run = admission.run {
+                    for sequence in run.first..<run.end { inMemory[sequence] = "log \(sequence)" }
+                }
+                next += count
+            case 1:  // a run of what is in memory goes back to the disk
+                guard let start = inMemory.keys.randomElement(using: &random) else { continue }
+                var end = start
+                while end - start < random.next() % 30, inMemory[end + 1] != nil { end += 1 }
+                for sequence in start...end { inMemory[sequence] = nil }
+                let count = Int(end - start + 1)
+                capacity.release(count: count, bytes: (start...end).reduce(0) { $0 + "log \($1)".utf8.count })
+                spool.shards[0].release(SpoolRun(first: start, count: count))
+            case 2:  // read back
+                take(spool.shards[0].readSpilled(maxRecords: Int(random.next() % 40) + 1, capacity: capacity, allocator: ByteBufferAllocator()))
+            default:  // delivered
+                guard let sequence = inMemory.keys.randomElement(using: &random) else { continue }
+                inMemory[sequence] = nil
+                settled.insert(sequence)
+                capacity.release(count: 1, bytes: "log \(sequence)".utf8.count)
+                spool.settle(SpoolSpans(SpoolRun(first: sequence, count: 1)))
+            }
+        }
+        // Deliver everything in memory, then read back the rest until nothing waits.
+        for _ in 0..<10_000 {
+            for (sequence, payload) in inMemory {
+                settled.insert(sequence)
+                capacity.release(count: 1, bytes: payload.utf8.count)
+                spool.settle(SpoolSpans(SpoolRun(first: sequence, count: 1)))
+            }
+            inMemory.removeAll()
+            guard spool.shards[0].isSpilling else { break }
+            take(spool.shards[0].readSpilled(maxRecords: 64, capacity: capacity, allocator: ByteBufferAllocator()))
+        }
+        #expect(settled == Set((1..<next).map { UInt64($0) }), "\(next - 1 - settled.count) of \(next - 1) never came back")
+        #expect(capacity.usedLogs == 0)
+        spool.close()
+    }
+
     @Test func aRouteSpoolPastItsCapEvictsWhatWasGivenBackFirst() throws {
         let dir = try scratchDirectory("spool")
         var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
