@@ -53,14 +53,21 @@ extension SpoolShard {
         guard let low = wanted.first?.first, let high = wanted.last?.end else { return result }
         var found: [(UInt64, ByteBuffer)] = []
         for segment in segments where segment.first < high && segment.end > low {
+            let runs = wanted.filter { $0.first < segment.end && $0.end > segment.first }
+            guard !runs.isEmpty else { continue }
             let descriptor = open(segment.path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { continue }
             defer { close(descriptor) }
-            var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
-            _ = reader.read(from: SpoolRecordFormat.segmentHeaderBytes, to: segment.bytes, allocator: allocator) { sequence, payload, _ in
-                guard sequence < high else { return false }
-                if wanted.contains(where: { $0.first <= sequence && sequence < $0.end }) { found.append((sequence, payload)) }
-                return true
+            for run in runs {
+                // Each run from the indexed record nearest before it, not the file's head:
+                // a read never scans what lies before or between the runs it wants.
+                var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
+                let start = segment.readStart(for: max(run.first, segment.first))
+                _ = reader.read(from: start, to: segment.bytes, allocator: allocator) { sequence, payload, _ in
+                    guard sequence < run.end else { return false }
+                    if sequence >= run.first { found.append((sequence, payload)) }
+                    return true
+                }
             }
         }
         // Room in memory for as many as fit, oldest first; the rest stay released.

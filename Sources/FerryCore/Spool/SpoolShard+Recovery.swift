@@ -94,6 +94,7 @@ extension SpoolShard {
                     }
                     lastGood = sequence
                     segment.end = sequence + 1
+                    if offset - (segment.index.last?.offset ?? 0) >= Self.indexStride { segment.index.append((sequence, offset)) }
                     return true
                 }
                 report.damagedBytes += outcome.damagedBytes

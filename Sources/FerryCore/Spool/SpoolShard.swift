@@ -31,7 +31,24 @@ package final class SpoolShard: Sendable {
         /// One past the last sequence written to it (for the active one: so far).
         var end: UInt64
         var createdAt: Double
+        /// A record's (sequence, offset) about every ``indexStride`` bytes, in order:
+        /// where a read of records given back to the disk starts instead of the file's head.
+        var index: [(sequence: UInt64, offset: Int)] = []
+
+        /// Where to start reading for `sequence`: the last indexed record at or before it.
+        func readStart(for sequence: UInt64) -> Int {
+            var low = 0
+            var high = index.count
+            while low < high {
+                let middle = (low + high) / 2
+                if index[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+            }
+            return low > 0 ? index[low - 1].offset : SpoolRecordFormat.segmentHeaderBytes
+        }
     }
+
+    /// Bytes between two entries of a segment's ``Segment/index``.
+    static let indexStride = 64 << 10
 
     /// Where reading back spilled records resumes.
     struct Spill {
@@ -171,7 +188,10 @@ package final class SpoolShard: Sendable {
                 sequence += 1
                 payloadBytes += record.readableBytes
             }
-            guard let segment = state.segments.last, state.activeDescriptor >= 0 else {
+            // Scalars only: a copy of the segment would share its index, and the append below would copy it.
+            guard let segment = state.segments.last.map({ (first: $0.first, bytes: $0.bytes, indexed: $0.index.last?.offset ?? 0) }),
+                state.activeDescriptor >= 0
+            else {
                 budget.release(takenDiskBytes)
                 admission.refused = records.count
                 admission.refusal = .writeFailed(EBADF)
@@ -191,6 +211,9 @@ package final class SpoolShard: Sendable {
             }
             state.lastWriteError = nil
             state.nextSequence = sequence
+            if offset - segment.indexed >= Self.indexStride {
+                state.segments[state.segments.count - 1].index.append((first, offset))
+            }
             state.segments[state.segments.count - 1].bytes += takenDiskBytes
             state.segments[state.segments.count - 1].end = sequence
             state.unsynced = true

@@ -171,6 +171,48 @@ struct SpoolTests {
         spool.close()
     }
 
+    @Test func aGivenBackReadStartsAtTheIndexedRecordBeforeIt() {
+        var segment = SpoolShard.Segment(first: 1, path: "", bytes: 0, end: 1, createdAt: 0)
+        #expect(segment.readStart(for: 500) == SpoolRecordFormat.segmentHeaderBytes)
+        segment.index = [(100, 70_000), (200, 140_000), (300, 210_000)]
+        #expect(segment.readStart(for: 99) == SpoolRecordFormat.segmentHeaderBytes)
+        #expect(segment.readStart(for: 100) == 70_000)
+        #expect(segment.readStart(for: 250) == 140_000)
+        #expect(segment.readStart(for: 10_000) == 210_000)
+    }
+
+    @Test func givenBackRecordsDeepInALargeSegmentComeBackWhole() throws {
+        let dir = try scratchDirectory("spool")
+        let spool = try Spool.open(settings: settings(dir, segmentBytes: 8 << 20), shardCount: 1, logger: logger)
+        let capacity = BufferCapacity(logs: 200_000, bytes: 1 << 26)
+        for start in stride(from: 1, through: 99_901, by: 100) { admit(spool, start...(start + 99), capacity: capacity) }
+        let index = spool.shards[0].state.withLock { $0.segments.last?.index.map(\.sequence) ?? [] }
+        #expect(index.count > 20, "\(index.count) index entries in one segment of ~2 MB")
+        guard index.count > 20 else { return }
+        // Runs given back at the head, across an indexed record, from one just before
+        // another, from one exactly, and at the tail of the one segment.
+        let runs = [
+            SpoolRun(first: 3, count: 40), SpoolRun(first: index[5] - 3, count: 7), SpoolRun(first: index[10] - 1, count: 5),
+            SpoolRun(first: index[15], count: 777), SpoolRun(first: 99_950, count: 51),
+        ]
+        for run in runs {
+            spool.shards[0].release(run)
+            capacity.release(count: run.count, bytes: (run.first..<run.end).reduce(0) { $0 + "log \($1)".utf8.count })
+        }
+        var texts: [String] = []
+        while spool.shards[0].isSpilling {
+            let read = spool.shards[0].readSpilled(maxRecords: 300, capacity: capacity, allocator: ByteBufferAllocator())
+            #expect(read.lost == 0 && !read.records.isEmpty)
+            if read.records.isEmpty { break }
+            texts += read.records.map { String(buffer: $0) }
+        }
+        let wanted = runs.flatMap { run in (run.first..<run.end).map { "log \($0)" } }
+        let firstDifference = zip(texts, wanted).first { $0 != $1 }.map { "\($0.0) for \($0.1)" } ?? "none"
+        let same = texts == wanted
+        #expect(same, "\(texts.count) read of \(wanted.count) given back, first difference \(firstDifference)")
+        spool.close()
+    }
+
     @Test func aRouteSpoolPastItsCapEvictsWhatWasGivenBackFirst() throws {
         let dir = try scratchDirectory("spool")
         var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
