@@ -31,6 +31,12 @@ package final class SpoolRegistry: Sendable {
     package let senderInstance: UInt64
     private let logger: Logger
     private let state: Mutex<State>
+    /// The routes whose spools must stay (the configuration a reload is applying,
+    /// else the one in force). Opening and removing a spool both run under it,
+    /// so a removal never races a reload that brings the route back: either
+    /// the removal ends first and the reload opens a new spool, or the route is
+    /// pinned first and its spool stays.
+    private let pinned: Mutex<Set<String>>
 
     private struct State {
         /// By id (``SpoolRun/spool``); nil once removed. Ids are never reused.
@@ -54,6 +60,7 @@ package final class SpoolRegistry: Sendable {
         self.logger = logger
         self.senderInstance = Spool.senderInstance(settings.directory)
         self.state = Mutex(State())
+        self.pinned = Mutex([])
     }
 
     /// Opens (creating if needed) the spool of each of `routes`.
@@ -62,6 +69,7 @@ package final class SpoolRegistry: Sendable {
             throw SpoolError.cannotCreate(path: settings.directory + "/routes", errno: code)
         }
         let registry = SpoolRegistry(settings: settings, shardCount: shardCount, logger: logger)
+        registry.pin(routes.map(\.name))
         do {
             for route in routes { _ = try registry.open(route: route, routeCount: routes.count) }
         } catch {
@@ -85,6 +93,16 @@ package final class SpoolRegistry: Sendable {
     /// that brings back a route whose removal has not ended keeps its spool).
     @discardableResult
     package func open(route: RouteSettings, routeCount: Int) throws -> Spool {
+        try pinned.withLock { _ in try openLocked(route: route, routeCount: routeCount) }
+    }
+
+    /// Keeps the spools of `routes` from removal (``remove(route:)``) until the next pin:
+    /// a reload pins its configuration's routes before it opens their spools.
+    package func pin<Names: Sequence<String>>(_ routes: Names) {
+        pinned.withLock { $0 = Set(routes) }
+    }
+
+    private func openLocked(route: RouteSettings, routeCount: Int) throws -> Spool {
         if let open = spool(forRoute: route.name) { return open }
         var routeSettings = settings
         routeSettings.directory = Self.directory(of: route.name, in: settings.directory)
@@ -146,14 +164,23 @@ package final class SpoolRegistry: Sendable {
     /// Ends a removed route's spool once its route has retired everywhere:
     /// closes it and deletes its files (what it still held was counted
     /// `route_removed`). The route `default` keeps its files in `spool.dir`
-    /// (only its segments and progress go).
-    package func remove(route name: String) {
+    /// (only its segments and progress go). A pinned route's spool stays
+    /// (a reload brought it back): returns whether it was removed.
+    @discardableResult
+    package func remove(route name: String) -> Bool {
+        pinned.withLock { pinned in
+            guard !pinned.contains(name) else { return false }
+            return removeLocked(route: name)
+        }
+    }
+
+    private func removeLocked(route name: String) -> Bool {
         let removed = state.withLock { state -> Spool? in
             guard let id = state.byName.removeValue(forKey: name) else { return nil }
             defer { state.slots[id] = nil }
             return state.slots[id]
         }
-        guard let removed else { return }
+        guard let removed else { return false }
         removed.close()
         removed.deleteFiles()
         if name != RouteSettings.defaultName {
@@ -162,6 +189,7 @@ package final class SpoolRegistry: Sendable {
             _ = rmdir(removed.settings.directory)
         }
         logger.notice("a removed route's spool was deleted", metadata: ["route": "\(name)", "spool.dir": "\(removed.settings.directory)"])
+        return true
     }
 
     /// Closes every route's spool.

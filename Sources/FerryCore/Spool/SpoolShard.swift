@@ -262,14 +262,10 @@ package final class SpoolShard: Sendable {
     /// Only route spools evict, and their loop is their one writer and
     /// reader: this never runs while ``readSpilled(maxRecords:capacity:allocator:)`` does.
     private func evictSpilled(_ state: inout State, toFit bytes: Int) -> Int {
-        // Records given back to the disk are older than any behind the spill cursor: they go first
-        // (their segments' room comes back once the rest of those segments is settled).
+        // Records given back to the disk are kept, as those in memory are: they share segments with
+        // records in flight, so dropping them would free no room until those settle, and the spill
+        // behind the cursor would be evicted too. They are few: at most a route's share of memory.
         var evicted = 0
-        for run in state.released {
-            state.ledger.settle(run)
-            evicted += run.count
-        }
-        state.released.removeAll()
         while budget.room < bytes, let spill = state.spill, spill.sequence < state.nextSequence,
             let position = state.segments.firstIndex(where: { $0.first == spill.segmentFirst })
         {

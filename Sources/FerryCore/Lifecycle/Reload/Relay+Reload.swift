@@ -100,12 +100,15 @@ extension Relay {
             for kind in opened.values { await kind.close() }
             throw error
         }
-        // Each route a reload adds gets its spool before any loop routes to it.
+        // Each route a reload adds gets its spool before any loop routes to it; pinned
+        // first, so the retirement of an earlier removal cannot delete one it brings back.
         if let registry {
+            registry.pin(new.effectiveRoutes.map(\.name))
             for route in new.effectiveRoutes where registry.spool(forRoute: route.name) == nil {
                 do {
                     try registry.open(route: route, routeCount: new.effectiveRoutes.count)
                 } catch {
+                    registry.pin(old.effectiveRoutes.map(\.name))
                     for listener in bound { await listener.intake.stopIntake(handles: handles) }
                     for kind in opened.values { await kind.close() }
                     throw ReloadError.cannotOpenSpool(route: route.name, reason: String(describing: error))
@@ -245,12 +248,13 @@ extension Relay {
         let live = Set(currentConfiguration.effectiveRoutes.map(\.name))
         for (name, spool) in registry.spools where !live.contains(name) {
             let left = spool.snapshot.logs
+            // Not if a reload brought the route back meanwhile (pinned): its spool stays, and counts nothing.
+            guard registry.remove(route: name) else { continue }
             if left > 0, let handle = handles.first {
                 try? await handle.eventLoop.submit {
                     handle.pipeline.value.drops.drop(.routeRemoved, logs: left, detail: 0, route: name)
                 }.get()
             }
-            registry.remove(route: name)
         }
     }
 
