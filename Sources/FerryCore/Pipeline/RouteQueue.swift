@@ -318,9 +318,7 @@ final class RouteQueue {
     private func overflow(count: Int, bytes: Int, spans: SpoolSpans) {
         if isSpoolBacked, spans.count == count, let spool = spool ?? pipeline.spool {
             pipeline.capacity.release(count: count, bytes: bytes)
-            for run in spans.runs {
-                spool.shards.first { $0.index == run.shard }?.release(run)
-            }
+            spool.release(spans)
             stats.givenBackToDisk.add(count)
             return
         }

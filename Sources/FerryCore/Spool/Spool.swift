@@ -185,6 +185,12 @@ package final class Spool: Sendable {
         for shard in Set(runs.map(\.shard)) where shard < shards.count { shards[shard].settle(runs) }
     }
 
+    /// Gives the records of `spans` that are this spool's back to the disk,
+    /// unsettled, to be read back later (``SpoolShard/release(_:)``).
+    package func release(_ spans: SpoolSpans) {
+        for run in spans.runs where run.shard < shards.count { shards[run.shard].release(run) }
+    }
+
     /// The instance id in `sender-id`, made (random, low byte 0) and written on first use.
     package static func senderInstance(_ root: String) -> UInt64 {
         let path = root + "/sender-id"

@@ -26,6 +26,14 @@ struct SpoolTests {
         return spool.shards[0].admit(batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false)
     }
 
+    /// A route's own spool (id 3, under `routes/dead`) capped at 2,000 bytes that evicts its oldest:
+    /// each "log N" record takes 16 + 5...7 bytes, and segments roll every ~230 bytes.
+    private func deadRouteSpool() throws -> Spool {
+        var routeSettings = settings(try scratchDirectory("spool"), maxBytes: 2_000, segmentBytes: 230)
+        routeSettings.directory += "/routes/dead"
+        return try Spool.open(settings: routeSettings, shardCount: 1, id: 3, evictsOldest: true, logger: logger)
+    }
+
     /// Everything spilled, read back until the spill ends.
     private func readAll(_ spool: Spool, capacity: BufferCapacity) -> (texts: [String], lost: Int) {
         var texts: [String] = []
@@ -214,10 +222,7 @@ struct SpoolTests {
     }
 
     @Test func aRouteSpoolPastItsCapEvictsItsSpillAndKeepsWhatWasGivenBack() throws {
-        let dir = try scratchDirectory("spool")
-        var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
-        routeSettings.directory = dir + "/routes/dead"
-        let spool = try Spool.open(settings: routeSettings, shardCount: 1, id: 3, evictsOldest: true, logger: logger)
+        let spool = try deadRouteSpool()
         let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
         let held = spool.shards[0].admit(records(1...10), bytes: 60, capacity: capacity, allOrNothing: false)
         #expect(held.inMemory)
@@ -368,11 +373,7 @@ struct SpoolTests {
     }
 
     @Test func aRouteSpoolPastItsCapDropsItsOldestWaitingOnDiskAndKeepsTheNewest() throws {
-        let dir = try scratchDirectory("spool")
-        // Each "log N" record takes 16 + 5...7 bytes; segments roll every ~230 bytes.
-        var routeSettings = settings(dir, maxBytes: 2_000, segmentBytes: 230)
-        routeSettings.directory = dir + "/routes/dead"
-        let spool = try Spool.open(settings: routeSettings, shardCount: 1, id: 3, evictsOldest: true, logger: logger)
+        let spool = try deadRouteSpool()
         let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
         var evicted = 0
         var taken = 0
