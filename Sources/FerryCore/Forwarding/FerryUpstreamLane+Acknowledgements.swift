@@ -29,7 +29,12 @@ extension FerryUpstreamLane {
             upstream.recordError(.other, detail: "invalid ack: \(error)")
             return
         }
-        guard acks.senderID == senderID else { return }  // an ack for an earlier instance or loop
+        guard acks.senderID == senderID else {
+            // An earlier run's frames sent again (under their own sender id), or an ack for another lane: ignored.
+            guard !replaying.isEmpty else { return }
+            for sequence in acks.sequences { acknowledgeReplayed(.init(sender: acks.senderID, sequence: sequence)) }
+            return
+        }
         let hadRoom = hasRoom
         for sequence in acks.sequences { acknowledged(sequence) }
         if !hadRoom { roomOpened = true }
@@ -38,10 +43,10 @@ extension FerryUpstreamLane {
     /// Settles frame `sequence` of this lane, acknowledged by the receiver.
     private func acknowledged(_ sequence: UInt32) {
         guard let entry = window.acknowledge(sequence) else {
-            acknowledgeReplayed(sequence)  // an earlier run's frame, or a repeated ack
+            acknowledgeReplayed(.init(sender: senderID, sequence: sequence))  // a repeated ack
             return
         }
-        journal?.acknowledged(entry.sequence)
+        journal?.acknowledged(.init(sender: senderID, sequence: entry.sequence))
         let frame = entry.payload
         upstream.inFlightFrames.add(-1)
         logsInFlight -= frame.count
@@ -116,7 +121,7 @@ extension FerryUpstreamLane {
                 metadata: ["upstream": "\(upstream.url)", "retries.refused": "\(advance.retriesRefused)", "warnings.suppressed": "\(suppressed)"])
         }
         for entry in advance.givenUp {
-            journal?.closed(entry.sequence)
+            journal?.closed(.init(sender: senderID, sequence: entry.sequence))
             upstream.inFlightFrames.add(-1)
             logsInFlight -= entry.payload.count
             upstream.failovers.add(1)

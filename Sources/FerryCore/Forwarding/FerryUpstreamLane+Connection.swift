@@ -71,7 +71,7 @@ extension FerryUpstreamLane {
         }
         // NIO may report a refused write after it has closed the channel (`channel` is nil by then): the address decides.
         let fromCurrentAddress = source == nil || source === channel || (address != nil && source?.remoteAddress == address)
-        upstream.recordError(reason, detail: String(describing: error))
+        upstream.recordError(reason, detail: SendErrorReason.detail(of: error))
         // A refusal moves a name to its next address at once; the failure then belongs to the old one.
         let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()
         upstream.record(success: false, fromCurrentAddress: fromCurrentAddress && !moved)
@@ -79,7 +79,7 @@ extension FerryUpstreamLane {
             logger.warning(
                 "upstream send failed",
                 metadata: [
-                    "upstream": "\(upstream.url)", "error.reason": "\(reason)", "error.detail": "\(error)",
+                    "upstream": "\(upstream.url)", "error.reason": "\(reason)", "error.detail": "\(SendErrorReason.detail(of: error))",
                     "warnings.suppressed": "\(suppressed)",
                 ])
         }

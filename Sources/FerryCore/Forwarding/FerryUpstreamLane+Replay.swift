@@ -1,12 +1,13 @@
 import NIOCore
 
-/// Frames an earlier run of this lane had in flight when it died, sent again
-/// with their old sequence numbers and the same logs (see ``FrameJournal``):
-/// the receiver acknowledges what it already has without delivering it again.
+/// Frames earlier runs of this lane had in flight when they died, sent again
+/// under their first identity (sender id and sequence) with the same logs (see
+/// ``FrameJournal``): the receiver acknowledges what it already has without
+/// delivering it again.
 ///
-/// They live beside the ``AckWindow`` (their sequence numbers are far behind
-/// the new frames'), are retransmitted every ack timeout, and are given up,
-/// their logs back to the buffer, once their time-to-live has passed.
+/// They live beside the ``AckWindow`` (their sender ids are not this lane's),
+/// are retransmitted every ack timeout, and are given up, their logs back to
+/// the buffer, once their time-to-live has passed.
 extension FerryUpstreamLane {
     /// A frame sent again.
     struct Replayed {
@@ -28,7 +29,7 @@ extension FerryUpstreamLane {
         let now = NIODeadline.now()
         let wallNow = WallClock.milliseconds()
         var generator = FastRandom()
-        for (sequence, entry) in snapshot.entries.sorted(by: { $0.key < $1.key }) {
+        for (identity, entry) in snapshot.entries.sorted(by: { $0.key < $1.key }) {
             let ends = entry.sentAtMilliseconds &+ UInt64(entry.ttlMilliseconds)
             guard ends > wallNow else { continue }  // past its TTL: the receiver would drop it; its logs go out as new frames
             guard let records = spool.shards[journal.shard].claim(entry.runs) else { continue }
@@ -39,16 +40,17 @@ extension FerryUpstreamLane {
             }
             var frame = ByteBuffer()
             let header = FrameCodec.DataHeader(
-                senderID: senderID, sequence: sequence, ttlMilliseconds: entry.ttlMilliseconds, sentAtMilliseconds: entry.sentAtMilliseconds,
+                senderID: identity.sender, sequence: identity.sequence, ttlMilliseconds: entry.ttlMilliseconds,
+                sentAtMilliseconds: entry.sentAtMilliseconds,
                 traceID: TraceID.random(using: &generator))
             FrameCodec.encodeData(header: header, records: records[...], into: &frame, key: keys?.signing)
             var spans = SpoolSpans()
             for run in entry.runs { spans.append(run) }
-            replaying[sequence] = Replayed(
+            replaying[identity] = Replayed(
                 frame: frame, count: records.count, bytes: bytes, spans: spans, traceID: header.traceID,
                 deadline: now + .milliseconds(Int64(ends - wallNow) + 1_000), lastSent: now)
             upstream.inFlightFrames.add(1)
-            journal.opened(sequence, entry: entry, next: window.nextSequence)  // kept until acknowledged and recorded, as any frame
+            journal.opened(identity, entry: entry)  // kept until acknowledged and recorded, as any frame
         }
     }
 
@@ -59,7 +61,8 @@ extension FerryUpstreamLane {
         logger.notice(
             "frames of the previous run sent again",
             metadata: [
-                "upstream": "\(upstream.url)", "frames": "\(replaying.count)", "frame.sender": "\(String(senderID, radix: 16))",
+                "upstream": "\(upstream.url)", "frames": "\(replaying.count)",
+                "frame.senders": "\(Set(replaying.keys.map { String($0.sender, radix: 16) }).sorted())",
                 "reason": "in flight when the previous run stopped; the receiver delivers each at most once",
             ])
         writeReplayed(replaying.sorted { $0.key < $1.key }.map(\.value.frame), to: channel)
@@ -67,10 +70,10 @@ extension FerryUpstreamLane {
     }
 
     /// An ack for a replayed frame: its logs are delivered.
-    func acknowledgeReplayed(_ sequence: UInt32) {
-        guard let frame = replaying.removeValue(forKey: sequence) else { return }
+    func acknowledgeReplayed(_ identity: FrameJournal.Identity) {
+        guard let frame = replaying.removeValue(forKey: identity) else { return }
         upstream.inFlightFrames.add(-1)
-        journal?.acknowledged(sequence)
+        journal?.acknowledged(identity)
         settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
@@ -81,16 +84,16 @@ extension FerryUpstreamLane {
         guard !replaying.isEmpty, !stopped else { return }
         let now = NIODeadline.now()
         var outgoing: [ByteBuffer] = []
-        for (sequence, frame) in replaying {
+        for (identity, frame) in replaying {
             if now >= frame.deadline {
-                replaying.removeValue(forKey: sequence)
+                replaying.removeValue(forKey: identity)
                 upstream.inFlightFrames.add(-1)
-                journal?.closed(sequence)
+                journal?.closed(identity)
                 if let records = try? FrameCodec.decodeData(frame.frame, keys: keys).records {
                     returnToBuffer?(records, frame.bytes, now, frame.spans)
                 }
             } else if now - frame.lastSent >= replayInterval {
-                replaying[sequence]?.lastSent = now
+                replaying[identity]?.lastSent = now
                 outgoing.append(frame.frame)
             }
         }

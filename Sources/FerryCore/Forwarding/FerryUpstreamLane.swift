@@ -64,8 +64,8 @@ final class FerryUpstreamLane: UpstreamLane {
     let journal: FrameJournal?
     /// What an earlier run left in the journal, sent again once connected.
     var pendingReplay: FrameJournal.Snapshot?
-    /// Frames of the earlier run sent again, by sequence.
-    var replaying: [UInt32: Replayed] = [:]
+    /// Frames of earlier runs sent again, by their first identity.
+    var replaying: [FrameJournal.Identity: Replayed] = [:]
     var replaySent = false
     /// How often a replayed frame is retransmitted.
     var replayInterval: TimeAmount { settings.timing.ackTimeout }
@@ -105,14 +105,14 @@ final class FerryUpstreamLane: UpstreamLane {
     private var outgoingScratch: [ByteBuffer] = []
     /// The last frame's logs while it is not full and the linger has not passed.
     var openFrame = OpenFrame()
-    private var lingerScheduled = false
+    var lingerScheduled = false
     /// Calls ``lingerPassed(_:)`` back: one object for the lane's life, so a
     /// frame's linger schedules without allocating (NIO keeps the handler, a
     /// class reference, inline; `scheduleTask` allocated a task, a promise and
     /// a closure per frame, a quarter of the edge's mallocs at 100,000/s).
-    private lazy var lingerCallback = LingerCallback(lane: self)
+    lazy var lingerCallback = LingerCallback(lane: self)
     /// The array a send joins the open frame's logs and the new ones in (kept, so that a burst allocates none).
-    private var joinScratch: [ByteBuffer] = []
+    var joinScratch: [ByteBuffer] = []
     /// When the next frame sent is traced (`trace.frame-sample-interval`).
     private var nextTracedAt = NIODeadline.uptimeNanoseconds(0)
     private static let arenaBytes = 16 << 10
@@ -123,10 +123,10 @@ final class FerryUpstreamLane: UpstreamLane {
 
     init(
         upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, settlement: Settlement, counters: PipelineCounters,
-        laneIndex: Int, senderID: UInt64, settings: Settings, journal: FrameJournal? = nil, logger: Logger
+        laneIndex: Int, senderID: UInt64, settings: Settings, journal: FrameJournal? = nil, legacySenderID: UInt64 = 0, logger: Logger
     ) {
         self.journal = journal
-        let snapshot = journal?.load()
+        let snapshot = journal?.load(legacySender: legacySenderID)
         self.pendingReplay = snapshot
         self.upstream = upstream
         self.address = address
@@ -139,11 +139,10 @@ final class FerryUpstreamLane: UpstreamLane {
         self.frameLimit = settings.maximumFrameBytes
         self.keyCache = FrameKeyCache(settings.keys)
         self.logger = logger
+        // The sender id is this lane's alone (new for every lane made), so any first sequence is as good as another.
         var seed = SystemRandomNumberGenerator()
-        // With a journal: past every sequence the earlier run can have used, so nothing new is taken for a duplicate.
-        let first = snapshot.map { $0.nextSequence &+ FrameJournal.restartGap } ?? UInt32.random(in: 0...UInt32.max, using: &seed)
-        self.window = AckWindow(capacity: settings.windowFrames, timing: settings.timing, firstSequence: first)
-        journal?.begin(next: first)
+        self.window = AckWindow(
+            capacity: settings.windowFrames, timing: settings.timing, firstSequence: UInt32.random(in: 0...UInt32.max, using: &seed))
     }
 
     /// Whether the window takes another frame: frames and logs in flight (the open frame's too) both under their limits.
@@ -197,105 +196,16 @@ final class FerryUpstreamLane: UpstreamLane {
     }
 
     /// Bytes a key adds to each frame (0 unkeyed).
-    private var authBytes: Int { settings.keys == nil ? 0 : FrameCodec.authBytes }
+    var authBytes: Int { settings.keys == nil ? 0 : FrameCodec.authBytes }
 
     /// What the open window can still carry: every free frame full of payload.
     var roomBytes: Int {
         hasRoom ? window.room * frameLimit : 0
     }
 
-    func send(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
-        guard let linger = settings.linger else {
-            transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
-            return
-        }
-        // Held while the open frame's logs and these fit one frame with room
-        // to spare: traffic too light to fill frames by itself. A send that
-        // fills a frame leaves at once, the open frame's logs first, so under
-        // load nothing waits or is copied twice.
-        let count = openFrame.count + records.count
-        let size = FrameCodec.dataHeaderBytes + FrameCodec.trailerBytes + openFrame.bytes + bytes + count * FrameCodec.recordOverhead
-        let staysOpen = size + FrameCodec.recordOverhead + Self.shortLogBytes <= frameLimit - authBytes && count < Int(UInt16.max)
-        guard staysOpen || !openFrame.isEmpty else {
-            transmit(records, bytes: bytes, receivedAt: receivedAt, spans: spans)
-            return
-        }
-        if staysOpen {
-            // Copied (they are slices of a receive slab, read into again).
-            openFrame.append(records, spans: spans, receivedAt: receivedAt, now: .now())
-            scheduleLinger(linger)
-            return
-        }
-        var all = joinScratch
-        joinScratch = []
-        defer {
-            all.removeAll(keepingCapacity: true)
-            joinScratch = all
-        }
-        openFrame.appendRecords(to: &all)
-        all.append(contentsOf: records)
-        var allSpans = openFrame.spans
-        allSpans.append(contentsOf: spans)
-        let (allBytes, oldest) = (openFrame.bytes + bytes, openFrame.receivedAt)
-        openFrame.removeAll()
-        transmit(all, bytes: allBytes, receivedAt: oldest, spans: allSpans)
-    }
-
-    /// A frame with less room than this left is full: it leaves without waiting.
-    private static let shortLogBytes = 64
-
-    private func scheduleLinger(_ linger: TimeAmount) {
-        guard !lingerScheduled, !openFrame.isEmpty else { return }
-        lingerScheduled = true
-        do {
-            try eventLoop.assumeIsolated().scheduleCallback(at: openFrame.openedAt + linger, handler: lingerCallback)
-        } catch {
-            // The loop is shutting down: the open frame leaves now rather than never.
-            lingerScheduled = false
-            flushOpenFrame()
-        }
-    }
-
-    /// What the event loop calls back when a frame's linger may have passed.
-    final class LingerCallback: NIOScheduledCallbackHandler {
-        weak var lane: FerryUpstreamLane?
-
-        init(lane: FerryUpstreamLane) {
-            self.lane = lane
-        }
-
-        func handleScheduledCallback(eventLoop: some EventLoop) {
-            guard let lane, let linger = lane.settings.linger else { return }
-            lane.lingerScheduled = false
-            lane.lingerPassed(linger)
-        }
-    }
-
-    /// The open frame leaves once it is `linger` old (a later frame may have replaced it: then its own time counts).
-    private func lingerPassed(_ linger: TimeAmount) {
-        guard !stopped, !openFrame.isEmpty else { return }
-        guard NIODeadline.now() >= openFrame.openedAt + linger else { return scheduleLinger(linger) }
-        flushOpenFrame()
-    }
-
-    /// Sends the open frame's logs now.
-    private func flushOpenFrame() {
-        guard !openFrame.isEmpty else { return }
-        var all = joinScratch
-        joinScratch = []
-        defer {
-            all.removeAll(keepingCapacity: true)
-            joinScratch = all
-        }
-        openFrame.appendRecords(to: &all)
-        let (bytes, receivedAt, spans) = (openFrame.bytes, openFrame.receivedAt, openFrame.spans)
-        openFrame.removeAll()
-        transmit(all, bytes: bytes, receivedAt: receivedAt, spans: spans)
-    }
-
     /// Packs `records` into frames and sends them, as many as the window and
     /// the breaker allow now; the rest go back to the buffer.
-    private func transmit(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
+    func transmit(_ records: [ByteBuffer], bytes: Int, receivedAt: NIODeadline, spans: SpoolSpans) {
         let now = NIODeadline.now()
         // Plan the frames first (what the window and breaker allow), then
         // encode all of them into one buffer: one allocation per burst, and
@@ -376,7 +286,8 @@ final class FerryUpstreamLane: UpstreamLane {
                 assert(sequence == encoding.header.sequence)
                 if let journal, !frameSpans.isEmpty {
                     journal.opened(
-                        sequence, entry: .init(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: frameSpans.runs), next: window.nextSequence)
+                        .init(sender: senderID, sequence: sequence),
+                        entry: .init(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: frameSpans.runs))
                 }
                 upstream.inFlightFrames.add(1)
                 logsInFlight += frame.count
@@ -389,7 +300,19 @@ final class FerryUpstreamLane: UpstreamLane {
                         "frame.records": "\(frame.count)",
                     ])
             }
-            write(outgoing, to: channel)
+            if let journal, !spans.isEmpty {
+                // Sent once the journal holds them: a crash before that sends their logs again as new, never twice.
+                let frames = NIOLoopBound((lane: self, frames: outgoing), eventLoop: eventLoop)
+                let loop = eventLoop
+                journal.whenWritten {
+                    loop.execute {
+                        let (lane, frames) = frames.value
+                        if !lane.stopped { lane.write(frames, to: channel) }
+                    }
+                }
+            } else {
+                write(outgoing, to: channel)
+            }
             upstream.recordFirstAttempts(plan.count, now: now)
             scheduleTick()
         }

@@ -70,8 +70,8 @@ final class LaneOwner {
 
 /// Settings every kind may need when it is opened.
 package struct UpstreamKindContext: Sendable {
-    /// This process's random `ferry://` instance id (the loop index goes in its low byte).
-    var instanceID: UInt64
+    /// The spool's `sender-id` (0 without a spool): whose frames a journal of an earlier release holds.
+    var legacyInstanceID: UInt64
     var frameSettings: FerryUpstreamLane.Settings
     var logger: Logger
     /// How often `file:` upstreams sync their lines: as the spool does (`spool.fsync`); nil without a spool or under `never`.
@@ -90,7 +90,7 @@ package enum UpstreamKinds {
             return UDPUpstreamKind(upstream: upstream)
         case .ferry(let address):
             try NameResolver.resolveAtStart(address, for: upstream, logger: context.logger)
-            return FerryUpstreamKind(upstream: upstream, instanceID: context.instanceID, settings: context.frameSettings)
+            return FerryUpstreamKind(upstream: upstream, legacyInstanceID: context.legacyInstanceID, settings: context.frameSettings)
         case .tcp(let address, let framing):
             return try StreamUpstreamKind.open(upstream, address: address, framing: framing, tls: nil, logger: context.logger)
         case .tls(let address, let framing):

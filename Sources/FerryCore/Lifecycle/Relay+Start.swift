@@ -103,11 +103,9 @@ extension Relay {
                 url: url, index: index, lanes: loopCount, breaker: configuration.breaker, budget: configuration.retryBudget,
                 latency: latency(url), udpSegmentation: configuration.udpSegmentation, logger: logger)
         }
-        // Sender ids: one random instance id, with the loop index in the low byte,
-        // so every loop has its own sequence space and receivers their own dedupe window.
-        var random = SystemRandomNumberGenerator()
-        // With a spool, the id is the spool's (`sender-id`): a restarted edge keeps it, so the frames it sends again are deduplicated.
-        let instanceID = spool?.senderInstance ?? registry?.senderInstance ?? (random.next() & ~UInt64(0xFF))
+        // Sender ids are each ferry:// lane's own (FerryUpstreamKind); the spool's `sender-id` only names
+        // the frames a journal written by an earlier release holds.
+        let legacyInstanceID = spool?.senderInstance ?? registry?.senderInstance ?? 0
         // Read again here (the configuration holds paths only): a file changed since it was checked fails the start.
         let keys = configuration.trust.keyFiles.isEmpty ? nil : try FrameKeySource(paths: configuration.trust.keyFiles)
         if let keys {
@@ -128,7 +126,7 @@ extension Relay {
         frameSettings.linger = configuration.frameLinger > .zero ? TimeAmount(configuration.frameLinger) : nil
 
         // Resolve names and open files once, before any loop uses them.
-        var kindContext = UpstreamKindContext(instanceID: instanceID, frameSettings: frameSettings, logger: logger)
+        var kindContext = UpstreamKindContext(legacyInstanceID: legacyInstanceID, frameSettings: frameSettings, logger: logger)
         kindContext.tlsUpstream = configuration.tlsUpstream
         switch configuration.spool?.sync {
         case .always: kindContext.fileSyncEvery = .zero
@@ -142,7 +140,7 @@ extension Relay {
 
         let lanesToBuild = kinds
         let table = RoutingTable(configuration: configuration)
-        let routeStats = table.routes.map(RouteStats.init(route:))
+        let routeStats = table.routes.map({ RouteStats(route: $0) })
         let loops = Array(group.makeIterator())
         var handles: [PipelineHandle] = []
         for (index, loop) in loops.prefix(loopCount).enumerated() {

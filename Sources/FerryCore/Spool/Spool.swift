@@ -220,7 +220,9 @@ package final class Spool: Sendable {
     package func journal(shard: Int, upstream: String) -> FrameJournal {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the URL: the journal belongs to that upstream only
         for byte in upstream.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let journal = FrameJournal(directory: shards[shard].directory, shard: shard, spoolID: id, key: String(hash, radix: 16))
+        let shared = self.shared
+        let journal = FrameJournal(
+            directory: shards[shard].directory, shard: shard, spoolID: id, key: String(hash, radix: 16), wake: { shared.wakeUp.signal() })
         journals.withLock { $0.append(journal) }
         return journal
     }

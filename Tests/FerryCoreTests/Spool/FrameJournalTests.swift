@@ -6,36 +6,81 @@ import Testing
 @testable import FerryCore
 
 /// The frame journal on real files: what is written is read back; a torn or
-/// garbage file is never trusted; acknowledged frames leave once recorded.
+/// garbage file is never trusted; acknowledged frames leave once recorded;
+/// each frame keeps the sender id it was first sent under; a journal written
+/// by an earlier release (version 1) is read with the spool's sender id.
 struct FrameJournalTests {
+    private typealias Identity = FrameJournal.Identity
+
     @Test func writesAndReadsBackFramesInFlight() throws {
         let dir = try scratchDirectory("journal")
         let journal = FrameJournal(directory: dir, shard: 2, key: "abc")
-        journal.begin(next: 100)
-        journal.opened(100, entry: .init(sentAtMilliseconds: 5, ttlMilliseconds: 10_000, runs: [SpoolRun(shard: 2, first: 1, count: 40)]), next: 101)
-        journal.opened(101, entry: .init(sentAtMilliseconds: 6, ttlMilliseconds: 10_000, runs: [SpoolRun(shard: 2, first: 41, count: 9)]), next: 102)
-        journal.acknowledged(100)
-        journal.writeIfChanged(recordedWatermark: 1)  // 100 acknowledged but not recorded: kept
+        let (first, second) = (Identity(sender: 0xA00, sequence: 100), Identity(sender: 0xB00, sequence: 101))
+        journal.opened(first, entry: .init(sentAtMilliseconds: 5, ttlMilliseconds: 10_000, runs: [SpoolRun(shard: 2, first: 1, count: 40)]))
+        journal.opened(second, entry: .init(sentAtMilliseconds: 6, ttlMilliseconds: 10_000, runs: [SpoolRun(shard: 2, first: 41, count: 9)]))
+        journal.acknowledged(first)
+        journal.writeIfChanged(recordedWatermark: 1)  // acknowledged but not recorded: kept
         var loaded = FrameJournal(directory: dir, shard: 2, key: "abc").load()
-        #expect(loaded?.nextSequence == 102 && loaded?.entries.keys.sorted() == [100, 101])
-        #expect(loaded?.entries[101]?.runs == [SpoolRun(shard: 2, first: 41, count: 9)])
-        journal.writeIfChanged(recordedWatermark: 41)  // now recorded: 100 leaves
+        #expect(loaded?.entries.keys.sorted() == [first, second])
+        #expect(loaded?.entries[second]?.runs == [SpoolRun(shard: 2, first: 41, count: 9)])
+        journal.writeIfChanged(recordedWatermark: 41)  // now recorded: the first leaves
         loaded = FrameJournal(directory: dir, shard: 2, key: "abc").load()
-        #expect(loaded?.entries.keys.sorted() == [101])
+        #expect(loaded?.entries.keys.sorted() == [second])
+    }
+
+    /// Two frames with one sequence under two sender ids (two runs of a lane) are two entries, never one.
+    @Test func framesOfTwoRunsWithTheSameSequenceAreKeptApart() throws {
+        let dir = try scratchDirectory("journal")
+        let journal = FrameJournal(directory: dir, shard: 0, key: "k")
+        let entry = FrameJournal.Entry(sentAtMilliseconds: 1, ttlMilliseconds: 1_000, runs: [SpoolRun(first: 1, count: 2)])
+        journal.opened(Identity(sender: 0x100, sequence: 9), entry: entry)
+        journal.opened(Identity(sender: 0x200, sequence: 9), entry: entry)
+        journal.writeIfChanged(recordedWatermark: 0)
+        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.count == 2)
+    }
+
+    /// A version 1 journal (written by the release before per-lane sender ids) is read, its frames under the legacy sender.
+    @Test func aVersionOneJournalIsReadWithTheSpoolsSenderID() throws {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(Array("FERRYFJ1".utf8))
+        buffer.writeInteger(UInt64(3))  // generation
+        buffer.writeInteger(UInt32(70_000))  // next sequence
+        buffer.writeInteger(UInt32(1))  // entries
+        buffer.writeInteger(UInt32(65_000))
+        buffer.writeInteger(UInt64(1_234))
+        buffer.writeInteger(UInt32(10_000))
+        buffer.writeInteger(UInt16(1))
+        buffer.writeInteger(UInt64(17))
+        buffer.writeInteger(UInt32(5))
+        buffer.writeInteger(buffer.withUnsafeReadableBytes { CRC32C.checksum($0) })
+        let decoded = FrameJournal.decode(buffer, legacySender: 0xABC01)
+        #expect(decoded?.0 == 3)
+        let entry = decoded?.1.entries[Identity(sender: 0xABC01, sequence: 65_000)]
+        #expect(entry == .init(sentAtMilliseconds: 1_234, ttlMilliseconds: 10_000, runs: [SpoolRun(first: 17, count: 5)]))
+    }
+
+    @Test func aSnapshotDecodesToWhatWasEncoded() {
+        let entries: [Identity: FrameJournal.Entry] = [
+            Identity(sender: 0x1_0000_0001, sequence: 4): .init(sentAtMilliseconds: 9, ttlMilliseconds: 8, runs: [SpoolRun(first: 3, count: 2)]),
+            Identity(sender: 0x2_0000_0000, sequence: 0): .init(sentAtMilliseconds: 1, ttlMilliseconds: 2, runs: []),
+        ]
+        let decoded = FrameJournal.decode(FrameJournal.encode(generation: 77, entries: entries))
+        #expect(decoded?.0 == 77 && decoded?.1.entries == entries)
     }
 
     @Test func aTornOrForeignFileIsNotTrusted() throws {
         let dir = try scratchDirectory("journal")
         let journal = FrameJournal(directory: dir, shard: 0, key: "k")
-        journal.opened(7, entry: .init(sentAtMilliseconds: 1, ttlMilliseconds: 1, runs: [SpoolRun(first: 1, count: 1)]), next: 8)
+        let identity = Identity(sender: 0x100, sequence: 7)
+        journal.opened(identity, entry: .init(sentAtMilliseconds: 1, ttlMilliseconds: 1, runs: [SpoolRun(first: 1, count: 1)]))
         journal.writeIfChanged(recordedWatermark: 0)  // generation 1: frames-k.1
-        journal.closed(7)
+        journal.closed(identity)
         journal.writeIfChanged(recordedWatermark: 0)  // generation 2: frames-k.0
         // The newer file torn: the older one, one write behind, is used.
         let newer = dir + "/frames-k.0"
         let bytes = try Data(contentsOf: URL(fileURLWithPath: newer))
         try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: newer))
-        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.keys.sorted() == [7])
+        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.keys.sorted() == [identity])
         // Random bytes are never a snapshot.
         for length in [0, 3, 28, 200, 5000] {
             var random = ByteBuffer()

@@ -1,0 +1,109 @@
+import FerryTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An edge SIGKILLed and restarted again and again while its `ferry://`
+/// aggregator is frozen: each run sends the frames earlier runs left in flight
+/// again under their first identity (sender id and sequence), so once the
+/// aggregator wakes it delivers every accepted line and drops the re-sends as
+/// duplicates, however many restarts the stall saw.
+@Suite(.serialized)
+struct RestartDuringStallTests {
+    /// What a run of the scenario counted: lines answered 202, missing at the end, and extra copies.
+    struct Outcome {
+        var accepted: Int
+        var missing: Int
+        var duplicates: Int
+    }
+
+    /// Lines POSTed to the edge at ~3,000/s; after `warmUp` the aggregator is
+    /// frozen for `freeze`, and the edge is SIGKILLed and restarted `restarts`
+    /// times, `every` apart, inside the freeze.
+    private func run(prefix: String, freeze: Duration, restarts: Int, every: Duration) async throws -> Outcome {
+        let dir = try scratchDirectory(prefix)
+        let out = dir + "/out.log"
+        let aggregatorPort = freePort(Int32(SOCK_DGRAM.rawValue))
+        let edgeHTTP = freePort(Int32(SOCK_STREAM.rawValue))
+        let (aggregator, _, _) = try await FerryProcess.serve(
+            ["--upstream", "file:\(out)", "--spool-dir", dir + "/aggregator", "--receive-sockets", "1"],
+            listen: "127.0.0.1:\(aggregatorPort)")
+        func edge() async throws -> FerryProcess {
+            let process = try FerryProcess([
+                "serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:\(edgeHTTP)", "--upstream", "ferry://127.0.0.1:\(aggregatorPort)",
+                "--spool-dir", dir + "/edge", "--receive-sockets", "1",
+            ])
+            #expect(await process.waitForLine(message: "http listening", timeout: 15) != nil)
+            return process
+        }
+        var edgeProcess = try await edge()
+
+        let acceptedBatches = Mutex<[Int]>([])
+        let stopping = Atomic<Bool>(false)
+        let poster = Thread {
+            var next = 0
+            while !stopping.load(ordering: .relaxed) {
+                let body = Array((next..<(next + 30)).map { "\(prefix)-\($0)\n" }.joined().utf8)
+                if let reply = try? HTTPTestClient.request("POST", port: edgeHTTP, path: "/v1/logs", body: body), reply.status == 202 {
+                    // Numbered in order: a batch refused (edge down) leaves a gap, so only answered batches are expected.
+                    acceptedBatches.withLock { $0.append(next) }
+                }
+                next += 30
+                usleep(10_000)
+            }
+        }
+        poster.start()
+        try await Task.sleep(for: .seconds(1))
+        aggregator.signal(SIGSTOP)
+        let frozenAt = ContinuousClock.now
+        for _ in 0..<restarts {
+            try await Task.sleep(for: every)
+            edgeProcess.signal(SIGKILL)
+            _ = await edgeProcess.waitForExit(timeout: 5)
+            edgeProcess = try await edge()
+        }
+        try await Task.sleep(until: frozenAt + freeze)
+        aggregator.signal(SIGCONT)
+        try await Task.sleep(for: .seconds(1))
+        stopping.store(true, ordering: .relaxed)
+        while !poster.isFinished { try await Task.sleep(for: .milliseconds(20)) }
+
+        let expected = Set(acceptedBatches.withLock { $0 }.flatMap { first in (first..<(first + 30)).map { "\(prefix)-\($0)" } })
+        // Done when the edge's spool holds nothing (every frame acknowledged) and every accepted line is in the file.
+        let edgeStatus = StatusReader(port: edgeHTTP)
+        _ = await eventually(seconds: 60, every: .milliseconds(500)) {
+            guard (edgeStatus.status()?["spool"] as? [String: Any])?["logs"] as? Int == 0 else { return false }
+            return Set(fileLines(out).map(String.init)).isSuperset(of: expected)
+        }
+        let counts = Dictionary(fileLines(out).map { (String($0), 1) }, uniquingKeysWith: +)
+        edgeProcess.signal(SIGTERM)
+        aggregator.signal(SIGTERM)
+        _ = await edgeProcess.waitForExit(timeout: 15)
+        _ = await aggregator.waitForExit(timeout: 15)
+        let outcome = Outcome(
+            accepted: expected.count, missing: expected.filter { counts[$0] == nil }.count,
+            duplicates: counts.values.reduce(0) { $0 + max(0, $1 - 1) })
+        print("\(prefix): \(restarts) restarts in a \(freeze) freeze: \(outcome)")
+        return outcome
+    }
+
+    /// A 4 s freeze with the edge killed every 1.5 s: nothing lost, at most 0.5 % twice.
+    @Test func edgeRestartsDuringAStallAddNoCopies() async throws {
+        let outcome = try await run(prefix: "stall-restarts", freeze: .seconds(4), restarts: 2, every: .milliseconds(1_500))
+        #expect(outcome.accepted > 5_000)
+        #expect(outcome.missing == 0, "\(outcome)")
+        #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")
+    }
+
+    /// Ten restarts inside one 8 s freeze: the same bound.
+    @Test func tenEdgeRestartsDuringOneStallAddNoCopies() async throws {
+        let outcome = try await run(prefix: "stall-ten", freeze: .seconds(8), restarts: 10, every: .milliseconds(700))
+        #expect(outcome.accepted > 5_000)
+        #expect(outcome.missing == 0, "\(outcome)")
+        #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")
+    }
+}
