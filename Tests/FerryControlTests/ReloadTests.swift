@@ -315,4 +315,35 @@ struct ReloadTests {
         #expect(!text.contains("route=\"extra\""), "the removed route's series are still there")
         #expect(!text.contains("extra.log"), "the removed upstream's series are still there")
     }
+
+    /// The new user's check: scrape, count, change the route, reload, scrape:
+    /// the route's counter and its status figure include what it took between
+    /// the last scrape and the reload (it used to start again from 0 at the
+    /// reload and `/metrics` kept the old figure, losing those), and the
+    /// route's books still balance.
+    @Test func aChangedRoutesCountsGoOnExactlyAcrossAReload() async throws {
+        let directory = try scratchDirectory("reload-exact")
+        let path = directory + "/ferry.yaml"
+        func config(_ severity: String) -> String {
+            "routes:\n  warnings: { match: { severity: \(severity) }, upstreams: [\"file:\(directory)/warnings.log\"] }\n"
+        }
+        try write(config("warning"), to: path)
+        let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
+        defer { ferry.signal(SIGTERM) }
+        let metrics = { (try? HTTPTestClient.request("GET", port: http, path: "/metrics").body) ?? "" }
+        func route() -> [String: Any] { (StatusReader(port: http).status()?["routes"] as? [[String: Any]])?.first ?? [:] }
+        try await PacedSender.send(prefix: "<12>warn", count: 5, rate: 1_000, to: port)
+        #expect(await eventually(seconds: 5) { metrics().contains("ferry_route_logs_total{route=\"warnings\"} 5") }, "\(metrics())")
+        try await PacedSender.send(prefix: "<10>crit", count: 3, rate: 1_000, to: port)
+        #expect(await eventually(seconds: 5) { route()["forwarded"] as? Int == 8 }, "\(route())")
+        try write(config("err"), to: path)
+        ferry.signal(SIGHUP)
+        #expect(await eventually(seconds: 5) { reloads(http)["succeeded"] as? Int == 1 })
+        #expect(metrics().contains("ferry_route_logs_total{route=\"warnings\"} 8"), "\(metrics())")
+        #expect(route()["routed"] as? Int == 8 && route()["forwarded"] as? Int == 8, "\(route())")
+        try await PacedSender.send(prefix: "<10>crit-after", count: 2, rate: 1_000, to: port)
+        #expect(await eventually(seconds: 5) { route()["forwarded"] as? Int == 10 }, "\(route())")
+        #expect(metrics().contains("ferry_route_logs_total{route=\"warnings\"} 10"), "\(metrics())")
+        #expect(route()["routed"] as? Int == 10, "\(route())")
+    }
 }

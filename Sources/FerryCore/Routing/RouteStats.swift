@@ -1,9 +1,10 @@
 import Synchronization
 
-/// One route's counters, shared by every loop (added to once per burst).
-public final class RouteStats: Sendable {
-    public let name: String
-    public let mode: RouteSettings.Mode
+/// A route's totals since the process started: kept by every ``RouteStats``
+/// of that route name, so a reload that changes the route (a new queue and new
+/// stats) carries them on at the source. Loops still on the old table add to
+/// the same counters as those on the new one, so no count is lost between.
+final class RouteTotals: Sendable {
     /// Logs the route took (matched, and room found for them).
     let routed = AtomicCounter()
     /// Copies the route dropped: its oldest past its backlog cap (`route_overflow`), or no room in the buffer (`queue_full`).
@@ -11,6 +12,18 @@ public final class RouteStats: Sendable {
     let queueFull = AtomicCounter()
     /// Logs of a route on disk that left memory past its share, to be read back from its spool.
     let givenBackToDisk = AtomicCounter()
+}
+
+/// One route's counters, shared by every loop (added to once per burst).
+public final class RouteStats: Sendable {
+    public let name: String
+    public let mode: RouteSettings.Mode
+    /// Totals that go on across reloads (shared with the route's earlier stats).
+    let totals: RouteTotals
+    var routed: AtomicCounter { totals.routed }
+    var overflowed: AtomicCounter { totals.overflowed }
+    var queueFull: AtomicCounter { totals.queueFull }
+    var givenBackToDisk: AtomicCounter { totals.givenBackToDisk }
     /// Logs waiting in the route's queues on every loop now (none in flight).
     let waitingLogs = AtomicCounter()
     let waitingBytes = AtomicCounter()
@@ -20,10 +33,12 @@ public final class RouteStats: Sendable {
     /// Most bytes it may keep waiting, over every loop.
     public let maxBacklogBytes: Int
 
-    init(route: RoutingTable.Route) {
+    /// - Parameter continuing: the stats of the route of the same name before a reload: its totals go on here.
+    init(route: RoutingTable.Route, continuing earlier: RouteStats? = nil) {
         name = route.name
         mode = route.mode
         maxBacklogBytes = route.maxBacklogBytes
+        totals = earlier?.totals ?? RouteTotals()
     }
 
     /// Raises the peak to what waits now (called after logs were queued; not on the direct path).

@@ -120,7 +120,9 @@ extension Relay {
         if table.readsSource { keepsSources.store(true) }
         let byName = Dictionary(oldRoutes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let stats = table.routes.map { route in
-            plan.routesKept.contains(route.name) ? (byName[route.name] ?? RouteStats(route: route)) : RouteStats(route: route)
+            // A changed route gets new stats (its queue is new) that carry its totals on.
+            plan.routesKept.contains(route.name)
+                ? (byName[route.name] ?? RouteStats(route: route)) : RouteStats(route: route, continuing: byName[route.name])
         }
         let kinds = opened
         let logger = self.logger
