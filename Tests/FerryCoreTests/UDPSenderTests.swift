@@ -129,3 +129,9 @@ struct UDPSenderTests {
         }
     }
 }
+
+/// `last_error` and log lines name a failed system call plainly.
+@Test func aSystemCallErrorIsDescribedWithoutNIOsStrayParenthesis() {
+    let detail = SendErrorReason.detail(of: IOError(errnoCode: ECONNREFUSED, reason: "so_error"))
+    #expect(detail == "so_error: Connection refused (errno 111)")
+}

@@ -256,7 +256,7 @@ final class UDPSender {
         let error = IOError(errnoCode: code, reason: "sendmmsg")
         let reason = SendErrorReason(classifying: error)
         lastErrorAt = now
-        upstream.recordError(reason, detail: String(describing: error))
+        upstream.recordError(reason, detail: SendErrorReason.detail(of: error))
         upstream.record(success: false, now: now)
         if let suppressed = warnings.shouldLog(key: reason.rawValue, now: now) {
             logger.warning(
@@ -269,32 +269,6 @@ final class UDPSender {
                     "warnings.suppressed": "\(suppressed)",
                     "trace_id": "\(TraceID.random(using: &random))",
                 ])
-        }
-    }
-}
-
-extension SendErrorReason {
-    init(classifying error: any Error) {
-        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
-            self = .timeout
-            return
-        }
-        if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first {
-            self.init(classifying: first.error)
-            return
-        }
-        guard let ioError = error as? IOError else {
-            self = .other
-            return
-        }
-        switch ioError.errnoCode {
-        case ETIMEDOUT: self = .timeout
-        case ECONNRESET, EPIPE: self = .reset
-        case ECONNREFUSED: self = .refused
-        case EHOSTUNREACH, ENETUNREACH: self = .unreachable
-        case ENOBUFS: self = .noBufferSpace
-        case EAGAIN: self = .wouldBlock
-        default: self = .other
         }
     }
 }

@@ -281,7 +281,7 @@ final class StreamUpstreamLane: UpstreamLane {
     func noteFailure(_ error: any Error, tlsReason: TLSFailureReason?) {
         let reason: SendErrorReason = tlsReason == nil ? SendErrorReason(classifying: error) : .tls
         if let tlsReason { upstream.tlsFailures[tlsReason.rawValue].add(1) }
-        let detail = tlsReason.map { "tls handshake failed (\($0)): \(error)" } ?? String(describing: error)
+        let detail = tlsReason.map { "tls handshake failed (\($0)): \(error)" } ?? SendErrorReason.detail(of: error)
         upstream.recordError(reason, detail: detail)
         // A failed connection trips a closed breaker; while it is open, reconnecting goes on at the
         // backoff's pace without extending the open wait (the half-open probe is a real send).
