@@ -37,6 +37,18 @@ struct ConfigurationKeysTests {
         #expect(printed == Self.keys.map(\.name))
     }
 
+    /// With `routes`, the embedded default upstream is never used, so `check-config` does not show it as if it were.
+    @Test func checkConfigWithRoutesShowsNoUnusedDefaultUpstream() async throws {
+        let directory = try scratchDirectory("check-routes")
+        let path = directory + "/ferry.yaml"
+        try "routes:\n  archive: { upstreams: [\"file:\(directory)/all.log\"] }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let check = try FerryProcess(["check-config", "--config", path])
+        #expect(await check.waitForExit(timeout: 10) == 0)
+        let line = check.logText.split(separator: "\n").first { $0.hasPrefix("upstreams = ") }
+        #expect(line == "upstreams = (none: routes are configured; each route lists its own)", "\(check.logText)")
+        #expect(!check.logText.contains("forwarded.log"), "\(check.logText)")
+    }
+
     /// The README's configuration table has one row per key, with its environment variable and flag.
     @Test func theReadmeTableListsEveryKeyWithItsVariableAndFlag() throws {
         let readme = try String(contentsOf: DashboardMetricsTests.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)

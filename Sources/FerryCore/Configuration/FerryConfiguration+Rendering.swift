@@ -34,7 +34,8 @@ extension FerryConfiguration {
             "http.header-timeout": Self.seconds(httpHeaderTimeout),
             "http.idle-timeout": Self.seconds(httpIdleTimeout),
             "http.max-connections": httpMaxConnections == 0 ? "0 (from the file-descriptor limit)" : String(httpMaxConnections),
-            "upstreams": upstreams.map(\.description).joined(separator: ","),
+            "upstreams": routes.isEmpty
+                ? upstreams.map(\.description).joined(separator: ",") : "(none: routes are configured; each route lists its own)",
             "queue.capacity-logs": String(queueCapacityLogs),
             "queue.capacity-bytes": String(queueCapacityBytes),
             "spool.dir": spool?.directory ?? "(none: memory buffer only)",
