@@ -8,7 +8,7 @@ import Foundation
 /// hosts file then falls through to a "DNS server" on loopback (none listens,
 /// so the query is refused at once) instead of the machine's resolver: a test
 /// sends nothing beyond loopback. Use names under `.test` or `.invalid` only.
-public struct PrivateNames {
+public struct PrivateNames: Sendable {
     /// The hosts file: rewrite it in place (``rewrite(_:)``), as a bind mount requires the same inode.
     public let hostsPath: String
     public let resolverPath: String
