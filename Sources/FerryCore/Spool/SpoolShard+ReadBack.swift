@@ -20,20 +20,24 @@ extension SpoolShard {
         guard run.count > 0, run.shard == index, run.spool == spoolID else { return }
         state.withLock { state in
             guard run.end > state.ledger.watermark else { return }
-            let position = state.released.firstIndex { $0.first > run.first } ?? state.released.endIndex
-            state.released.insert(run, at: position)
-            // Merge neighbours that now touch.
-            var merged: [SpoolRun] = []
-            merged.reserveCapacity(state.released.count)
-            for next in state.released {
-                if let last = merged.last, last.end >= next.first {
-                    merged[merged.count - 1].count = Int(max(last.end, next.end) - last.first)
-                } else {
-                    merged.append(next)
-                }
-            }
-            state.released = merged
+            Self.insertReleased(run, into: &state.released)
         }
+    }
+
+    /// Adds `run` to the sorted given-back runs, merging neighbours that now touch.
+    static func insertReleased(_ run: SpoolRun, into released: inout [SpoolRun]) {
+        let position = released.firstIndex { $0.first > run.first } ?? released.endIndex
+        released.insert(run, at: position)
+        var merged: [SpoolRun] = []
+        merged.reserveCapacity(released.count)
+        for next in released {
+            if let last = merged.last, last.end >= next.first {
+                merged[merged.count - 1].count = Int(max(last.end, next.end) - last.first)
+            } else {
+                merged.append(next)
+            }
+        }
+        released = merged
     }
 
     /// Reads back records given back to the disk, oldest first, as many as the

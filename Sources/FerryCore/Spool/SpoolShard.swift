@@ -257,8 +257,11 @@ package final class SpoolShard: Sendable {
 
     /// Drops the oldest records that wait on disk only, a segment at a time,
     /// until `bytes` fit the budget or none is left; returns how many. A
-    /// segment's file goes at once when none of its records is in memory;
-    /// one that still holds records in memory goes once they are settled.
+    /// segment whose older records are still in memory or in flight cannot be
+    /// deleted yet, so dropping the rest of it would free no room: those are
+    /// kept as given back to the disk (read back first) and the next segment
+    /// goes instead. (Dropping them lost up to a segment of logs the cap had
+    /// room for, more or fewer with the timing of the spill.)
     /// Only route spools evict, and their loop is their one writer and
     /// reader: this never runs while ``readSpilled(maxRecords:capacity:allocator:)`` does.
     private func evictSpilled(_ state: inout State, toFit bytes: Int) -> Int {
@@ -274,19 +277,34 @@ package final class SpoolShard: Sendable {
                 guard state.segments.count - 1 > position else { break }
             }
             let segment = state.segments[position]
-            let dropped = SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(segment.end - spill.sequence))
-            state.ledger.settle(dropped)
-            state.claimed.removeAll { $0.first < segment.end }
-            evicted += dropped.count
+            let rest = SpoolRun(spool: spoolID, shard: index, first: spill.sequence, count: Int(segment.end - spill.sequence))
             let next = state.segments[position + 1]
             state.spill = Spill(sequence: segment.end, segmentFirst: next.first, offset: SpoolRecordFormat.segmentHeaderBytes)
-            if spill.sequence == segment.first || (position == 0 && state.ledger.watermark >= segment.end) {
-                state.segments.remove(at: position)
-                unlink(segment.path)
-                budget.release(segment.bytes)
+            // Deletable once these go: nothing before the cursor in it, or all of that settled (the oldest segment).
+            guard spill.sequence == segment.first || (position == 0 && state.ledger.watermark >= spill.sequence) else {
+                for run in Self.subtracting(state.claimed, from: rest) { Self.insertReleased(run, into: &state.released) }
+                continue
             }
+            state.ledger.settle(rest)
+            state.claimed.removeAll { $0.first < segment.end }
+            evicted += rest.count
+            state.segments.remove(at: position)
+            unlink(segment.path)
+            budget.release(segment.bytes)
         }
         return evicted
+    }
+
+    /// `run` less the (sorted) runs of `claimed`.
+    static func subtracting(_ claimed: [SpoolRun], from run: SpoolRun) -> [SpoolRun] {
+        var pieces: [SpoolRun] = []
+        var start = run.first
+        for taken in claimed where taken.end > start && taken.first < run.end {
+            if taken.first > start { pieces.append(SpoolRun(spool: run.spool, shard: run.shard, first: start, count: Int(taken.first - start))) }
+            start = max(start, taken.end)
+        }
+        if start < run.end { pieces.append(SpoolRun(spool: run.spool, shard: run.shard, first: start, count: Int(run.end - start))) }
+        return pieces
     }
 
     /// Opens the first active segment (at start-up, after recovery).

@@ -395,6 +395,36 @@ struct SpoolTests {
         spool.close()
     }
 
+    /// The oldest segment still holds logs in memory (in flight to a dead
+    /// peer), so its file stays: dropping the logs spilled behind them in it
+    /// would free no room. They are kept (read back first) and newer segments
+    /// go instead; before, they were dropped and the next segment went too,
+    /// so the route held up to a segment fewer than its cap had room for.
+    @Test func aRouteSpoolAtItsCapKeepsTheSpilledLogsOfASegmentItCannotDelete() throws {
+        let spool = try deadRouteSpool()
+        let capacity = BufferCapacity(logs: 10_000, bytes: 1 << 20)
+        let inMemory = records(1...3)
+        let held = spool.shards[0].admit(
+            inMemory, bytes: inMemory.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false, memory: true)
+        #expect(held.inMemory && held.run?.count == 3)
+        var evicted = 0
+        for start in stride(from: 4, through: 994, by: 10) {
+            let batch = records(start...(start + 9))
+            let admission = spool.shards[0].admit(
+                batch, bytes: batch.reduce(0) { $0 + $1.readableBytes }, capacity: capacity, allOrNothing: false, memory: false)
+            evicted += admission.evicted
+        }
+        #expect(evicted > 800 && spool.bytes <= 2_000, "evicted \(evicted), bytes \(spool.bytes)")
+        let read = readAll(spool, capacity: capacity)
+        #expect(read.lost == 0)
+        // The spilled logs of the first segment (4, 5, ...) are there, then the newest; nothing twice.
+        #expect(read.texts.prefix(2) == ["log 4", "log 5"], "\(read.texts.prefix(5))")
+        #expect(Set(read.texts).count == read.texts.count)
+        #expect(read.texts.count + evicted == 1_000, "\(read.texts.count) read + \(evicted) evicted")
+        #expect(read.texts.suffix(1) == ["log 1003"])
+        spool.close()
+    }
+
     @Test func aRegistryKeepsEachRoutesSpoolApartAndSettlesEachRunInItsOwn() throws {
         let dir = try scratchDirectory("spool")
         let routes = [
