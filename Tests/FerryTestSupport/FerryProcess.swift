@@ -118,6 +118,9 @@ public final class FerryProcess {
         kill(process.processIdentifier, signal)
     }
 
+    /// The process id (to signal it from another task).
+    public var processID: Int32 { process.processIdentifier }
+
     /// Waits for the process to exit; returns its exit status, or `nil` on timeout.
     public func waitForExit(timeout: Double) async -> Int32? {
         // On a thread of its own, for the same reason as waitForLine.

@@ -5,20 +5,51 @@ import NIOCore
 /// ``FrameJournal``): the receiver acknowledges what it already has without
 /// delivering it again.
 ///
-/// They live beside the ``AckWindow`` (their sender ids are not this lane's),
-/// are retransmitted every ack timeout, and are given up, their logs back to
-/// the buffer, once their time-to-live has passed.
+/// They live beside the ``AckWindow`` (their sender ids are not this lane's)
+/// and are retransmitted every ack timeout. Their identity is the only one
+/// their logs may have, since the receiver may hold them already (delivered,
+/// its ack lost with the run that died):
+/// 1. A frame already past its time-to-live at the start goes with the TTL
+///    extended to its age plus the lane's TTL (same first-send time, signed
+///    again): the receiver acknowledges it if it has it, delivers it if not.
+/// 2. When the TTL passes unacknowledged and the route has no other upstream,
+///    the frame is renewed so (its logs would only come back here, under a new
+///    identity the receiver cannot recognise).
+/// 3. It is given up, its logs back to the buffer, only when the route has
+///    another upstream or the extension would pass the largest TTL a receiver
+///    accepts (``FrameReceiver/maximumTTLMilliseconds``).
 extension FerryUpstreamLane {
     /// A frame sent again.
     struct Replayed {
-        let frame: ByteBuffer
+        var frame: ByteBuffer
         let count: Int
         let bytes: Int
         let spans: SpoolSpans
         let traceID: TraceID
-        /// Its time-to-live (from its first send, in the earlier run) plus a second: then it is given up.
-        let deadline: NIODeadline
+        /// Its first send, in the run that made it (ms since the epoch): kept through renewals.
+        let sentAtMilliseconds: UInt64
+        /// Its end of TTL plus a second: then it is renewed or given up.
+        var deadline: NIODeadline
         var lastSent: NIODeadline
+    }
+
+    /// The TTL that keeps a frame first sent at `sentAt` deliverable for the
+    /// lane's TTL from `wallNow`; nil past the largest a receiver accepts.
+    func extendedTTL(sentAt: UInt64, wallNow: UInt64) -> UInt32? {
+        let age = wallNow > sentAt ? wallNow - sentAt : 0
+        let ttl = age + UInt64(settings.timing.ttl.nanoseconds / 1_000_000)
+        return ttl <= UInt64(FrameReceiver.maximumTTLMilliseconds) ? UInt32(ttl) : nil
+    }
+
+    /// Encodes a frame of an earlier run under its first identity and first-send time.
+    private func encodeReplayed(
+        _ identity: FrameJournal.Identity, sentAt: UInt64, ttl: UInt32, traceID: TraceID, records: ArraySlice<ByteBuffer>
+    ) -> ByteBuffer {
+        var frame = ByteBuffer()
+        let header = FrameCodec.DataHeader(
+            senderID: identity.sender, sequence: identity.sequence, ttlMilliseconds: ttl, sentAtMilliseconds: sentAt, traceID: traceID)
+        FrameCodec.encodeData(header: header, records: records, into: &frame, key: keys?.signing)
+        return frame
     }
 
     /// Reads the earlier run's frames back from the spool and claims their
@@ -29,28 +60,49 @@ extension FerryUpstreamLane {
         let now = NIODeadline.now()
         let wallNow = WallClock.milliseconds()
         var generator = FastRandom()
+        var skipped = (expired: 0, unclaimed: 0, noRoom: 0)
+        defer {
+            if skipped != (0, 0, 0) {
+                logger.notice(
+                    "frames of the previous run not sent again",
+                    metadata: [
+                        "upstream": "\(upstream.url)", "frames.expired": "\(skipped.expired)", "frames.unclaimed": "\(skipped.unclaimed)",
+                        "frames.no_room": "\(skipped.noRoom)", "effect": "their logs go out in new frames",
+                    ])
+            }
+        }
         for (identity, entry) in snapshot.entries.sorted(by: { $0.key < $1.key }) {
-            let ends = entry.sentAtMilliseconds &+ UInt64(entry.ttlMilliseconds)
-            guard ends > wallNow else { continue }  // past its TTL: the receiver would drop it; its logs go out as new frames
-            guard let records = spool.shards[journal.shard].claim(entry.runs) else { continue }
+            var ttl = entry.ttlMilliseconds
+            if entry.sentAtMilliseconds &+ UInt64(ttl) <= wallNow &+ UInt64(replayInterval.nanoseconds / 1_000_000) {
+                // Past (or all but past) its TTL: the receiver may still hold it, so it goes under its identity, extended (rule 1).
+                guard let extended = extendedTTL(sentAt: entry.sentAtMilliseconds, wallNow: wallNow) else {
+                    skipped.expired += 1  // older than any receiver accepts: its logs go out as new frames
+                    journal.closed(identity)
+                    continue
+                }
+                ttl = extended
+            }
+            let ends = entry.sentAtMilliseconds &+ UInt64(ttl)
+            guard let records = spool.shards[journal.shard].claim(entry.runs) else {
+                skipped.unclaimed += 1  // its logs are no longer waiting on disk (delivered, or lost and counted)
+                journal.closed(identity)
+                continue
+            }
             let bytes = records.reduce(0) { $0 + $1.readableBytes }
             guard settlement.capacity.reserveAll(count: records.count, bytes: bytes) else {
                 spool.shards[journal.shard].unclaim(entry.runs)
+                skipped.noRoom += 1  // its logs are read back from the spool later, in new frames
+                journal.closed(identity)
                 continue
             }
-            var frame = ByteBuffer()
-            let header = FrameCodec.DataHeader(
-                senderID: identity.sender, sequence: identity.sequence, ttlMilliseconds: entry.ttlMilliseconds,
-                sentAtMilliseconds: entry.sentAtMilliseconds,
-                traceID: TraceID.random(using: &generator))
-            FrameCodec.encodeData(header: header, records: records[...], into: &frame, key: keys?.signing)
+            let traceID = TraceID.random(using: &generator)
+            let frame = encodeReplayed(identity, sentAt: entry.sentAtMilliseconds, ttl: ttl, traceID: traceID, records: records[...])
             var spans = SpoolSpans()
             for run in entry.runs { spans.append(run) }
             replaying[identity] = Replayed(
-                frame: frame, count: records.count, bytes: bytes, spans: spans, traceID: header.traceID,
-                deadline: now + .milliseconds(Int64(ends - wallNow) + 1_000), lastSent: now)
-            upstream.inFlightFrames.add(1)
-            journal.opened(identity, entry: entry)  // kept until acknowledged and recorded, as any frame
+                frame: frame, count: records.count, bytes: bytes, spans: spans, traceID: traceID,
+                sentAtMilliseconds: entry.sentAtMilliseconds, deadline: now + .milliseconds(Int64(ends - wallNow) + 1_000), lastSent: now)
+            upstream.inFlightFrames.add(1)  // its journal entry (kept since the load) stays until acknowledged and recorded
         }
     }
 
@@ -79,16 +131,45 @@ extension FerryUpstreamLane {
         upstream.forwardedBytes.add(frame.bytes)
     }
 
-    /// Retransmits replayed frames due, gives up those past their TTL.
+    /// Retransmits replayed frames due; renews or gives up those past their TTL (rules 2 and 3).
     func tickReplayed() {
         guard !replaying.isEmpty, !stopped else { return }
         let now = NIODeadline.now()
+        let wallNow = WallClock.milliseconds()
         var outgoing: [ByteBuffer] = []
+        var renewed = 0
+        defer {
+            if renewed > 0 {
+                logger.info(
+                    "frames of the previous run renewed",
+                    metadata: [
+                        "upstream": "\(upstream.url)", "frames": "\(renewed)",
+                        "reason":
+                            "not acknowledged within their time-to-live and the route has no other upstream: sent again under the same identity",
+                    ])
+            }
+        }
         for (identity, frame) in replaying {
-            if now >= frame.deadline {
+            if now >= frame.deadline, !hasOtherUpstreams(), let ttl = extendedTTL(sentAt: frame.sentAtMilliseconds, wallNow: wallNow),
+                let records = try? FrameCodec.decodeData(frame.frame, keys: keys).records
+            {
+                let renewedFrame = encodeReplayed(identity, sentAt: frame.sentAtMilliseconds, ttl: ttl, traceID: frame.traceID, records: records[...])
+                replaying[identity]?.frame = renewedFrame
+                replaying[identity]?.deadline = now + settings.timing.ttl + .seconds(1)
+                replaying[identity]?.lastSent = now
+                outgoing.append(renewedFrame)
+                renewed += 1
+            } else if now >= frame.deadline {
                 replaying.removeValue(forKey: identity)
                 upstream.inFlightFrames.add(-1)
                 journal?.closed(identity)
+                logger.warning(
+                    "frame of the previous run failed over",
+                    metadata: [
+                        "trace_id": "\(frame.traceID)", "upstream": "\(upstream.url)", "frame.identity": "\(identity)",
+                        "frame.records": "\(frame.count)",
+                        "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
+                    ])
                 if let records = try? FrameCodec.decodeData(frame.frame, keys: keys).records {
                     returnToBuffer?(records, frame.bytes, now, frame.spans)
                 }

@@ -120,6 +120,9 @@ final class FerryUpstreamLane: UpstreamLane {
     var onAvailable: (() -> Void)?
     /// Gives logs the lane could not send (or gave up on) back to the front of the pipeline's buffer.
     var returnToBuffer: (([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void)?
+    /// Whether the route has another upstream to fail over to: while it has
+    /// none, frames of earlier runs are renewed, never given up (see ``tickReplayed()``).
+    var hasOtherUpstreams: () -> Bool = { false }
 
     init(
         upstream: Upstream, address: SocketAddress?, eventLoop: any EventLoop, settlement: Settlement, counters: PipelineCounters,

@@ -38,6 +38,8 @@ package struct LaneContext {
     let wake: () -> Void
     /// Logs the lane could not deliver go back to the front of the buffer (runs on the loop).
     let handBack: @Sendable ([ByteBuffer], Int, NIODeadline, SpoolSpans) -> Void
+    /// Whether the lane's route has another upstream its logs could fail over to now (runs on the loop).
+    let hasOtherUpstreams: () -> Bool
 
     /// - Parameter upstream: the id of the lane's upstream (records it hands back are marked with it).
     init(owner: LaneOwner, upstream: Int, logger: Logger) {
@@ -50,6 +52,7 @@ package struct LaneContext {
         counters = pipeline.counters
         self.logger = logger
         wake = { [unowned owner] in owner.queue.drainShard() }
+        hasOtherUpstreams = { [unowned owner] in owner.queue.lanes.count > 1 }
         let loopBound = NIOLoopBound(owner, eventLoop: pipeline.eventLoop)
         handBack = { records, bytes, receivedAt, spans in
             loopBound.value.queue.returnToBuffer(records, bytes: bytes, receivedAt: receivedAt, spans: spans, from: upstream)

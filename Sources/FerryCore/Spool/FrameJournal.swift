@@ -123,9 +123,15 @@ package final class FrameJournal: Sendable {
             best = (generation, snapshot)
         }
         guard var snapshot = best?.snapshot else { return nil }
-        state.withLock { $0.generation = best?.generation ?? 0 }
         for (identity, entry) in snapshot.entries {
             snapshot.entries[identity]?.runs = entry.runs.map { SpoolRun(spool: spoolID, shard: shard, first: $0.first, count: $0.count) }
+        }
+        // What was read stays in every write until the lane decides about each
+        // frame (sends it again, or ``closed(_:)``): a run killed before it has
+        // decided about all of them must leave them to the next.
+        state.withLock { state in
+            state.generation = max(state.generation, best?.generation ?? 0)
+            for (identity, entry) in snapshot.entries where state.entries[identity] == nil { state.entries[identity] = entry }
         }
         return snapshot
     }

@@ -256,14 +256,20 @@ extension SpoolShard {
             let descriptor = open(segment.path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { return nil }
             defer { close(descriptor) }
-            var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
-            _ = reader.read(from: SpoolRecordFormat.segmentHeaderBytes, to: segment.bytes, allocator: allocator) { sequence, payload, _ in
-                if wanted.contains(where: { $0.first <= sequence && sequence < $0.end }) {
-                    var copy = allocator.buffer(capacity: payload.readableBytes)
-                    copy.writeImmutableBuffer(payload)
-                    found[sequence] = copy
+            for run in wanted where run.first < segment.end && run.end > segment.first {
+                // From the indexed record nearest before the run, to its end: a
+                // start-up with many frames to send again never scans whole segments for each.
+                var reader = SegmentReader(descriptor: descriptor, scanner: SpoolRecordScanner(lowestSequence: segment.first))
+                _ = reader.read(from: segment.readStart(for: max(run.first, segment.first)), to: segment.bytes, allocator: allocator) {
+                    sequence, payload, _ in
+                    guard sequence < run.end else { return false }
+                    if sequence >= run.first {
+                        var copy = allocator.buffer(capacity: payload.readableBytes)
+                        copy.writeImmutableBuffer(payload)
+                        found[sequence] = copy
+                    }
+                    return true
                 }
-                return true
             }
         }
         var records: [ByteBuffer] = []

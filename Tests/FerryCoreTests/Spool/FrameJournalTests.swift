@@ -28,6 +28,29 @@ struct FrameJournalTests {
         #expect(loaded?.entries.keys.sorted() == [second])
     }
 
+    /// A run killed before it decided about every frame an earlier run left
+    /// (sent again, or closed) leaves them all to the next: each write holds
+    /// what was read back until the lane closes it.
+    @Test func framesReadBackStayInTheJournalUntilClosed() throws {
+        let dir = try scratchDirectory("journal")
+        let earlier = FrameJournal(directory: dir, shard: 0, key: "k")
+        let (first, second) = (Identity(sender: 0x100, sequence: 1), Identity(sender: 0x100, sequence: 2))
+        earlier.opened(first, entry: .init(sentAtMilliseconds: 1, ttlMilliseconds: 1_000, runs: [SpoolRun(first: 1, count: 2)]))
+        earlier.opened(second, entry: .init(sentAtMilliseconds: 1, ttlMilliseconds: 1_000, runs: [SpoolRun(first: 3, count: 2)]))
+        earlier.writeIfChanged(recordedWatermark: 0)
+
+        let next = FrameJournal(directory: dir, shard: 0, key: "k")
+        #expect(next.load()?.entries.count == 2)
+        let own = Identity(sender: 0x200, sequence: 7)
+        next.opened(own, entry: .init(sentAtMilliseconds: 2, ttlMilliseconds: 1_000, runs: [SpoolRun(first: 5, count: 1)]))
+        next.writeIfChanged(recordedWatermark: 0)  // killed now: nothing decided about the earlier frames yet
+        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.keys.sorted() == [first, second, own])
+
+        next.closed(first)
+        next.writeIfChanged(recordedWatermark: 0)
+        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.keys.sorted() == [second, own])
+    }
+
     /// Two frames with one sequence under two sender ids (two runs of a lane) are two entries, never one.
     @Test func framesOfTwoRunsWithTheSameSequenceAreKeptApart() throws {
         let dir = try scratchDirectory("journal")

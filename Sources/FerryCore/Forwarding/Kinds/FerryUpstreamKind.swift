@@ -19,6 +19,7 @@ struct FerryUpstreamKind: UpstreamKind {
             legacySenderID: legacyInstanceID | loopByte, logger: loop.logger)
         lane.onAvailable = loop.wake
         lane.returnToBuffer = loop.handBack
+        lane.hasOtherUpstreams = loop.hasOtherUpstreams
         return lane
     }
 }
