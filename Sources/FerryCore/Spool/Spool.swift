@@ -63,6 +63,8 @@ public enum SpoolError: Error, CustomStringConvertible, Equatable {
 ///   LOCK                      held (flock) while a Ferry uses the spool
 ///   shard-0/0000000000000001.seg, …   segments of loop 0, named by first sequence
 ///   shard-0/progress-default  the default route's watermark
+///   shard-0/frames-<upstream>.{0,1}  frame journals (FrameJournal)
+///   shard-0/evicted           runs a route's spool evicted at its cap (EvictedRuns)
 ///   shard-1/…
 /// ```
 package final class Spool: Sendable {

@@ -228,14 +228,16 @@ extension SpoolShard {
         return result
     }
 
-    /// Records that can never be read (damage, a deleted file): settled, counted.
+    /// Records that can never be read (damage, a deleted file): settled, and
+    /// counted unless a route's spool evicted them at its cap (counted then).
     func noteLost(_ run: SpoolRun) -> Int {
         guard run.count > 0 else { return 0 }
-        state.withLock { state in
+        return state.withLock { state in
             state.ledger.settle(run)
-            state.lostWhileReading += run.count
+            let lost = run.count - state.evicted.overlap(run.first..<run.end)
+            state.lostWhileReading += lost
+            return lost
         }
-        return run.count
     }
 
     // MARK: - Replaying frames

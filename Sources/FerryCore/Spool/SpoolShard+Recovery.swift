@@ -34,7 +34,9 @@ extension SpoolShard {
         var report = SpoolRecovery()
         var found: [(first: UInt64, name: String)] = []
         for name in Self.directoryEntries(directory) {
-            if name == Self.progressName || name == "." || name == ".." { continue }
+            if name == Self.progressName || name == EvictedRuns.fileName || name == EvictedRuns.fileName + ".new" || name == "." || name == ".." {
+                continue
+            }
             if name.hasPrefix("frames-"), name.hasSuffix(".0") || name.hasSuffix(".1") { continue }  // frame journals (FrameJournal)
             if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0 {
                 found.append((first, name))
@@ -56,6 +58,9 @@ extension SpoolShard {
         // Segments are deleted oldest first once delivered: one missing below the oldest left was delivered.
         if let oldest = found.first?.first, oldest > watermark { watermark = oldest }
 
+        // Gaps a route's spool left by evicting at its cap were counted then (`route_overflow`): not damage.
+        var evictedRuns = EvictedRuns.read(directory: directory)
+        evictedRuns.forget(below: watermark)
         var segments: Deque<Segment> = []
         var lastGood: UInt64 = 0
         var expected = watermark
@@ -89,7 +94,8 @@ extension SpoolShard {
                 let outcome = reader.read(from: SpoolRecordFormat.segmentHeaderBytes, to: size, allocator: allocator) { sequence, _, offset in
                     if sequence >= watermark {
                         if spill == nil { spill = Spill(sequence: watermark, segmentFirst: entry.first, offset: offset) }
-                        report.damagedRecords += Int(sequence - max(expected, watermark))
+                        let gap = max(expected, watermark)..<max(sequence, max(expected, watermark))
+                        report.damagedRecords += gap.count - evictedRuns.overlap(gap)
                         expected = sequence + 1
                     }
                     lastGood = sequence
@@ -127,6 +133,7 @@ extension SpoolShard {
             state.ledger = DeliveryLedger(watermark: spill == nil ? next : watermark)
             state.spill = spill
             state.recovered = report.recovered
+            state.evicted = evictedRuns
         }
         if spill == nil { _ = progress.write(next) }
         return report

@@ -83,6 +83,8 @@ package final class SpoolShard: Sendable {
         var released: [SpoolRun] = []
         /// (sequence, time) marks, one per 100 ms at most, for the oldest record's age.
         var marks: Deque<(sequence: UInt64, at: Double)> = []
+        /// What a route's spool at its cap evicted, past the watermark (also on disk): no damage after a restart.
+        var evicted = EvictedRuns()
     }
 
     /// Why an admission took fewer records than it was offered.
@@ -288,6 +290,10 @@ package final class SpoolShard: Sendable {
             state.ledger.settle(rest)
             state.claimed.removeAll { $0.first < segment.end }
             evicted += rest.count
+            // Recorded before the file goes, so a restart does not count the gap again as damage.
+            state.evicted.forget(below: state.ledger.watermark)
+            state.evicted.add(rest.first..<rest.end)
+            state.evicted.write(directory: directory)
             state.segments.remove(at: position)
             unlink(segment.path)
             budget.release(segment.bytes)

@@ -1,0 +1,50 @@
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+@testable import FerryCore
+
+/// The record of what a route's spool evicted: runs merge and are forgotten
+/// behind the watermark, the file reads back what was written, and a damaged
+/// or foreign file means no runs (a gap counted twice at worst, never a log lost).
+struct EvictedRunsTests {
+    @Test func runsMergeOverlapAndAreForgottenBehindTheWatermark() {
+        var runs = EvictedRuns()
+        runs.add(10..<20)
+        runs.add(30..<40)
+        runs.add(20..<25)  // adjacent: merged
+        #expect(runs.runs == [10..<25, 30..<40])
+        #expect(runs.overlap(0..<100) == 25)
+        #expect(runs.overlap(22..<32) == 5)
+        runs.forget(below: 12)
+        #expect(runs.runs == [12..<25, 30..<40])
+        runs.forget(below: 35)
+        #expect(runs.runs == [35..<40])
+    }
+
+    @Test func theFileReadsBackWhatWasWrittenAndIsRemovedWhenEmpty() throws {
+        let dir = try scratchDirectory("evicted")
+        var runs = EvictedRuns()
+        runs.add(5..<9)
+        runs.add(100..<300)
+        #expect(runs.write(directory: dir))
+        #expect(EvictedRuns.read(directory: dir) == runs)
+        runs.forget(below: 1_000)
+        #expect(runs.write(directory: dir))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + EvictedRuns.fileName))
+    }
+
+    @Test func aDamagedOrForeignFileMeansNoRuns() throws {
+        var runs = EvictedRuns()
+        runs.add(1..<2)
+        let good = runs.encode()
+        for position in 0..<good.readableBytes {
+            var bytes = Array(good.readableBytesView)
+            bytes[position] ^= 0x40
+            #expect(EvictedRuns.decode(ByteBuffer(bytes: bytes)) == nil, "a flipped byte at \(position) was trusted")
+        }
+        #expect(EvictedRuns.decode(ByteBuffer(bytes: Array(good.readableBytesView.dropLast()))) == nil)
+        #expect(EvictedRuns.decode(ByteBuffer(string: "FERRYEV1")) == nil)
+    }
+}
