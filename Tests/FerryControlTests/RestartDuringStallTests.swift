@@ -27,17 +27,18 @@ struct RestartDuringStallTests {
     /// Each killed edge stays down for `down` before it starts again. With
     /// `thawOnTime`, the aggregator wakes `freeze` after it froze whether the
     /// restarts are done or not; otherwise once they are and `freeze` has passed.
+    /// With `killAggregatorAt`, the frozen aggregator is SIGKILLed at that
+    /// restart too, started again on its spool and frozen again at once.
     private func run(
         prefix: String, freeze: Duration, restarts: Int, every: Duration, down: Duration = .zero, thawOnTime: Bool = false,
-        edgeOptions: [String] = []
+        killAggregatorAt: Int? = nil, edgeOptions: [String] = []
     ) async throws -> Outcome {
         let dir = try scratchDirectory(prefix)
         let out = dir + "/out.log"
         let aggregatorPort = freePort(Int32(SOCK_DGRAM.rawValue))
         let edgeHTTP = freePort(Int32(SOCK_STREAM.rawValue))
-        let (aggregator, _, aggregatorHTTP) = try await FerryProcess.serve(
-            ["--upstream", "file:\(out)", "--spool-dir", dir + "/aggregator", "--receive-sockets", "1"],
-            listen: "127.0.0.1:\(aggregatorPort)")
+        let aggregatorOptions = ["--upstream", "file:\(out)", "--spool-dir", dir + "/aggregator", "--receive-sockets", "1"]
+        var (aggregator, _, aggregatorHTTP) = try await FerryProcess.serve(aggregatorOptions, listen: "127.0.0.1:\(aggregatorPort)")
         func edge() async throws -> FerryProcess {
             let process = try FerryProcess(
                 [
@@ -73,8 +74,14 @@ struct RestartDuringStallTests {
             try? await Task.sleep(until: frozenAt + freeze)
             if thawOnTime { kill(aggregatorPID, SIGCONT) }
         }
-        for _ in 0..<restarts {
+        for restart in 0..<restarts {
             try await Task.sleep(for: every)
+            if restart == killAggregatorAt {
+                aggregator.signal(SIGKILL)  // frozen: what its socket held is lost, its spool is not
+                _ = await aggregator.waitForExit(timeout: 5)
+                (aggregator, _, aggregatorHTTP) = try await FerryProcess.serve(aggregatorOptions, listen: "127.0.0.1:\(aggregatorPort)")
+                aggregator.signal(SIGSTOP)
+            }
             edgeProcess.signal(SIGKILL)
             _ = await edgeProcess.waitForExit(timeout: 5)
             earlierEdges.append(edgeProcess)
@@ -133,6 +140,16 @@ struct RestartDuringStallTests {
     /// Ten restarts inside one 8 s freeze: the same bound.
     @Test func tenEdgeRestartsDuringOneStallAddNoCopies() async throws {
         let outcome = try await run(prefix: "stall-ten", freeze: .seconds(8), restarts: 10, every: .milliseconds(700))
+        #expect(outcome.accepted > 2_000)
+        #expect(outcome.missing == 0, "\(outcome)")
+        #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")
+    }
+
+    /// The frozen aggregator is also SIGKILLed and restarted (and frozen
+    /// again) halfway through six edge restarts: the same bound.
+    @Test func edgeRestartsWhileTheFrozenAggregatorIsKilledAddNoCopies() async throws {
+        let outcome = try await run(
+            prefix: "stall-agg", freeze: .seconds(6), restarts: 6, every: .milliseconds(800), killAggregatorAt: 3)
         #expect(outcome.accepted > 2_000)
         #expect(outcome.missing == 0, "\(outcome)")
         #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")
