@@ -28,10 +28,13 @@ struct RestartDuringStallTests {
     /// `thawOnTime`, the aggregator wakes `freeze` after it froze whether the
     /// restarts are done or not; otherwise once they are and `freeze` has passed.
     /// With `killAggregatorAt`, the frozen aggregator is SIGKILLed at that
-    /// restart too, started again on its spool and frozen again at once.
+    /// restart too, started again on its spool and frozen again at once. With
+    /// `killBothAtWakeUp`, the edge is SIGKILLed as the aggregator wakes, and
+    /// the aggregator once it has taken what its socket held (their acks went
+    /// nowhere); both start again.
     private func run(
         prefix: String, freeze: Duration, restarts: Int, every: Duration, down: Duration = .zero, thawOnTime: Bool = false,
-        killAggregatorAt: Int? = nil, edgeOptions: [String] = []
+        killAggregatorAt: Int? = nil, killBothAtWakeUp: Bool = false, edgeOptions: [String] = []
     ) async throws -> Outcome {
         let dir = try scratchDirectory(prefix)
         let out = dir + "/out.log"
@@ -89,6 +92,22 @@ struct RestartDuringStallTests {
             edgeProcess = try await edge()
         }
         await thaw.value
+        if killBothAtWakeUp {
+            edgeProcess.signal(SIGKILL)
+            _ = await edgeProcess.waitForExit(timeout: 5)
+            earlierEdges.append(edgeProcess)
+            aggregator.signal(SIGCONT)
+            // It has taken its socket's backlog once its file stops growing.
+            var lines = -1
+            _ = await eventually(seconds: 30, every: .milliseconds(500)) {
+                defer { lines = fileLines(out).count }
+                return lines == fileLines(out).count && lines > 0
+            }
+            aggregator.signal(SIGKILL)
+            _ = await aggregator.waitForExit(timeout: 5)
+            (aggregator, _, aggregatorHTTP) = try await FerryProcess.serve(aggregatorOptions, listen: "127.0.0.1:\(aggregatorPort)")
+            edgeProcess = try await edge()
+        }
         aggregator.signal(SIGCONT)
         try await Task.sleep(for: .seconds(1))
         stopping.store(true, ordering: .relaxed)
@@ -150,6 +169,19 @@ struct RestartDuringStallTests {
     @Test func edgeRestartsWhileTheFrozenAggregatorIsKilledAddNoCopies() async throws {
         let outcome = try await run(
             prefix: "stall-agg", freeze: .seconds(6), restarts: 6, every: .milliseconds(800), killAggregatorAt: 3)
+        #expect(outcome.accepted > 2_000)
+        #expect(outcome.missing == 0, "\(outcome)")
+        #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")
+    }
+
+    /// The edge dies as the frozen aggregator wakes, and the aggregator once
+    /// it has delivered the backlog its socket held (the acks went to the dead
+    /// edge): the restarted aggregator still knows those frames (its dedupe
+    /// windows are in its spool), so the restarted edge's re-sends are
+    /// acknowledged, not delivered again. The same bound.
+    @Test func anAggregatorKilledAfterDeliveringWhatADeadEdgeSentAddsNoCopies() async throws {
+        let outcome = try await run(
+            prefix: "stall-both", freeze: .seconds(4), restarts: 2, every: .milliseconds(1_500), killBothAtWakeUp: true)
         #expect(outcome.accepted > 2_000)
         #expect(outcome.missing == 0, "\(outcome)")
         #expect(Double(outcome.duplicates) <= Double(outcome.accepted) * 0.005, "\(outcome)")

@@ -51,6 +51,12 @@ final class FrameReceiver {
     private let logger: Logger
     private var drops: DropReporter
     private var senders = SenderWindows(capacity: FrameReceiver.maximumSenders)
+    /// Keeps `senders` in the spool across restarts (nil without a spool).
+    private var dedupeJournal: DedupeJournal?
+    /// A frame was marked since the last snapshot offered to the journal.
+    private var sendersChanged = false
+    private var lastOffered = NIODeadline.uptimeNanoseconds(0)
+    private var offerScheduled = false
     /// Acknowledgements owed for the burst being taken.
     private var replies = ReplyQueue()
     /// Sequences owed to senders that read batched acks, by sender, in arrival
@@ -79,6 +85,7 @@ final class FrameReceiver {
         self.maxRecordBytes = maxRecordBytes
         self.logger = logger
         self.drops = DropReporter(counters: counters, logger: logger, loopIndex: loopIndex)
+        self.dedupeJournal = spool?.dedupeJournal(shard: shardIndex, restoring: &senders)
     }
 
     /// The trace ids of traced frames taken since the last call.
@@ -92,6 +99,7 @@ final class FrameReceiver {
     /// `spool.fsync: always`) once the spool's next sync covers their logs, one
     /// sync for the whole burst.
     func sendAcknowledgements() {
+        offerSenders()
         defer {
             batches.removeAll(keepingCapacity: true)
             batchOrder.removeAll(keepingCapacity: true)
@@ -131,6 +139,26 @@ final class FrameReceiver {
                 }
             }
         }
+    }
+
+    /// Offers the dedupe windows to the spool at most every
+    /// ``DedupeJournal/interval``; marks made sooner are offered when it has passed.
+    private func offerSenders() {
+        guard sendersChanged, let dedupeJournal else { return }
+        let now = NIODeadline.now()
+        guard now - lastOffered >= DedupeJournal.interval else {
+            guard !offerScheduled else { return }
+            offerScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            eventLoop.scheduleTask(in: DedupeJournal.interval) {
+                bound.value.offerScheduled = false
+                bound.value.offerSenders()
+            }
+            return
+        }
+        sendersChanged = false
+        lastOffered = now
+        dedupeJournal.offer(senders)
     }
 
     /// Makes this burst's acknowledgements wait for `marks` too (each route's
@@ -219,6 +247,7 @@ final class FrameReceiver {
         }
         let evictions = senders.evictions
         senders.mark(sender: header.senderID, sequence: header.sequence, sentAt: header.sentAtMilliseconds, now: now)
+        sendersChanged = true
         if senders.evictions > evictions { counters.senderEvictions.add(1) }
         counters.countFrame(.accepted)
         counters.countReceived(.ferry, logs: decoded.records.count, bytes: bytes)

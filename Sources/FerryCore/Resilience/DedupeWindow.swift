@@ -45,6 +45,23 @@ public struct DedupeWindow: Sendable {
         }
     }
 
+    /// The window as saved (``SenderWindows/encode(generation:)``): the highest
+    /// sequence seen, if any, and the bitmap below it.
+    var saved: (highest: UInt32?, bits: [UInt64]) { (highest, bits) }
+
+    /// A window saved by ``saved``; nil if `bits` is not a whole bitmap.
+    init?(highest: UInt32?, bits: [UInt64]) {
+        guard bits.count == Self.size / 64 else { return nil }
+        self.highest = highest
+        self.bits = highest == nil ? [UInt64](repeating: 0, count: Self.size / 64) : bits
+    }
+
+    /// Adds every sequence `other` has seen (two loops' windows of one sender, after a restart).
+    mutating func merge(_ other: DedupeWindow) {
+        guard let top = other.highest else { return }
+        for offset in 0..<Self.size where other.isSet(offset) { mark(top &- UInt32(offset)) }
+    }
+
     // Bit i stands for sequence number `highest − i`.
     private func isSet(_ offset: Int) -> Bool {
         bits[offset / 64] & (1 << UInt64(offset % 64)) != 0

@@ -12,7 +12,7 @@
 ///
 /// All operations are O(1): a dictionary from sender to slot, and the slots
 /// linked in order of use.
-struct SenderWindows {
+struct SenderWindows: Sendable {
     private struct Slot {
         var sender: UInt64
         var window: DedupeWindow
@@ -58,7 +58,11 @@ struct SenderWindows {
         }
         var window = DedupeWindow()
         window.mark(sequence)
-        let fresh = Slot(sender: sender, window: window, newestSentAt: stamp)
+        insert(Slot(sender: sender, window: window, newestSentAt: stamp))
+    }
+
+    /// Adds a sender not in the table as the most recently used, evicting the least recently used if full.
+    private mutating func insert(_ fresh: Slot) {
         let slot: Int
         if slots.count < capacity {
             slot = order.append()
@@ -72,9 +76,33 @@ struct SenderWindows {
             slotOf[evicted.sender] = nil
             slots[slot] = fresh
         }
-        slotOf[sender] = slot
+        slotOf[fresh.sender] = slot
     }
 
     /// Senders from least to most recently used (for tests).
     var sendersByUse: [UInt64] { order.fromOldest.map { slots[$0].sender } }
+
+    // MARK: - Saved across restarts (``DedupeJournal``)
+
+    /// Every sender's window, least recently used first.
+    var saved: [(sender: UInt64, window: DedupeWindow, newestSentAt: UInt64)] {
+        order.fromOldest.map { (slots[$0].sender, slots[$0].window, slots[$0].newestSentAt) }
+    }
+
+    /// Takes a saved window back as the most recently used (merged with the
+    /// sender's own, if it has one), evicting as ``mark(sender:sequence:sentAt:now:)`` does.
+    mutating func restore(sender: UInt64, window: DedupeWindow, newestSentAt: UInt64) {
+        if let slot = slotOf[sender] {
+            slots[slot].window.merge(window)
+            slots[slot].newestSentAt = max(slots[slot].newestSentAt, newestSentAt)
+            order.touch(slot)
+            return
+        }
+        insert(Slot(sender: sender, window: window, newestSentAt: newestSentAt))
+    }
+
+    /// Takes a saved horizon back (the largest wins).
+    mutating func restore(evictedHorizon horizon: UInt64) {
+        evictedHorizon = max(evictedHorizon, horizon)
+    }
 }

@@ -65,6 +65,7 @@ public enum SpoolError: Error, CustomStringConvertible, Equatable {
 ///   shard-0/progress-default  the default route's watermark
 ///   shard-0/frames-<upstream>.{0,1}  frame journals (FrameJournal)
 ///   shard-0/evicted           runs a route's spool evicted at its cap (EvictedRuns)
+///   shard-0/dedupe.{0,1}      the loop's ferry:// dedupe windows (DedupeJournal)
 ///   shard-1/…
 /// ```
 package final class Spool: Sendable {
@@ -82,6 +83,7 @@ package final class Spool: Sendable {
     /// Its id in ``SpoolRun/spool`` (0, or its slot in the ``SpoolRegistry``).
     package let id: Int
     private let journals = Mutex<[FrameJournal]>([])
+    private let dedupeJournals = Mutex<[DedupeJournal]>([])
 
     /// What the worker and the shards' users share.
     final class Shared: Sendable {
@@ -229,6 +231,18 @@ package final class Spool: Sendable {
         return journal
     }
 
+    /// The dedupe journal of shard `shard`'s `ferry://` receiver (registered
+    /// with the spool's thread), and every shard's saved windows read into `windows`.
+    func dedupeJournal(shard: Int, restoring windows: inout SenderWindows) -> DedupeJournal {
+        let journal = DedupeJournal(directory: shards[shard].directory)
+        for other in shards {
+            let generation = DedupeJournal.load(directory: other.directory, into: &windows)
+            if other.index == shard { journal.resume(after: generation) }
+        }
+        dedupeJournals.withLock { $0.append(journal) }
+        return journal
+    }
+
     /// Bytes the spool's files take.
     package var bytes: Int { budget.bytes }
 
@@ -283,6 +297,8 @@ package final class Spool: Sendable {
     /// due, delete delivered segments, and run callbacks the sync covered.
     func maintain(sync: Bool) {
         let started = NIODeadline.now()
+        // Taken before the sync, written after it: a saved window never names a frame whose logs it does not cover.
+        let dedupe = dedupeJournals.withLock { $0 }.compactMap { journal in journal.take().map { (journal, $0) } }
         var didSync = false
         for shard in shards {
             let work = shard.takeMaintenance(syncing: sync)
@@ -310,6 +326,7 @@ package final class Spool: Sendable {
         // After the progress files: an acknowledged frame leaves its journal only once they record its logs.
         let recorded = shared.progress.withLock { files in files.map { $0.written ?? 0 } }
         for journal in journals.withLock({ $0 }) { journal.writeIfChanged(recordedWatermark: recorded[journal.shard]) }
+        for (journal, windows) in dedupe { journal.write(windows) }
         if didSync {
             let elapsed = NIODeadline.now() - started
             shared.syncs.add(1, ordering: .relaxed)

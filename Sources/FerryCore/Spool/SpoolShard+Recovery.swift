@@ -38,6 +38,7 @@ extension SpoolShard {
                 continue
             }
             if name.hasPrefix("frames-"), name.hasSuffix(".0") || name.hasSuffix(".1") { continue }  // frame journals (FrameJournal)
+            if name == "dedupe.0" || name == "dedupe.1" { continue }  // the receiver's dedupe windows (DedupeJournal)
             if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0 {
                 found.append((first, name))
             } else {

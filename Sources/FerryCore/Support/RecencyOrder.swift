@@ -4,7 +4,7 @@
 ///
 /// The tables own their keys and values; this owns only which slot was used
 /// last and which is the next to evict (``SenderWindows``, ``SourceRateTable``).
-struct RecencyOrder {
+struct RecencyOrder: Sendable {
     private var older: [Int] = []
     private var newer: [Int] = []
     /// The most and the least recently used slot (-1 while empty).
