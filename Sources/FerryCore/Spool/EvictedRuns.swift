@@ -89,9 +89,12 @@ struct EvictedRuns: Equatable {
 
     /// The runs recorded in `directory` (none when the file is missing or damaged).
     static func read(directory: String) -> EvictedRuns {
-        let descriptor = open("\(directory)/\(fileName)", O_RDONLY | O_CLOEXEC)
+        // Non-blocking, and regular files only: a FIFO put in its place must not hold the start.
+        let descriptor = open("\(directory)/\(fileName)", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return EvictedRuns() }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return EvictedRuns() }
         let limit = 16 + 16 * maximumRuns + 1
         var buffer = ByteBuffer()
         let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: limit) { bytes in
@@ -106,7 +109,8 @@ struct EvictedRuns: Equatable {
         let path = "\(directory)/\(Self.fileName)"
         guard !runs.isEmpty else { return unlink(path) == 0 || errno == ENOENT }
         let temporary = path + ".new"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        _ = unlink(temporary)  // whatever was left there (a FIFO would hold the write)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard descriptor >= 0 else { return false }
         let failed = SpoolShard.writeAll(descriptor, encode(), at: 0) != nil
         close(descriptor)

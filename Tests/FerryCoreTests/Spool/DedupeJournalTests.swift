@@ -1,6 +1,7 @@
 import FerryTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import FerryCore
@@ -61,6 +62,26 @@ struct DedupeJournalTests {
         #expect(DedupeJournal.decode(DedupeJournal.encode(table, generation: 1), into: &restored))
         #expect(restored.evictedHorizon == 1_000)
         #expect(restored.check(sender: 1, sequence: 1, sentAt: 1_000) == .tooOld)
+    }
+
+    /// FIFOs in place of both files hold neither the start nor the spool's thread.
+    @Test func fifosInTheirPlaceHoldNothing() throws {
+        let dir = try scratchDirectory("dedupe")
+        for name in ["dedupe.0", "dedupe.1"] { #expect(mkfifo(dir + "/" + name, 0o600) == 0) }
+        let finished = Atomic<Bool>(false)
+        let worker = Thread {
+            var restored = SenderWindows(capacity: 8)
+            #expect(DedupeJournal.load(directory: dir, into: &restored) == 0)
+            let journal = DedupeJournal(directory: dir)
+            journal.write(windows())
+            journal.write(windows())
+            finished.store(true, ordering: .relaxed)
+        }
+        worker.start()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !finished.load(ordering: .relaxed), ContinuousClock.now < deadline { usleep(10_000) }
+        let done = finished.load(ordering: .relaxed)
+        #expect(done, "a FIFO held the load or a write")
     }
 
     @Test func aDamagedSnapshotIsNotTrusted() {

@@ -1,6 +1,7 @@
 import FerryTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import FerryCore
@@ -33,6 +34,28 @@ struct EvictedRunsTests {
         runs.forget(below: 1_000)
         #expect(runs.write(directory: dir))
         #expect(!FileManager.default.fileExists(atPath: dir + "/" + EvictedRuns.fileName))
+    }
+
+    /// A FIFO where the file or its temporary goes never blocks the read (at
+    /// start) or the write (on the loop): it reads as no runs, and is replaced.
+    @Test func aFIFOInItsPlaceHoldsNothing() throws {
+        let dir = try scratchDirectory("evicted")
+        #expect(mkfifo(dir + "/" + EvictedRuns.fileName, 0o600) == 0)
+        #expect(mkfifo(dir + "/" + EvictedRuns.fileName + ".new", 0o600) == 0)
+        let finished = Atomic<Bool>(false)
+        let worker = Thread {
+            #expect(EvictedRuns.read(directory: dir) == EvictedRuns())
+            var runs = EvictedRuns()
+            runs.add(1..<5)
+            #expect(runs.write(directory: dir))
+            #expect(EvictedRuns.read(directory: dir) == runs)
+            finished.store(true, ordering: .relaxed)
+        }
+        worker.start()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !finished.load(ordering: .relaxed), ContinuousClock.now < deadline { usleep(10_000) }
+        let done = finished.load(ordering: .relaxed)
+        #expect(done, "a FIFO held the read or the write")
     }
 
     @Test func aDamagedOrForeignFileMeansNoRuns() throws {
