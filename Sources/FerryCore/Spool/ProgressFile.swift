@@ -72,6 +72,17 @@ package struct ProgressFile {
             descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { return errno }
         }
+        if generation == .max {
+            // A file that claims 2^64 writes (crafted, or damage its checksum missed): number the
+            // slots again from 1, both of them, so that the one written last is the one read.
+            generation = 0
+            if let error = writeSlot(watermark) { return error }
+        }
+        return writeSlot(watermark)
+    }
+
+    /// Writes `watermark` into the slot of the next generation.
+    private mutating func writeSlot(_ watermark: UInt64) -> CInt? {
         generation += 1
         var slot = [UInt8](repeating: 0, count: Self.slotBytes)
         slot.replaceSubrange(0..<8, with: Self.magic)
