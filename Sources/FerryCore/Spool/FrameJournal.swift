@@ -250,6 +250,8 @@ package final class FrameJournal: Sendable {
             var runs: [SpoolRun] = []
             for _ in 0..<runCount {
                 guard let first = buffer.readInteger(as: UInt64.self), let length = buffer.readInteger(as: UInt32.self) else { return nil }
+                // A run of spool sequences ends where a sequence can: one past UInt64.max is not a run Ferry wrote.
+                guard !first.addingReportingOverflow(UInt64(length)).overflow else { return nil }
                 runs.append(SpoolRun(first: first, count: Int(length)))
             }
             entries[Identity(sender: sender, sequence: sequence)] = Entry(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: runs)
