@@ -38,7 +38,7 @@ package struct ProgressFile {
 
     /// Reads the newest good slot.
     package mutating func read() -> Reading {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO put in its place must not hold the start up
         guard fd >= 0 else { return .missing }
         defer { _ = Glibc.close(fd) }
         var bytes = [UInt8](repeating: 0, count: 2 * Self.slotBytes)

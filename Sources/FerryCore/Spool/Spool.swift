@@ -194,7 +194,7 @@ package final class Spool: Sendable {
     /// The instance id in `sender-id`, made (random, low byte 0) and written on first use.
     package static func senderInstance(_ root: String) -> UInt64 {
         let path = root + "/sender-id"
-        let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO in its place reads as nothing, at once
         if existing >= 0 {
             var bytes = [UInt8](repeating: 0, count: 32)
             let count = bytes.withUnsafeMutableBytes { max(0, pread(existing, $0.baseAddress, $0.count, 0)) }
