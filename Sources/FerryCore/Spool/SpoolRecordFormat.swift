@@ -81,7 +81,7 @@ package enum SpoolRecordFormat {
 ///
 /// It never trusts a length it has not checked: a record counts only when its
 /// checksum matches and its sequence is later than the last good one (and not
-/// absurdly far beyond it). After damage it searches forward, byte by byte, for
+/// absurdly far beyond it, nor `UInt64.max`, whose end would not fit). After damage it searches forward, byte by byte, for
 /// the next record that passes, so the good records of a damaged segment are
 /// kept. Every call moves forward or asks for more bytes: it cannot loop.
 package struct SpoolRecordScanner {
@@ -140,8 +140,11 @@ package struct SpoolRecordScanner {
         guard region.count - position >= headerBytes else { return atEnd ? .bad : .incomplete }
         let length = Int(SpoolRecordFormat.readUInt32(region, position + 4))
         let sequence = SpoolRecordFormat.readUInt64(region, position + 8)
-        let floor = max(lowestSequence, (lastSequence ?? 0) &+ 1)
-        guard length <= SpoolRecordFormat.maximumPayloadBytes, sequence >= floor, sequence - floor < Self.maximumGap else { return .bad }
+        // Nothing follows UInt64.max, and no record has it: the sequence after a record (its end) must fit.
+        let (floor, past) = (lastSequence ?? 0).addingReportingOverflow(1)
+        guard length <= SpoolRecordFormat.maximumPayloadBytes, !past, sequence != .max, sequence >= max(lowestSequence, floor),
+            sequence - max(lowestSequence, floor) < Self.maximumGap
+        else { return .bad }
         let next = position + headerBytes + length
         guard next <= region.count else { return atEnd ? .bad : .incomplete }
         let crc = SpoolRecordFormat.readUInt32(region, position)
