@@ -204,7 +204,7 @@ package final class Spool: Sendable {
         }
         var random = SystemRandomNumberGenerator()
         let value = random.next() & ~UInt64(0xFF) | 0x100
-        let descriptor = Glibc.open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let descriptor = Glibc.open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0o600)
         if descriptor >= 0 {
             var bytes = ByteBuffer(string: String(value, radix: 16) + "\n")
             _ = SpoolShard.writeAll(descriptor, bytes, at: 0)
