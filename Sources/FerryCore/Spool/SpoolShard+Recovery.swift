@@ -110,8 +110,9 @@ extension SpoolShard {
                     }
                 }
             }
-            if segment.end <= watermark || size <= SpoolRecordFormat.segmentHeaderBytes {
-                // Delivered, or never held a record.
+            if segment.end <= watermark || segment.end == entry.first {
+                // Delivered, or no record in it can be read (it never held one, or all of it is damaged):
+                // kept, it would sit past the next sequence and a new segment could take its name.
                 if unlink(path) == 0 { report.segmentsRemoved += 1 }
                 continue
             }
