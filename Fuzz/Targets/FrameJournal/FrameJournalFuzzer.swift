@@ -42,7 +42,11 @@ public func fuzzFrameJournal(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
     }
     let decoded = FrameJournal.decode(ByteBuffer(bytes: bytes), legacySender: legacySender)
     if let built {
-        invariant(decoded?.0 == generation && decoded?.1.entries == built, "a journal as written does not decode to itself")
+        // A run that ends past UInt64.max is not one Ferry writes: such a journal is not read.
+        let runsFit = built.values.allSatisfy { $0.runs.allSatisfy { !$0.first.addingReportingOverflow(UInt64($0.count)).overflow } }
+        invariant(
+            runsFit ? decoded?.0 == generation && decoded?.1.entries == built : decoded == nil,
+            "a journal as written does not decode to itself")
     }
     if let (generation, snapshot) = decoded {
         check(generation, snapshot, version1: bytes.starts(with: "FERRYFJ1".utf8), legacySender: legacySender)
@@ -69,11 +73,18 @@ private func checkLoad(_ bytes: [UInt8], _ decoded: (UInt64, FrameJournal.Snapsh
     let directory = ScratchDirectory.fresh("journal")
     let otherGeneration = SpoolFileBytes.number(&input)
     let otherEntries = SpoolFileBytes.journalEntries(&input, now: 1_700_000_000_000)
+    let otherBytes = SpoolFileBytes.journal(generation: otherGeneration, entries: otherEntries)
     ScratchDirectory.write(bytes, to: directory + "/frames-k.0")
-    ScratchDirectory.write(SpoolFileBytes.journal(generation: otherGeneration, entries: otherEntries), to: directory + "/frames-k.1")
+    ScratchDirectory.write(otherBytes, to: directory + "/frames-k.1")
     let loaded = FrameJournal(directory: directory, shard: 0, key: "k").load(legacySender: legacySender)
-    let expected = decoded.map { $0.0 > otherGeneration } == true ? decoded!.1.entries : otherEntries
-    invariant(loaded?.entries == expected, "loaded another snapshot than the newer one")
+    let other = FrameJournal.decode(ByteBuffer(bytes: otherBytes), legacySender: legacySender)
+    let expected: FrameJournal.Snapshot?
+    if let decoded, let other {
+        expected = decoded.0 > other.0 ? decoded.1 : other.1
+    } else {
+        expected = decoded?.1 ?? other?.1
+    }
+    invariant(loaded == expected, "loaded another snapshot than the newer good one")
 }
 
 /// A version 1 journal as earlier releases wrote it (entries of one sender).

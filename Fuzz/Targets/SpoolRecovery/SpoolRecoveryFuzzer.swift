@@ -52,7 +52,8 @@ public func fuzzSpoolRecovery(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
             }
             ScratchDirectory.write(file, to: shard + "/" + journalName + (kind & 0x10 != 0 ? ".1" : ".0"))
         case 4:
-            let name = String(decoding: part.take(Int(part.byte() % 24) + 1).map { $0 == 0 || $0 == 0x2F ? 0x5F : $0 }, as: UTF8.self)
+            let raw = String(decoding: part.take(Int(part.byte() % 24) + 1).map { $0 == 0 || $0 == 0x2F ? 0x5F : $0 }, as: UTF8.self)
+            let name = raw.isEmpty || raw == "." || raw == ".." ? "_" + raw : raw
             ScratchDirectory.write(part.rest(), to: shard + "/" + name)
         default:
             let names = [segmentName(SpoolFileBytes.number(&part) &+ 1), "progress-default", journalName + ".0", "LOCK", "sender-id"]
