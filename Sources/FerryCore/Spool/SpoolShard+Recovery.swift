@@ -36,7 +36,9 @@ extension SpoolShard {
         for name in Self.directoryEntries(directory) {
             if name == Self.progressName || name == "." || name == ".." { continue }
             if name.hasPrefix("frames-"), name.hasSuffix(".0") || name.hasSuffix(".1") { continue }  // frame journals (FrameJournal)
-            if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0 {
+            if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0,
+                first < SpoolRecordFormat.sequenceLimit
+            {
                 found.append((first, name))
             } else {
                 report.foreignFiles.append(name)
@@ -45,11 +47,11 @@ extension SpoolShard {
         found.sort { $0.first < $1.first }
         var watermark: UInt64
         switch progress.read() {
-        case .watermark(let value): watermark = value
+        case .watermark(let value) where value < SpoolRecordFormat.sequenceLimit: watermark = value
         case .missing:
             watermark = found.first?.first ?? 1
             report.progressLost = !found.isEmpty
-        case .unreadable:
+        case .unreadable, .watermark:  // past the sequence limit: damage
             watermark = found.first?.first ?? 1
             report.progressLost = true
         }

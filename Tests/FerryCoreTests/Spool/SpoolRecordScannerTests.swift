@@ -17,12 +17,14 @@ struct SpoolRecordScannerTests {
     /// Found by the SpoolScanner fuzz target: records of sequence 2^64 − 1 in a
     /// segment whose first sequence is 2^64 − 1 were all taken, each "after"
     /// the one before (the next floor wrapped to 0), and recovery's end of
-    /// such a record (sequence + 1) overflowed. No record has that sequence.
+    /// such a record (sequence + 1) overflowed. No record has that sequence,
+    /// nor any from ``SpoolRecordFormat/sequenceLimit`` on.
     @Test func noRecordHasTheLastSequenceAndNothingFollowsIt() {
-        let bytes = encoded(first: .max - 1, count: 1) + record(.max) + record(.max)
-        let found = scan(bytes, lowest: .max - 1)
-        #expect(found.sequences == [.max - 1])
+        let limit = SpoolRecordFormat.sequenceLimit
+        let bytes = encoded(first: limit - 1, count: 1) + record(.max) + record(.max)
+        #expect(scan(bytes, lowest: limit - 1).sequences == [limit - 1])
         #expect(scan(record(.max) + record(.max), lowest: .max).sequences.isEmpty)
+        #expect(scan(record(limit), lowest: 1).sequences.isEmpty)  // past the limit: damage
         var scanner = SpoolRecordScanner(lowestSequence: 1, lastSequence: .max)
         let good = encoded(first: 5, count: 1)
         #expect(good.withUnsafeBytes { scanner.step(in: $0, at: 0, atEnd: true) } == .damaged(resumeAt: good.count))

@@ -45,4 +45,32 @@ struct SpoolRecoveryTests {
         #expect(!FileManager.default.fileExists(atPath: shard + "/0000000000000003.seg"))
         #expect(spool.shards[0].state.withLock { $0.segments.map(\.first) } == [1, 2])
     }
+
+    /// Found by the SpoolRecovery fuzz target: a segment named 2^63 beside
+    /// segment 1 made recovery count the 2^63 sequences between them as
+    /// damaged (`Int(sequence - watermark)` trapped). Sequences stop at 2^62:
+    /// such a name is a foreign file, and a progress file past it is unreadable.
+    @Test(arguments: [false, true])
+    func sequencesPastTheLimitAreDamageNotACountThatTraps(withProgressPastTheLimit: Bool) throws {
+        let root = try scratchDirectory("spool-recovery")
+        let shard = root + "/shard-0"
+        try FileManager.default.createDirectory(atPath: shard, withIntermediateDirectories: true)
+        for first: UInt64 in [1, 1 << 63] {
+            var segment = ByteBuffer()
+            SpoolRecordFormat.encodeSegmentHeader(shard: 0, firstSequence: first, into: &segment)
+            SpoolRecordFormat.encodeRecord(sequence: first + 4, payload: ByteBuffer(string: "log"), into: &segment)
+            try Data(segment.readableBytesView).write(to: URL(fileURLWithPath: shard + "/" + String(format: "%016llx.seg", first)))
+        }
+        if withProgressPastTheLimit {
+            var progress = ProgressFile(path: shard + "/progress-default")
+            #expect(progress.write(.max - 1) == nil)
+            progress.close()
+        }
+        let settings = SpoolSettings(directory: root, maxBytes: 1 << 20, segmentBytes: 4096, sync: .never, syncInterval: .seconds(1))
+        let spool = try Spool.open(settings: settings, shardCount: 1, logger: logger)
+        defer { spool.close() }
+        let report = spool.recoveries[0]
+        #expect(report.foreignFiles == ["8000000000000000.seg"] && report.progressLost)
+        #expect(report.recovered == 5 && report.damagedRecords == 4)  // 1...4 missing, 5 held
+    }
 }
