@@ -25,7 +25,7 @@ public enum ScratchDirectory {
 
     /// Writes `bytes` to `path` with `mode`, replacing what was there.
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) {
-        _ = unlink(path)
+        remove(path)
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         invariant(descriptor >= 0, "open \(path): errno \(errno)")
         defer { close(descriptor) }

@@ -29,7 +29,7 @@ public struct SpoolBytes {
             let step = UInt64(op & 0x0F)
             if !first && step == 0 { intact = false }
             let (next, wrapped) = sequence.addingReportingOverflow(step)
-            if wrapped || next == 0 { intact = false }  // sequences start at 1
+            if wrapped || next == 0 || next >= SpoolRecordFormat.sequenceLimit { intact = false }  // sequences are 1..<limit
             sequence = next
             first = false
             var length = Int(input.byte())
