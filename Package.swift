@@ -5,6 +5,10 @@ import PackageDescription
 // only when FERRY_BENCHMARKS is set, as Hummingbird gates its own: a plain
 // build or test run never fetches or builds the benchmark package.
 let withBenchmarks = Context.environment["FERRY_BENCHMARKS"] != nil
+// With FERRY_FUZZ set (Fuzz/run.sh sets it) the package is FerryCore and the
+// libFuzzer targets of Fuzz/ only, FerryCore built with coverage and
+// AddressSanitizer; a plain build or test run is untouched.
+let withFuzzing = Context.environment["FERRY_FUZZ"] != nil
 
 let package = Package(
     name: "ferry",
@@ -127,4 +131,37 @@ if withBenchmarks {
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
         ))
+}
+
+if withFuzzing {
+    let sanitize = ["-sanitize=fuzzer,address"]
+    package.products = []
+    package.targets.removeAll { !["CFerrySystem", "FerryCore"].contains($0.name) }
+    for target in package.targets where target.name == "FerryCore" {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(sanitize)]
+    }
+    package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/Driver"))
+    package.targets.append(
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["CFuzzDriver", "FerryCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Support",
+            swiftSettings: [.unsafeFlags(sanitize)]
+        ))
+    let fuzzTargets = [
+        "Frame", "Ack", "SpoolScanner", "SegmentReader", "SpoolRecovery", "ProgressFile", "FrameJournal", "StreamFramer",
+        "SyslogPriority", "LineSplitter", "Configuration", "KeyFile", "AdminToken", "Seeds",
+    ]
+    for name in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: "Fuzz\(name)",
+                dependencies: [
+                    "FuzzSupport", "FerryCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                ],
+                path: "Fuzz/Targets/\(name)",
+                swiftSettings: [.unsafeFlags(sanitize)],
+                linkerSettings: [.unsafeFlags(sanitize)]
+            ))
+    }
 }

@@ -190,7 +190,7 @@ package final class FrameJournal: Sendable {
         guard let (generation, entries) = taken else { return }
         let buffer = Self.encode(generation: generation, entries: entries)
         let path = paths[Int(generation % 2)]
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o600)  // a FIFO in its place: no write, no wait
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
         if SpoolShard.writeAll(descriptor, buffer, at: 0) == nil { _ = ftruncate(descriptor, off_t(buffer.readableBytes)) }
@@ -220,7 +220,7 @@ package final class FrameJournal: Sendable {
 
     /// One file's snapshot, if it is whole and checksummed; any byte pattern is survivable.
     static func read(_ path: String, legacySender: UInt64) -> (UInt64, Snapshot)? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO in its place reads as nothing, at once
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var buffer = ByteBuffer()
@@ -256,6 +256,8 @@ package final class FrameJournal: Sendable {
             var runs: [SpoolRun] = []
             for _ in 0..<runCount {
                 guard let first = buffer.readInteger(as: UInt64.self), let length = buffer.readInteger(as: UInt32.self) else { return nil }
+                // A run of spool sequences ends where a sequence can: one past UInt64.max is not a run Ferry wrote.
+                guard !first.addingReportingOverflow(UInt64(length)).overflow else { return nil }
                 runs.append(SpoolRun(first: first, count: Int(length)))
             }
             entries[Identity(sender: sender, sequence: sequence)] = Entry(sentAtMilliseconds: sentAt, ttlMilliseconds: ttl, runs: runs)

@@ -38,7 +38,7 @@ package struct ProgressFile {
 
     /// Reads the newest good slot.
     package mutating func read() -> Reading {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO put in its place must not hold the start up
         guard fd >= 0 else { return .missing }
         defer { _ = Glibc.close(fd) }
         var bytes = [UInt8](repeating: 0, count: 2 * Self.slotBytes)
@@ -72,6 +72,17 @@ package struct ProgressFile {
             descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { return errno }
         }
+        if generation == .max {
+            // A file that claims 2^64 writes (crafted, or damage its checksum missed): number the
+            // slots again from 1, both of them, so that the one written last is the one read.
+            generation = 0
+            if let error = writeSlot(watermark) { return error }
+        }
+        return writeSlot(watermark)
+    }
+
+    /// Writes `watermark` into the slot of the next generation.
+    private mutating func writeSlot(_ watermark: UInt64) -> CInt? {
         generation += 1
         var slot = [UInt8](repeating: 0, count: Self.slotBytes)
         slot.replaceSubrange(0..<8, with: Self.magic)

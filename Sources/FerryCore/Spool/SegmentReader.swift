@@ -22,10 +22,11 @@ struct SegmentReader {
         var stoppedEarly = false
     }
 
-    static let chunkBytes = 256 << 10
-
     let descriptor: CInt
     var scanner: SpoolRecordScanner
+    /// Bytes read at a time (grown to one largest record when one does not fit);
+    /// the fuzz target sets it small to cross chunk boundaries.
+    var chunkBytes = 256 << 10
 
     /// Visits records from `offset` up to `end` (the bytes written so far), in
     /// order. `visit` gets each record's sequence, payload (a slice of the
@@ -34,7 +35,7 @@ struct SegmentReader {
         from offset: Int, to end: Int, allocator: ByteBufferAllocator, visit: (UInt64, ByteBuffer, Int) -> Bool
     ) -> Outcome {
         var outcome = Outcome(offset: offset)
-        var chunkSize = Self.chunkBytes
+        var chunkSize = chunkBytes
         var chunk = allocator.buffer(capacity: chunkSize)
         var damageStart: Int?
         while outcome.offset < end {

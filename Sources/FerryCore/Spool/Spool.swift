@@ -198,7 +198,7 @@ package final class Spool: Sendable {
     /// The instance id in `sender-id`, made (random, low byte 0) and written on first use.
     package static func senderInstance(_ root: String) -> UInt64 {
         let path = root + "/sender-id"
-        let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let existing = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO in its place reads as nothing, at once
         if existing >= 0 {
             var bytes = [UInt8](repeating: 0, count: 32)
             let count = bytes.withUnsafeMutableBytes { max(0, pread(existing, $0.baseAddress, $0.count, 0)) }
@@ -208,7 +208,7 @@ package final class Spool: Sendable {
         }
         var random = SystemRandomNumberGenerator()
         let value = random.next() & ~UInt64(0xFF) | 0x100
-        let descriptor = Glibc.open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let descriptor = Glibc.open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0o600)
         if descriptor >= 0 {
             var bytes = ByteBuffer(string: String(value, radix: 16) + "\n")
             _ = SpoolShard.writeAll(descriptor, bytes, at: 0)

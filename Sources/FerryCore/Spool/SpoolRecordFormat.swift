@@ -21,6 +21,9 @@ package enum SpoolRecordFormat {
     static let recordHeaderBytes = 16
     /// The largest payload a record may have; longer lengths are damage.
     package static let maximumPayloadBytes = 1 << 20
+    /// Sequences are below this (2^62: 146,000 years at a million logs a second); a larger one in a
+    /// file name, a record or a progress file is damage, so every count of sequences fits an `Int`.
+    package static let sequenceLimit: UInt64 = 1 << 62
 
     /// Writes a segment header.
     static func encodeSegmentHeader(shard: Int, firstSequence: UInt64, into buffer: inout ByteBuffer) {
@@ -81,7 +84,7 @@ package enum SpoolRecordFormat {
 ///
 /// It never trusts a length it has not checked: a record counts only when its
 /// checksum matches and its sequence is later than the last good one (and not
-/// absurdly far beyond it). After damage it searches forward, byte by byte, for
+/// absurdly far beyond it, nor past ``SpoolRecordFormat/sequenceLimit``). After damage it searches forward, byte by byte, for
 /// the next record that passes, so the good records of a damaged segment are
 /// kept. Every call moves forward or asks for more bytes: it cannot loop.
 package struct SpoolRecordScanner {
@@ -140,8 +143,12 @@ package struct SpoolRecordScanner {
         guard region.count - position >= headerBytes else { return atEnd ? .bad : .incomplete }
         let length = Int(SpoolRecordFormat.readUInt32(region, position + 4))
         let sequence = SpoolRecordFormat.readUInt64(region, position + 8)
-        let floor = max(lowestSequence, (lastSequence ?? 0) &+ 1)
-        guard length <= SpoolRecordFormat.maximumPayloadBytes, sequence >= floor, sequence - floor < Self.maximumGap else { return .bad }
+        // Nothing follows UInt64.max, and no record is at or past the sequence limit.
+        let (afterLast, past) = (lastSequence ?? 0).addingReportingOverflow(1)
+        let floor = max(lowestSequence, afterLast)
+        guard length <= SpoolRecordFormat.maximumPayloadBytes, !past, sequence < SpoolRecordFormat.sequenceLimit, sequence >= floor,
+            sequence - floor < Self.maximumGap
+        else { return .bad }
         let next = position + headerBytes + length
         guard next <= region.count else { return atEnd ? .bad : .incomplete }
         let crc = SpoolRecordFormat.readUInt32(region, position)

@@ -39,7 +39,9 @@ extension SpoolShard {
             }
             if name.hasPrefix("frames-"), name.hasSuffix(".0") || name.hasSuffix(".1") { continue }  // frame journals (FrameJournal)
             if name == "dedupe.0" || name == "dedupe.1" { continue }  // the receiver's dedupe windows (DedupeJournal)
-            if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0 {
+            if name.hasSuffix(".seg"), name.count == 20, let first = UInt64(name.dropLast(4), radix: 16), first > 0,
+                first < SpoolRecordFormat.sequenceLimit
+            {
                 found.append((first, name))
             } else {
                 report.foreignFiles.append(name)
@@ -48,11 +50,11 @@ extension SpoolShard {
         found.sort { $0.first < $1.first }
         var watermark: UInt64
         switch progress.read() {
-        case .watermark(let value): watermark = value
+        case .watermark(let value) where value < SpoolRecordFormat.sequenceLimit: watermark = value
         case .missing:
             watermark = found.first?.first ?? 1
             report.progressLost = !found.isEmpty
-        case .unreadable:
+        case .unreadable, .watermark:  // past the sequence limit: damage
             watermark = found.first?.first ?? 1
             report.progressLost = true
         }
@@ -117,8 +119,9 @@ extension SpoolShard {
                     }
                 }
             }
-            if segment.end <= watermark || size <= SpoolRecordFormat.segmentHeaderBytes {
-                // Delivered, or never held a record.
+            if segment.end <= watermark || segment.end == entry.first {
+                // Delivered, or no record in it can be read (it never held one, or all of it is damaged):
+                // kept, it would sit past the next sequence and a new segment could take its name.
                 if unlink(path) == 0 { report.segmentsRemoved += 1 }
                 continue
             }

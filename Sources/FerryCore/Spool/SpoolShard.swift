@@ -238,7 +238,7 @@ package final class SpoolShard: Sendable {
     func roll(_ state: inout State) {
         let first = state.nextSequence
         let path = Self.segmentPath(directory, first)
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0o600)  // a FIFO in the way fails, never waits
         guard descriptor >= 0 else {
             state.lastWriteError = errno
             return  // keep appending to the current one; tried again on the next burst

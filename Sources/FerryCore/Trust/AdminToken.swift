@@ -32,7 +32,8 @@ public struct AdminToken: Sendable, CustomStringConvertible {
     public func authorizes(_ header: String?) -> Bool {
         guard let header, header.hasPrefix("Bearer ") else { return false }
         let presented = Array(header.utf8.dropFirst("Bearer ".count))
-        var difference = UInt8(truncatingIfNeeded: presented.count ^ secret.count)
+        // A length that differs is a difference, whatever its low byte (256 bytes added used to pass).
+        var difference: UInt8 = presented.count == secret.count ? 0 : 1
         for index in 0..<secret.count {
             difference |= secret[index] ^ (index < presented.count ? presented[index] : 0)
         }

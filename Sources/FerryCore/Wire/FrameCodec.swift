@@ -272,7 +272,9 @@ public enum FrameCodec {
         try verify(frame, type: .ack, minimumLength: ackBytes)
         let authenticated = try authenticate(frame, keys: keys)
         let expected = ackBytes + authenticated
-        guard frame.readableBytes == expected else { throw .trailingBytes(frame.readableBytes - expected) }
+        guard frame.readableBytes == expected else {
+            throw frame.readableBytes < expected ? .truncated(frame.readableBytes) : .trailingBytes(frame.readableBytes - expected)
+        }
         let base = frame.readerIndex
         return Ack(
             senderID: frame.getInteger(at: base + 8)!,

@@ -51,6 +51,29 @@ struct FrameJournalTests {
         #expect(FrameJournal(directory: dir, shard: 0, key: "k").load()?.entries.keys.sorted() == [second, own])
     }
 
+    /// Found by the FrameJournal fuzz target: a journal whose checksum is right
+    /// but whose run ends past the last sequence (first 2^64 − 1, 255 logs)
+    /// was taken, and a restarted lane claiming it trapped on `SpoolRun.end`.
+    /// It is not a journal Ferry wrote: it is not read, and the logs go out in new frames.
+    @Test func aJournalWhoseRunEndsPastTheLastSequenceIsNotRead() throws {
+        let dir = try scratchDirectory("journal")
+        let entries = [
+            Identity(sender: 0x100, sequence: 1): FrameJournal.Entry(
+                sentAtMilliseconds: 1, ttlMilliseconds: 1_000, runs: [SpoolRun(first: 1, count: 2)]),
+            Identity(sender: 0x100, sequence: 2): FrameJournal.Entry(
+                sentAtMilliseconds: 1, ttlMilliseconds: 1_000, runs: [SpoolRun(first: .max, count: 255)]),
+        ]
+        let bytes = FrameJournal.encode(generation: 9, entries: entries)
+        #expect(FrameJournal.decode(bytes) == nil)
+        try Data(bytes.readableBytesView).write(to: URL(fileURLWithPath: dir + "/frames-k.0"))
+        #expect(FrameJournal(directory: dir, shard: 0, key: "k").load() == nil)
+        let last = [
+            Identity(sender: 0x100, sequence: 3): FrameJournal.Entry(
+                sentAtMilliseconds: 1, ttlMilliseconds: 1, runs: [SpoolRun(first: .max - 1, count: 1)])
+        ]
+        #expect(FrameJournal.decode(FrameJournal.encode(generation: 1, entries: last))?.1.entries == last)  // ends at UInt64.max: a run
+    }
+
     /// Two frames with one sequence under two sender ids (two runs of a lane) are two entries, never one.
     @Test func framesOfTwoRunsWithTheSameSequenceAreKeptApart() throws {
         let dir = try scratchDirectory("journal")

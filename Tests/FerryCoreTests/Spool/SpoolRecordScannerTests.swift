@@ -14,6 +14,28 @@ struct SpoolRecordScannerTests {
         return Array(buffer.readableBytesView)
     }
 
+    /// Found by the SpoolScanner fuzz target: records of sequence 2^64 − 1 in a
+    /// segment whose first sequence is 2^64 − 1 were all taken, each "after"
+    /// the one before (the next floor wrapped to 0), and recovery's end of
+    /// such a record (sequence + 1) overflowed. No record has that sequence,
+    /// nor any from ``SpoolRecordFormat/sequenceLimit`` on.
+    @Test func noRecordHasTheLastSequenceAndNothingFollowsIt() {
+        let limit = SpoolRecordFormat.sequenceLimit
+        let bytes = encoded(first: limit - 1, count: 1) + record(.max) + record(.max)
+        #expect(scan(bytes, lowest: limit - 1).sequences == [limit - 1])
+        #expect(scan(record(.max) + record(.max), lowest: .max).sequences.isEmpty)
+        #expect(scan(record(limit), lowest: 1).sequences.isEmpty)  // past the limit: damage
+        var scanner = SpoolRecordScanner(lowestSequence: 1, lastSequence: .max)
+        let good = encoded(first: 5, count: 1)
+        #expect(good.withUnsafeBytes { scanner.step(in: $0, at: 0, atEnd: true) } == .damaged(resumeAt: good.count))
+    }
+
+    private func record(_ sequence: UInt64) -> [UInt8] {
+        var buffer = ByteBuffer()
+        SpoolRecordFormat.encodeRecord(sequence: sequence, payload: ByteBuffer(), into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
     /// Scans `bytes` as a whole file; returns the sequences found and the damage seen.
     private func scan(_ bytes: [UInt8], lowest: UInt64 = 1) -> (sequences: [UInt64], payloads: [String], damaged: Int, steps: Int) {
         var scanner = SpoolRecordScanner(lowestSequence: lowest)

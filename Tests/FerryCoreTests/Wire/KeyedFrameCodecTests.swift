@@ -114,6 +114,21 @@ struct KeyedFrameCodecTests {
         #expect(throws: FrameCodec.DecodeError.unauthenticated(.badMAC)) { try FrameCodec.decodeAck(changed, keys: ring) }
     }
 
+    /// Found by the Ack fuzz target: a keyed ack shorter than a keyed ack is
+    /// (45 bytes, its key id and MAC where they fit) was refused as
+    /// `trailingBytes(-19)`, a negative count in logs and status.
+    @Test func aKeyedAckTooShortForItsKeyIsTruncated() {
+        let key = FrameKey(secret: (0..<32).map { UInt8(255 - $0 * 3) })
+        let ack: [UInt8] = [
+            0xFE, 0x46, 0x52, 0x59, 0x01, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x2D, 0xBB, 0x00, 0xD6, 0xFF, 0x14,
+            0x75, 0xCB, 0x6C, 0xC5, 0xB7, 0x22, 0xAB, 0x29, 0x0F, 0x76, 0xEA, 0xF9, 0x49, 0xDD, 0x63, 0x20, 0x64, 0x87, 0xD1, 0x94, 0x13, 0x4E,
+            0xF0,
+        ]
+        let ring = FrameKeyRing(keys: [key])
+        #expect(throws: FrameCodec.DecodeError.truncated(45)) { try FrameCodec.decodeAck(ByteBuffer(bytes: ack), keys: ring) }
+        #expect(throws: FrameCodec.DecodeError.truncated(45)) { try FrameCodec.decodeAcks(ByteBuffer(bytes: ack), keys: ring) }
+    }
+
     @Test func theKeyIdSaysNothingOfTheSecretAndDescriptionsNeverShowIt() {
         let secret = (0..<32).map { UInt8($0 * 7 + 1) }
         #expect(FrameKey(secret: secret).id == key.id)  // stable, so both ends agree

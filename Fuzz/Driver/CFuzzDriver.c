@@ -1,0 +1,2 @@
+// Declarations only (include/CFuzzDriver.h): LLVMFuzzerRunDriver is in libFuzzer's runtime.
+#include "CFuzzDriver.h"
