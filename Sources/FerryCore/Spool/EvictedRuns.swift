@@ -81,7 +81,9 @@ struct EvictedRuns: Equatable {
         else { return nil }
         var result = EvictedRuns()
         for _ in 0..<count {
-            guard let first = buffer.readInteger(as: UInt64.self), let end = buffer.readInteger(as: UInt64.self), first < end else { return nil }
+            guard let first = buffer.readInteger(as: UInt64.self), let end = buffer.readInteger(as: UInt64.self), first < end,
+                end <= SpoolRecordFormat.sequenceLimit  // no sequence goes past it: a count of them always fits an Int
+            else { return nil }
             result.add(first..<end)
         }
         return result

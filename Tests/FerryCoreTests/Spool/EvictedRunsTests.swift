@@ -69,5 +69,13 @@ struct EvictedRunsTests {
         }
         #expect(EvictedRuns.decode(ByteBuffer(bytes: Array(good.readableBytesView.dropLast()))) == nil)
         #expect(EvictedRuns.decode(ByteBuffer(string: "FERRYEV1")) == nil)
+        // Checksummed but past the last sequence a spool uses: counting it would overflow.
+        var huge = ByteBuffer()
+        huge.writeBytes(EvictedRuns.magic)
+        huge.writeInteger(UInt32(1))
+        huge.writeInteger(UInt64(0))
+        huge.writeInteger(UInt64.max)
+        huge.writeInteger(huge.withUnsafeReadableBytes { CRC32C.checksum($0) })
+        #expect(EvictedRuns.decode(huge) == nil)
     }
 }
