@@ -48,7 +48,7 @@ extension FerryUpstreamLane {
             for run in entry.runs { spans.append(run) }
             replaying[identity] = Replayed(
                 frame: frame, count: records.count, bytes: bytes, spans: spans, traceID: header.traceID,
-                deadline: now + .milliseconds(Int64(ends - wallNow) + 1_000), lastSent: now)
+                deadline: now + .milliseconds(Int64(entry.remainingMilliseconds(at: wallNow)) + 1_000), lastSent: now)
             upstream.inFlightFrames.add(1)
             journal.opened(identity, entry: entry)  // kept until acknowledged and recorded, as any frame
         }
