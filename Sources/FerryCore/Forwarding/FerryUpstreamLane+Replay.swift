@@ -34,8 +34,11 @@ extension FerryUpstreamLane {
     }
 
     /// The TTL that keeps a frame first sent at `sentAt` deliverable for the
-    /// lane's TTL from `wallNow`; nil past the largest a receiver accepts.
+    /// lane's TTL from `wallNow`; nil past the largest a receiver accepts, or
+    /// for a first send further ahead of the clock than a receiver accepts.
     func extendedTTL(sentAt: UInt64, wallNow: UInt64) -> UInt32? {
+        // Sent "in the future" (the clock was set back, or a crafted journal): receivers refuse it as malformed.
+        guard sentAt <= wallNow &+ FrameReceiver.maximumClockSkewMilliseconds else { return nil }
         let age = wallNow > sentAt ? wallNow - sentAt : 0
         let ttl = age + UInt64(settings.timing.ttl.nanoseconds / 1_000_000)
         return ttl <= UInt64(FrameReceiver.maximumTTLMilliseconds) ? UInt32(ttl) : nil
@@ -82,7 +85,9 @@ extension FerryUpstreamLane {
                 }
                 ttl = extended
             }
-            let ends = entry.sentAtMilliseconds &+ UInt64(ttl)
+            var effective = entry
+            effective.ttlMilliseconds = ttl
+            let remaining = effective.remainingMilliseconds(at: wallNow)  // at most the TTL, whatever the journal says
             guard let records = spool.shards[journal.shard].claim(entry.runs) else {
                 skipped.unclaimed += 1  // its logs are no longer waiting on disk (delivered, or lost and counted)
                 journal.closed(identity)
@@ -101,7 +106,7 @@ extension FerryUpstreamLane {
             for run in entry.runs { spans.append(run) }
             replaying[identity] = Replayed(
                 frame: frame, count: records.count, bytes: bytes, spans: spans, traceID: traceID,
-                sentAtMilliseconds: entry.sentAtMilliseconds, deadline: now + .milliseconds(Int64(ends - wallNow) + 1_000), lastSent: now)
+                sentAtMilliseconds: entry.sentAtMilliseconds, deadline: now + .milliseconds(Int64(remaining) + 1_000), lastSent: now)
             upstream.inFlightFrames.add(1)  // its journal entry (kept since the load) stays until acknowledged and recorded
         }
     }

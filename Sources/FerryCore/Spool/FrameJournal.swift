@@ -71,6 +71,15 @@ package final class FrameJournal: Sendable {
             self.ttlMilliseconds = ttlMilliseconds
             self.runs = runs
         }
+
+        /// Milliseconds of its time-to-live left at wall-clock `now`, never more than the whole
+        /// TTL: a send time ahead of the clock (a clock set back, a crafted journal) would
+        /// otherwise keep it for years, or overflow a deadline. 0 once past.
+        package func remainingMilliseconds(at now: UInt64) -> UInt64 {
+            guard now > sentAtMilliseconds else { return UInt64(ttlMilliseconds) }
+            let elapsed = now - sentAtMilliseconds
+            return elapsed >= UInt64(ttlMilliseconds) ? 0 : UInt64(ttlMilliseconds) - elapsed
+        }
     }
 
     /// What an earlier run left.

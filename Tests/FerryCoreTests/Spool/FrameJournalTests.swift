@@ -74,6 +74,21 @@ struct FrameJournalTests {
         #expect(FrameJournal.decode(FrameJournal.encode(generation: 1, entries: last))?.1.entries == last)  // ends at UInt64.max: a run
     }
 
+    /// Found reading the journal's consumer while fuzzing it: a frame sent again
+    /// got a deadline of `Int64(sentAt + TTL - now)` ms, which trapped for a send
+    /// time 2^63 ms ahead of the clock (a checksummed journal may say anything)
+    /// and, for a clock set back by years, kept the frame for years. What is left
+    /// of a frame's TTL is never more than its TTL.
+    @Test func aFrameSentAheadOfTheClockWaitsAtMostItsTimeToLive() {
+        let now: UInt64 = 1_765_000_000_000
+        func entry(sentAt: UInt64) -> FrameJournal.Entry { .init(sentAtMilliseconds: sentAt, ttlMilliseconds: 10_000, runs: []) }
+        #expect(entry(sentAt: now + (1 << 63)).remainingMilliseconds(at: now) == 10_000)
+        #expect(entry(sentAt: .max).remainingMilliseconds(at: now) == 10_000)
+        #expect(entry(sentAt: now + 30 * 365 * 86_400_000).remainingMilliseconds(at: now) == 10_000)
+        #expect(entry(sentAt: now - 3_000).remainingMilliseconds(at: now) == 7_000)
+        #expect(entry(sentAt: now - 10_000).remainingMilliseconds(at: now) == 0)
+    }
+
     /// Two frames with one sequence under two sender ids (two runs of a lane) are two entries, never one.
     @Test func framesOfTwoRunsWithTheSameSequenceAreKeptApart() throws {
         let dir = try scratchDirectory("journal")
