@@ -150,7 +150,7 @@ if withFuzzing {
         ))
     let fuzzTargets = [
         "Frame", "Ack", "SpoolScanner", "SegmentReader", "SpoolRecovery", "ProgressFile", "FrameJournal", "StreamFramer",
-        "SyslogPriority", "LineSplitter", "Configuration", "KeyFile", "AdminToken", "Seeds",
+        "SyslogPriority", "LineSplitter", "Configuration", "KeyFile", "AdminToken", "EvictedRuns", "DedupeJournal", "Seeds",
     ]
     for name in fuzzTargets {
         package.targets.append(

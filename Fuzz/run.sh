@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(Frame Ack SpoolScanner SegmentReader SpoolRecovery ProgressFile FrameJournal StreamFramer SyslogPriority LineSplitter
-    Configuration KeyFile AdminToken)
+    Configuration KeyFile AdminToken EvictedRuns DedupeJournal)
 
 # More libFuzzer flags per target. The configuration loader's tasks free their memory on other
 # threads after an input returns, so libFuzzer's leak check after each input would stop the world

@@ -33,6 +33,8 @@ enum SeedCorpus {
         seeds["AdminToken"] = [
             ("token", [0, 66, 8] + Array("0123456789abcdef0123456789abcdef0\n".utf8) + Array("Bearer 0123456789abcdef0123456789abcdef0".utf8))
         ]
+        seeds["EvictedRuns"] = evictedRuns()
+        seeds["DedupeJournal"] = dedupeJournals()
         for (target, files) in seeds {
             let directory = root + "/" + target
             ScratchDirectory.remove(directory)
@@ -43,6 +45,25 @@ enum SeedCorpus {
     }
 
     static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+
+    /// An evicted-runs file (raw) and a few runs to build (see the target's layout).
+    static func evictedRuns() -> [(String, [UInt8])] {
+        var runs = EvictedRuns()
+        runs.add(1..<65)
+        runs.add(100..<300)
+        return [("file", [1] + bytes(runs.encode())), ("built", [0, 0, 0, 0, 0, 0, 0, 0, 9, 4, 20, 30, 10, 50, 39, 1, 200, 99, 7])]
+    }
+
+    /// A saved dedupe table (raw) and frames to mark (see the target's layout).
+    static func dedupeJournals() -> [(String, [UInt8])] {
+        var table = SenderWindows(capacity: 8)
+        for sequence in UInt32(1)...40 where sequence % 3 != 0 { table.mark(sender: 0xA00, sequence: sequence, sentAt: 1_000, now: 2_000) }
+        table.mark(sender: 0xB00, sequence: 7, sentAt: 3_000, now: 4_000)
+        return [
+            ("file", [1] + bytes(DedupeJournal.encode(table, generation: 3))),
+            ("built", [0, 3, 1, 0, 5, 0, 9, 2, 0, 6, 1, 4, 1, 0, 6, 2, 9, 2, 4, 0, 200, 2, 5]),
+        ]
+    }
 
     static func frames() -> [(String, [UInt8])] {
         let header = FrameCodec.DataHeader(
