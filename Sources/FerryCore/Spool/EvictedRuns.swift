@@ -81,10 +81,11 @@ struct EvictedRuns: Equatable {
         else { return nil }
         var result = EvictedRuns()
         for _ in 0..<count {
+            // As Ferry writes them: in order, apart, and below the sequence limit (so a count of them fits an Int).
             guard let first = buffer.readInteger(as: UInt64.self), let end = buffer.readInteger(as: UInt64.self), first < end,
-                end <= SpoolRecordFormat.sequenceLimit  // no sequence goes past it: a count of them always fits an Int
+                end <= SpoolRecordFormat.sequenceLimit, first > result.runs.last?.upperBound ?? 0 || result.runs.isEmpty
             else { return nil }
-            result.add(first..<end)
+            result.runs.append(first..<end)
         }
         return result
     }

@@ -77,5 +77,17 @@ struct EvictedRunsTests {
         huge.writeInteger(UInt64.max)
         huge.writeInteger(huge.withUnsafeReadableBytes { CRC32C.checksum($0) })
         #expect(EvictedRuns.decode(huge) == nil)
+        // Checksummed but not as Ferry writes runs (overlapping, touching, out of order): not trusted.
+        for pair in [[(10, 20), (15, 30)], [(10, 20), (20, 30)], [(40, 50), (10, 20)]] {
+            var file = ByteBuffer()
+            file.writeBytes(EvictedRuns.magic)
+            file.writeInteger(UInt32(pair.count))
+            for (first, end) in pair {
+                file.writeInteger(UInt64(first))
+                file.writeInteger(UInt64(end))
+            }
+            file.writeInteger(file.withUnsafeReadableBytes { CRC32C.checksum($0) })
+            #expect(EvictedRuns.decode(file) == nil, "\(pair)")
+        }
     }
 }
