@@ -68,19 +68,13 @@ struct DedupeJournalTests {
     @Test func fifosInTheirPlaceHoldNothing() throws {
         let dir = try scratchDirectory("dedupe")
         for name in ["dedupe.0", "dedupe.1"] { #expect(mkfifo(dir + "/" + name, 0o600) == 0) }
-        let finished = Atomic<Bool>(false)
-        let worker = Thread {
+        let done = finishes(within: 10, fifos: [dir + "/dedupe.0", dir + "/dedupe.1"]) {
             var restored = SenderWindows(capacity: 8)
             #expect(DedupeJournal.load(directory: dir, into: &restored) == 0)
             let journal = DedupeJournal(directory: dir)
             journal.write(windows())
             journal.write(windows())
-            finished.store(true, ordering: .relaxed)
         }
-        worker.start()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !finished.load(ordering: .relaxed), ContinuousClock.now < deadline { usleep(10_000) }
-        let done = finished.load(ordering: .relaxed)
         #expect(done, "a FIFO held the load or a write")
     }
 

@@ -42,19 +42,13 @@ struct EvictedRunsTests {
         let dir = try scratchDirectory("evicted")
         #expect(mkfifo(dir + "/" + EvictedRuns.fileName, 0o600) == 0)
         #expect(mkfifo(dir + "/" + EvictedRuns.fileName + ".new", 0o600) == 0)
-        let finished = Atomic<Bool>(false)
-        let worker = Thread {
+        let done = finishes(within: 10, fifos: [dir + "/" + EvictedRuns.fileName, dir + "/" + EvictedRuns.fileName + ".new"]) {
             #expect(EvictedRuns.read(directory: dir) == EvictedRuns())
             var runs = EvictedRuns()
             runs.add(1..<5)
             #expect(runs.write(directory: dir))
             #expect(EvictedRuns.read(directory: dir) == runs)
-            finished.store(true, ordering: .relaxed)
         }
-        worker.start()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !finished.load(ordering: .relaxed), ContinuousClock.now < deadline { usleep(10_000) }
-        let done = finished.load(ordering: .relaxed)
         #expect(done, "a FIFO held the read or the write")
     }
 

@@ -12,21 +12,6 @@ import Testing
 struct SpoolSpecialFilesTests {
     private let logger = Logger(label: "spool-special-files-test")
 
-    /// Runs `body` on a thread of its own; false when it has not finished in
-    /// `seconds` (the FIFOs are then opened at both ends, which frees it).
-    private func finishes(within seconds: Double, fifos: [String], _ body: @escaping @Sendable () -> Void) -> Bool {
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            body()
-            done.signal()
-        }.start()
-        guard done.wait(timeout: .now() + seconds) == .timedOut else { return true }
-        let ends = fifos.map { open($0, O_RDWR | O_NONBLOCK) }
-        done.wait()
-        for end in ends where end >= 0 { close(end) }
-        return false
-    }
-
     /// Found by the SpoolRecovery fuzz target: a FIFO named `progress-default`
     /// (or `sender-id`, or a frame journal) held `Spool.open` in `open(2)`
     /// for ever, so Ferry never started; a journal FIFO held the spool's thread.
