@@ -110,6 +110,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Hosts in network namespaces (needs root; skipped elsewhere): Ferry across links with faults.
+        .testTarget(
+            name: "FerryNetworkTests",
+            dependencies: [
+                "FerryTestSupport",
+                "ferry",
+            ]
+        ),
     ]
 )
 
