@@ -64,12 +64,15 @@ public final class FerryProcess {
     }
 
     /// Starts `ferry serve` on `listeners` (URLs, port 0 allowed) and returns
-    /// the port each one bound, in order, and the HTTP port.
+    /// the port each one bound, in order, and the HTTP port. `http` is the
+    /// control plane's address: a Ferry in a ``TestNetwork`` host binds its
+    /// link address, so the test (in the root namespace) can read its status.
     public static func serve(
-        listeners: [String], _ extra: [String], environment: [String: String] = [:], wrapper: [String] = []
+        listeners: [String], _ extra: [String], environment: [String: String] = [:], wrapper: [String] = [],
+        http: String = "127.0.0.1:0"
     ) async throws -> (FerryProcess, ports: [Int], httpPort: Int) {
         let ferry = try FerryProcess(
-            ["serve", "--http", "127.0.0.1:0"] + listeners.flatMap { ["--listen", $0] } + extra, environment: environment, wrapper: wrapper)
+            ["serve", "--http", http] + listeners.flatMap { ["--listen", $0] } + extra, environment: environment, wrapper: wrapper)
         guard let line = await ferry.waitForLine(message: "listening"), let http = await ferry.waitForLine(message: "http listening"),
             let bound = line["listeners"] as? String, let httpPort = port(of: http["http.address"])
         else {

@@ -15,15 +15,19 @@ public enum HTTPTestClient {
         }
     }
 
-    /// - Parameter source: the loopback address the connection comes from.
+    /// - Parameters:
+    ///   - source: the address the connection comes from.
+    ///   - host: the server's address (a ``TestNetwork`` host's link address, or loopback).
     public static func request(
-        _ method: String, port: Int, path: String, body: [UInt8] = [], headers: [String: String] = [:], from source: String = "127.0.0.1"
+        _ method: String, port: Int, path: String, body: [UInt8] = [], headers: [String: String] = [:], from source: String = "127.0.0.1",
+        host: String = "127.0.0.1"
     ) throws -> Reply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(source)
+        // Loopback cannot reach another namespace's host: then the kernel picks the source.
+        local.sin_addr.s_addr = inet_addr(host.hasPrefix("127.") || source != "127.0.0.1" ? source : "0.0.0.0")
         let bound = withUnsafePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -32,13 +36,13 @@ public enum HTTPTestClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = UInt16(port).bigEndian
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw HTTPTestError.connect(errno) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         let request = Array(head.utf8) + body

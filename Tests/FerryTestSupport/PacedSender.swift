@@ -14,15 +14,18 @@ public enum PacedSender {
     }
 
     /// Sends `count` lines (numbered from `first`) at `rate` per second, from
-    /// `source` (a loopback address); returns when all are sent.
-    public static func send(prefix: String, count: Int, rate: Int, to port: Int, first: Int = 0, from source: String = "127.0.0.1") async throws {
-        let socket = try UDPTestSocket(host: source)
+    /// `source` to `host`:`port` (loopback unless told); returns when all are sent.
+    public static func send(
+        prefix: String, count: Int, rate: Int, to port: Int, host: String = "127.0.0.1", first: Int = 0, from source: String = "127.0.0.1"
+    ) async throws {
+        // Loopback cannot reach another namespace's host: then the kernel picks the source.
+        let socket = try UDPTestSocket(host: host.hasPrefix("127.") || source != "127.0.0.1" ? source : "0.0.0.0")
         let start = ContinuousClock.now
         let chunk = max(1, rate / 100)  // one chunk every 10 ms
         var index = 0
         while index < count {
             for _ in 0..<min(chunk, count - index) {
-                socket.send(Array(line(prefix, first + index).utf8), to: port)
+                socket.send(Array(line(prefix, first + index).utf8), to: port, host: host)
                 index += 1
             }
             let due = start + .milliseconds(index * 1000 / rate)
@@ -49,13 +52,16 @@ public enum PacedSender {
 /// Reads a running `ferry`'s `/v1/status`.
 public struct StatusReader {
     public let port: Int
+    /// The control plane's address: loopback, or a ``TestNetwork`` host's link address.
+    public let host: String
 
-    public init(port: Int) {
+    public init(port: Int, host: String = "127.0.0.1") {
         self.port = port
+        self.host = host
     }
 
     public func status() -> [String: Any]? {
-        (try? HTTPTestClient.request("GET", port: port, path: "/v1/status"))?.json
+        (try? HTTPTestClient.request("GET", port: port, path: "/v1/status", host: host))?.json
     }
 
     public func counters() -> [String: Any] {

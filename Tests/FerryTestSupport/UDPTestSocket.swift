@@ -53,11 +53,11 @@ public final class UDPTestSocket: Sendable {
         close(fd)
     }
 
-    /// Sends one datagram to 127.0.0.1:`port`.
-    public func send(_ bytes: [UInt8], to port: Int) {
+    /// Sends one datagram to `host`:`port` (loopback unless told).
+    public func send(_ bytes: [UInt8], to port: Int, host: String = "127.0.0.1") {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = UInt16(port).bigEndian
         _ = bytes.withUnsafeBytes { buffer in
             withUnsafePointer(to: &address) {
