@@ -42,7 +42,8 @@ extension FerryUpstreamLane {
 
     /// Settles frame `sequence` of this lane, acknowledged by the receiver.
     private func acknowledged(_ sequence: UInt32) {
-        guard let entry = window.acknowledge(sequence) else {
+        let now = NIODeadline.now()
+        guard let entry = window.acknowledge(sequence, now: now) else {
             acknowledgeReplayed(.init(sender: senderID, sequence: sequence))  // a repeated ack
             return
         }
@@ -53,8 +54,9 @@ extension FerryUpstreamLane {
         settlement.settle(count: frame.count, bytes: frame.bytes, spans: frame.spans)
         upstream.forwarded.add(frame.count)
         upstream.forwardedBytes.add(frame.bytes)
-        upstream.record(success: true, traceID: frame.traceID, fromCurrentAddress: frame.address == address)
-        upstream.observeLatency(since: frame.receivedAt)
+        upstream.record(success: true, now: now, traceID: frame.traceID, fromCurrentAddress: frame.address == address)
+        upstream.observeLatency(since: frame.receivedAt, now: now)
+        if entry.attempts == 1, let smoothed = window.roundTrip.smoothed { upstream.roundTrip.store(smoothed) }
         if entry.attempts > 1 {
             logger.info(
                 "frame acknowledged after retry",
@@ -94,18 +96,13 @@ extension FerryUpstreamLane {
         let advance = window.advance(now: now, generator: &generator) {
             upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
         }
-        for sequence in advance.timeouts {
-            let entry = window.entry(sequence)
-            upstream.record(
-                success: false, now: now, traceID: entry?.payload.traceID, fromCurrentAddress: entry?.payload.address == address)
-        }
-        if !advance.retransmit.isEmpty {
+        if advance.stalls > 0 { stalled(advance.stalls, now: now) }
+        let resend = advance.retransmit + advance.renew.filter { renew($0) }
+        if !resend.isEmpty {
             var outgoing: [ObjectIdentifier: (channel: any Channel, frames: [ByteBuffer])] = [:]
-            for sequence in advance.retransmit {
-                guard let entry = window.entry(sequence) else { continue }
-                guard let channel = retransmitChannel(for: entry.payload) else { continue }
+            for sequence in resend {
+                guard let entry = window.entry(sequence), let channel = retransmitChannel(for: entry.payload) else { continue }
                 outgoing[ObjectIdentifier(channel), default: (channel, [])].frames.append(entry.payload.frame)
-                upstream.retries.add(1)
                 logger.info(
                     "frame retried",
                     metadata: [
@@ -113,6 +110,8 @@ extension FerryUpstreamLane {
                         "frame.attempt": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
                     ])
             }
+            upstream.retries.add(resend.count)
+            upstream.lossRepairs.add(advance.repairs)
             for (channel, frames) in outgoing.values { write(frames, to: channel) }
         }
         if advance.retriesRefused > 0, let suppressed = warnings.shouldLog(key: 1) {
@@ -120,24 +119,71 @@ extension FerryUpstreamLane {
                 "retry budget exhausted",
                 metadata: ["upstream": "\(upstream.url)", "retries.refused": "\(advance.retriesRefused)", "warnings.suppressed": "\(suppressed)"])
         }
-        for entry in advance.givenUp {
-            journal?.closed(.init(sender: senderID, sequence: entry.sequence))
-            upstream.inFlightFrames.add(-1)
-            logsInFlight -= entry.payload.count
-            upstream.failovers.add(1)
-            logger.warning(
-                "frame failed over",
-                metadata: [
-                    "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
-                    "frame.attempts": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
-                    "reason": "no acknowledgement within the frame's time-to-live; its logs go back to the buffer",
-                ])
-            guard let records = try? FrameCodec.decodeData(entry.payload.frame, keys: keys).records else { continue }
-            giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt, spans: entry.payload.spans)
-        }
+        for entry in advance.givenUp { giveUp(entry) }
         if !advance.givenUp.isEmpty { onAvailable?() }
         closeIdleRetiringChannels()
         scheduleTick()
+    }
+
+    /// The upstream stalled (no answer for an ack timeout, `count` times):
+    /// one breaker failure each. Every second stall in a row the lane sends from
+    /// a new source port: a stale route or connection-tracking entry (a
+    /// Kubernetes Service's dead pod) then gives way to a fresh one.
+    private func stalled(_ count: Int, now: NIODeadline) {
+        let traceID = window.oldest?.payload.traceID
+        for _ in 0..<count {
+            upstream.record(success: false, now: now, traceID: traceID, fromCurrentAddress: true)
+        }
+        let stalls = window.stalls
+        guard stalls >= 2, stalls % 2 == 0, window.busyPaths < Self.maximumPaths else { return }
+        rotatePath(reason: "no answer for \(stalls) ack timeouts")
+    }
+
+    /// Paths (sockets) with frames in flight at most: a lane stops moving to new source ports beyond this.
+    static let maximumPaths = 4
+
+    /// Signs frame `sequence` again with its TTL extended (``AckWindow`` rule 5);
+    /// false if that is not possible (then it is given up now).
+    private func renew(_ sequence: UInt32) -> Bool {
+        guard let entry = window.entry(sequence) else { return false }
+        let wallNow = WallClock.milliseconds()
+        guard let decoded = try? FrameCodec.decodeData(entry.payload.frame, keys: keys),
+            let ttl = extendedTTL(sentAt: decoded.header.sentAtMilliseconds, wallNow: wallNow)
+        else {
+            if let removed = window.remove(sequence) { giveUp(removed) }
+            return false
+        }
+        var header = decoded.header
+        header.ttlMilliseconds = ttl
+        var frame = ByteBuffer()
+        FrameCodec.encodeData(header: header, records: decoded.records[...], into: &frame, key: keys?.signing)
+        window.update(sequence) { $0.payload.frame = frame }
+        upstream.renewals.add(1)
+        logger.info(
+            "frame renewed",
+            metadata: [
+                "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(sequence)",
+                "frame.ttl_ms": "\(ttl)",
+                "reason": "not acknowledged within its time-to-live, but the receiver answers: sent again under the same identity",
+            ])
+        return true
+    }
+
+    /// Hands a frame's logs back to the buffer: its path was silent for a whole TTL (``AckWindow`` rule 6).
+    private func giveUp(_ entry: AckWindow<InFlight>.Entry) {
+        journal?.closed(.init(sender: senderID, sequence: entry.sequence))
+        upstream.inFlightFrames.add(-1)
+        logsInFlight -= entry.payload.count
+        upstream.failovers.add(1)
+        logger.warning(
+            "frame failed over",
+            metadata: [
+                "trace_id": "\(entry.payload.traceID)", "upstream": "\(upstream.url)", "frame.sequence": "\(entry.sequence)",
+                "frame.attempts": "\(entry.attempts)", "frame.records": "\(entry.payload.count)",
+                "reason": "no answer from its receiver within the frame's time-to-live; its logs go back to the buffer",
+            ])
+        guard let records = try? FrameCodec.decodeData(entry.payload.frame, keys: keys).records else { return }
+        giveBack(records, bytes: entry.payload.bytes, receivedAt: entry.payload.receivedAt, spans: entry.payload.spans)
     }
 
     /// The socket that retransmits a frame: the one it went out on while that is
@@ -190,6 +236,7 @@ extension FerryUpstreamLane {
         if let old = channel {
             retiring.append(old)
             channel = nil
+            keepPathOnConnect = true
         }
         connect().assumeIsolated().whenFailure { error in
             self.noteError(error)

@@ -20,6 +20,10 @@ extension FerryUpstreamLane {
             let channel = socket.channel
             self.sockets[ObjectIdentifier(channel)] = socket
             self.channel = channel
+            // A new socket is a new path. Frames of a socket still open (a
+            // repoint, a new source port) stay on it; those of a closed one move.
+            self.window.switchPath(movingOutstanding: !self.keepPathOnConnect)
+            self.keepPathOnConnect = false
             self.frameLimit = self.frameLimit(of: socket)
             self.reconnect.reset()
             self.upstream.setAvailable(true, lane: self.laneIndex)
@@ -37,6 +41,28 @@ extension FerryUpstreamLane {
     /// `forward.frame-max-bytes`, or the path's largest datagram where that is smaller.
     func frameLimit(of socket: FrameSocket) -> Int {
         min(settings.maximumFrameBytes, socket.pathDatagramBytes ?? settings.maximumFrameBytes)
+    }
+
+    /// Sends from a new socket (a new source port) to the same address; frames
+    /// in flight stay on the old one, which is closed once they are settled.
+    func rotatePath(reason: String) {
+        guard let old = channel, address != nil, !stopped else { return }
+        retiring.append(old)
+        channel = nil
+        keepPathOnConnect = true
+        upstream.pathChanges.add(1)
+        logger.warning(
+            "upstream silent: sending from a new source port",
+            metadata: [
+                "upstream": "\(upstream.url)", "reason": "\(reason)", "frames.in_flight": "\(window.count)",
+                "effect":
+                    "a stale route or connection-tracking entry (a Service's dead pod) gives way to a new one; frames in flight stay on the old port",
+            ])
+        connect().assumeIsolated().whenFailure { error in
+            self.keepPathOnConnect = false
+            self.noteError(error)
+            self.scheduleReconnect()
+        }
     }
 
     func channelClosed(_ closed: any Channel) {

@@ -19,7 +19,8 @@ import NIOPosix
 final class FerryUpstreamLane: UpstreamLane {
     /// What the window keeps of a frame in flight.
     struct InFlight {
-        let frame: ByteBuffer
+        /// The frame as sent (signed again when renewed).
+        var frame: ByteBuffer
         let count: Int
         let bytes: Int
         let traceID: TraceID
@@ -84,6 +85,8 @@ final class FerryUpstreamLane: UpstreamLane {
     /// The lane's own sockets (the current one, and retiring ones), by their channel: frames go out through them with `sendmmsg`.
     var sockets: [ObjectIdentifier: FrameSocket] = [:]
     var stopped = false
+    /// The next connect keeps the frames in flight on the old socket's path (see ``rotatePath(reason:)``).
+    var keepPathOnConnect = false
     var tickScheduled = false
     /// Acks of the current read burst freed room in the window.
     var roomOpened = false
@@ -317,6 +320,7 @@ final class FerryUpstreamLane: UpstreamLane {
                 write(outgoing, to: channel)
             }
             upstream.recordFirstAttempts(plan.count, now: now)
+            upstream.framesSent.add(plan.count)
             scheduleTick()
         }
         if index < records.count {

@@ -24,6 +24,14 @@ public final class Upstream: Sendable {
     let inFlightFrames = AtomicCounter()
     /// Retransmissions sent.
     let retries = AtomicCounter()
+    /// `ferry://`: frames sent (first sends), retransmitted after a loss on a path
+    /// that answers, renewed at their TTL, and moves to a new source port.
+    let framesSent = AtomicCounter()
+    let lossRepairs = AtomicCounter()
+    let renewals = AtomicCounter()
+    let pathChanges = AtomicCounter()
+    /// `ferry://`: the smoothed round-trip time of the last lane that measured one.
+    let roundTrip = RoundTripGauge()
     /// Failovers: batches or frames moved from this upstream to the next one or back to the buffer.
     let failovers = AtomicCounter()
     /// Outcomes of forward attempts (batches or frames), as the breaker saw them.
@@ -55,6 +63,19 @@ public final class Upstream: Sendable {
     /// Carries a change of address to every loop's lane (set by the relay).
     private let repointLanes = Mutex<(@Sendable (SocketAddress) -> Void)?>(nil)
     private let logger: Logger
+
+    /// A round-trip time written by one lane and read by the control plane.
+    final class RoundTripGauge: Sendable {
+        private let nanoseconds = Atomic<Int64>(-1)
+
+        func store(_ value: TimeAmount) { nanoseconds.store(value.nanoseconds, ordering: .relaxed) }
+
+        /// Milliseconds; nil before the first measurement.
+        var milliseconds: Double? {
+            let value = nanoseconds.load(ordering: .relaxed)
+            return value < 0 ? nil : Double(value) / 1e6
+        }
+    }
 
     /// The state machine and what the snapshot shows of its past.
     private struct HealthState {
@@ -271,6 +292,11 @@ public final class Upstream: Sendable {
                 tokens: budgetNow.available(now: now), retries: budget.retries, exhausted: budget.exhausted, firstAttempts: budget.firstAttempts),
             inFlightFrames: inFlightFrames.load,
             retries: retries.load,
+            frames: isFerry
+                ? .init(
+                    sent: framesSent.load, lossRepairs: lossRepairs.load, renewals: renewals.load, pathChanges: pathChanges.load,
+                    roundTripMilliseconds: roundTrip.milliseconds)
+                : nil,
             failovers: failovers.load,
             forwarded: forwarded.load,
             forwardedBytes: forwardedBytes.load,
@@ -290,6 +316,11 @@ public final class Upstream: Sendable {
 }
 
 extension Upstream {
+    var isFerry: Bool {
+        if case .ferry = url { return true }
+        return false
+    }
+
     /// Whether the lane of event loop `lane` has a connected socket to this upstream.
     func isLaneAvailable(_ lane: Int) -> Bool {
         laneAvailable[lane].load

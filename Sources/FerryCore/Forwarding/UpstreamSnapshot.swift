@@ -15,6 +15,20 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
         public var firstAttempts: Int
     }
 
+    /// `ferry://`: how its frames fare on the path (loss is repaired, not a failure).
+    public struct Frames: Sendable, Codable, Equatable {
+        /// Frames sent (first sends).
+        public var sent: Int
+        /// Frames sent again because the receiver answered later frames but not them (lost on the way, or their ack was).
+        public var lossRepairs: Int
+        /// Frames renewed at the end of their TTL under the same identity (the receiver answers, their acks were lost).
+        public var renewals: Int
+        /// Moves to a new source port after the receiver stopped answering.
+        public var pathChanges: Int
+        /// Smoothed round-trip time of frame and ack; nil before the first.
+        public var roundTripMilliseconds: Double?
+    }
+
     public var url: String
     public var index: Int
     public var state: String
@@ -22,6 +36,7 @@ public struct UpstreamSnapshot: Sendable, Codable, Equatable {
     public var retryBudget: Budget
     public var inFlightFrames: Int
     public var retries: Int
+    public var frames: Frames?
     public var failovers: Int
     public var forwarded: Int
     public var forwardedBytes: Int

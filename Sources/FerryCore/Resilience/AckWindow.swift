@@ -3,65 +3,124 @@ import NIOCore
 
 /// The sender's window of frames sent to one upstream and not yet acknowledged.
 ///
-/// A pure state machine over an injected clock. Each frame is, in turn:
-/// - **awaiting its ack** until `ackTimeout` after its last send;
-/// - **backing off** for a jittered ``RetryPolicy`` delay after a timeout, then
-///   retransmitted if the caller's `mayRetry` (breaker and retry budget) agrees;
-/// - **abandoned** once it has used its attempts: it is kept, unsent, until
-///   `ttl` plus a safety margin after its first send. Receivers discard frames
-///   older than their `ttl`, so once that time has passed the frame can no
-///   longer be delivered by this upstream and its logs may safely go elsewhere
-///   without being duplicated.
+/// A pure state machine over an injected clock that tells a lost datagram
+/// from a dead upstream the way TCP and QUIC do: by whether the receiver still
+/// answers. Frames go out on a *path* (one socket, so one receiver); its
+/// answers are the evidence. The rules, in order:
+/// 1. An ack settles its frame and is an *answer* on the frame's path. A frame
+///    acknowledged after one send gives a round-trip sample (Karn's rule); the
+///    retransmission timeout (RTO) follows from them (``RoundTripEstimator``,
+///    at least `minimumRTO`, at most `ackTimeout`).
+/// 2. A frame unacknowledged one RTO after its last send, on a path that has
+///    answered since that send, was lost: it is sent again at once,
+///    byte-identical, without a retry token. Its RTO doubles with each loss in
+///    a row, up to `ackTimeout`.
+/// 3. On a path that has not answered since, frames wait: only the path's
+///    oldest is sent again, as a probe, after a jittered ``RetryPolicy`` delay
+///    that grows with each unanswered probe, and only if `mayRetry` (breaker,
+///    retry budget) agrees. When the path answers, rule 2 sends the rest.
+/// 4. The upstream *stalls* after `ackTimeout` with frames in flight and no
+///    answer on any path: each `ackTimeout` of silence is one stall (one
+///    failure for the breaker), never one per frame — a lost batched ack is
+///    one loss.
+/// 5. At the end of its TTL, a frame whose path answered within the last TTL is
+///    renewed: same identity, TTL extended (the caller signs it again), since
+///    the receiver may hold it and its logs must never get a second identity.
+///    Renewal stops at `maximumAge`.
+/// 6. Otherwise it is given up at the end of its TTL plus `margin` (receivers
+///    discard it by then): its logs may go elsewhere without being doubled.
 ///
 /// The window is bounded in frames (`capacity`) and in sequence span
 /// (`maximumSpan`, below the receiver's dedupe window), so a receiver can
 /// always tell a retransmission from a new frame.
 public struct AckWindow<Payload> {
     public struct Timing: Sendable, Equatable {
+        /// The largest RTO, the RTO before any sample, and the silence that makes a stall.
         public var ackTimeout: TimeAmount
         public var ttl: TimeAmount
         public var margin: TimeAmount
+        /// Delays between probes of a silent path (rule 3).
         public var policy: RetryPolicy
+        public var minimumRTO: TimeAmount
+        /// The oldest a frame may be renewed to (a receiver's largest TTL).
+        public var maximumAge: TimeAmount
 
-        public init(ackTimeout: TimeAmount, ttl: TimeAmount, margin: TimeAmount = .seconds(1), policy: RetryPolicy) {
+        public init(
+            ackTimeout: TimeAmount, ttl: TimeAmount, margin: TimeAmount = .seconds(1), policy: RetryPolicy,
+            minimumRTO: TimeAmount = .milliseconds(50), maximumAge: TimeAmount = .hours(1)
+        ) {
             self.ackTimeout = ackTimeout
             self.ttl = ttl
             self.margin = margin
             self.policy = policy
+            self.minimumRTO = minimumRTO
+            self.maximumAge = maximumAge
         }
     }
 
     public enum Phase: Sendable, Equatable {
-        case awaitingAck, backingOff, abandoned
+        /// Sent; waiting for its ack until its deadline.
+        case awaitingAck
+        /// Its RTO passed on a silent path: waiting for the path to answer (rule 3).
+        case unanswered
+        /// Past its TTL on a silent path: given up at its deadline (rule 6).
+        case expiring
     }
 
     public struct Entry {
         public let sequence: UInt32
         public var payload: Payload
         public let firstSent: NIODeadline
+        public var lastSent: NIODeadline
+        /// The end of its TTL (moved by each renewal).
+        public var expiry: NIODeadline
+        /// Sends so far, the first included.
         public var attempts: Int
+        /// RTOs passed in a row on an answering path (rule 2's doubling).
+        public var losses: Int
         public var deadline: NIODeadline
         public var phase: Phase
+        public var path: Int
     }
 
     /// What ``advance(now:generator:mayRetry:)`` asks the caller to do.
     public struct Advance {
-        /// Frames whose ack did not arrive in time (each a failure for the breaker).
-        public var timeouts: [UInt32] = []
-        /// Frames to send again now, byte-identical.
+        /// Frames to send again now, byte-identical (losses and probes).
         public var retransmit: [UInt32] = []
+        /// How many of `retransmit` repair a loss on an answering path (rule 2).
+        public var repairs = 0
+        /// Frames to sign again with their TTL extended and send (rule 5).
+        public var renew: [UInt32] = []
         /// Frames given up on: their logs may go to another upstream or back to the buffer.
         public var givenUp: [Entry] = []
-        /// Retries refused by `mayRetry` (budget exhausted or breaker open).
+        /// Stalls in this step (rule 4): one breaker failure each.
+        public var stalls = 0
+        /// Probes refused by `mayRetry` (budget exhausted or breaker open).
         public var retriesRefused = 0
+    }
+
+    /// What is known of one path.
+    struct Path {
+        var outstanding = 0
+        var lastAnswer: NIODeadline?
+        var probes = 0
+        var nextProbe: NIODeadline?
     }
 
     public let capacity: Int
     public let maximumSpan: UInt32
     public var timing: Timing
     public private(set) var nextSequence: UInt32
+    public private(set) var roundTrip = RoundTripEstimator()
+    /// The path new frames go out on (``switchPath(movingOutstanding:)``).
+    public private(set) var currentPath = 0
     private var entries: [UInt32: Entry] = [:]
     private var order: Deque<UInt32> = []
+    private var paths: [Int: Path] = [0: Path()]
+    /// Since when frames have waited with no answer on any path (nil: none in flight).
+    private var waitingSince: NIODeadline?
+    /// Stalls in the present silence (rule 4).
+    public private(set) var stalls = 0
 
     public init(capacity: Int, maximumSpan: UInt32 = 512, timing: Timing, firstSequence: UInt32 = 0) {
         self.capacity = capacity
@@ -89,28 +148,85 @@ public struct AckWindow<Payload> {
         return span < maximumSpan ? min(free, Int(maximumSpan - span)) : 0
     }
 
+    /// The retransmission timeout now (rule 1).
+    public var retransmissionTimeout: TimeAmount {
+        roundTrip.timeout(minimum: timing.minimumRTO, maximum: timing.ackTimeout)
+    }
+
+    /// Paths with frames in flight (the current one included).
+    public var busyPaths: Int { paths.values.filter { $0.outstanding > 0 }.count }
+
     public func entry(_ sequence: UInt32) -> Entry? { entries[sequence] }
+
+    /// The oldest frame in flight.
+    public var oldest: Entry? { order.lazy.compactMap { entries[$0] }.first }
+
+    /// Changes frame `sequence`'s payload (a renewed frame's new bytes).
+    public mutating func update(_ sequence: UInt32, _ body: (inout Entry) -> Void) {
+        guard var entry = entries[sequence] else { return }
+        body(&entry)
+        entries[sequence] = entry
+    }
 
     /// Whether any frame in the window matches `predicate`.
     public func contains(where predicate: (Entry) -> Bool) -> Bool {
         entries.values.contains(where: predicate)
     }
 
-    /// Opens a frame sent now; returns its sequence number.
+    /// Opens a frame sent now on the current path; returns its sequence number.
     public mutating func open(_ payload: Payload, now: NIODeadline) -> UInt32 {
         let sequence = nextSequence
         nextSequence &+= 1
         entries[sequence] = Entry(
-            sequence: sequence, payload: payload, firstSent: now, attempts: 1, deadline: now + timing.ackTimeout, phase: .awaitingAck)
+            sequence: sequence, payload: payload, firstSent: now, lastSent: now, expiry: now + timing.ttl, attempts: 1, losses: 0,
+            deadline: now + retransmissionTimeout, phase: .awaitingAck, path: currentPath)
         order.append(sequence)
+        paths[currentPath, default: Path()].outstanding += 1
+        if waitingSince == nil { waitingSince = now }
         return sequence
     }
 
-    /// Removes an acknowledged frame; `nil` for an unknown or repeated ack.
-    public mutating func acknowledge(_ sequence: UInt32) -> Entry? {
+    /// Removes an acknowledged frame (an answer on its path, rule 1); `nil` for an unknown or repeated ack.
+    public mutating func acknowledge(_ sequence: UInt32, now: NIODeadline) -> Entry? {
+        guard let entry = remove(sequence) else { return nil }
+        if entry.attempts == 1 { roundTrip.add(sample: now - entry.lastSent) }
+        waitingSince = entries.isEmpty ? nil : now
+        stalls = 0
+        guard var path = paths[entry.path] else { return entry }  // a retired path with nothing left in flight
+        path.lastAnswer = now
+        path.probes = 0
+        path.nextProbe = nil
+        paths[entry.path] = path
+        return entry
+    }
+
+    /// Removes a frame without an answer (the caller gives it up); nil if unknown.
+    public mutating func remove(_ sequence: UInt32) -> Entry? {
         guard let entry = entries.removeValue(forKey: sequence) else { return nil }
         trimOrder()
+        paths[entry.path]?.outstanding -= 1
+        if paths[entry.path]?.outstanding == 0, entry.path != currentPath { paths[entry.path] = nil }
+        if entries.isEmpty { waitingSince = nil }
         return entry
+    }
+
+    /// Sends new frames on a new path from now on (a new socket). With
+    /// `movingOutstanding`, the current path's frames move too (its socket is
+    /// gone, so they go out on the new one); otherwise they stay on theirs.
+    @discardableResult
+    public mutating func switchPath(movingOutstanding: Bool) -> Int {
+        let old = currentPath
+        currentPath += 1
+        var fresh = Path()
+        if movingOutstanding, let previous = paths[old] {
+            fresh.outstanding = previous.outstanding
+            for (sequence, entry) in entries where entry.path == old { entries[sequence]?.path = currentPath }
+            paths[old] = nil
+        } else if paths[old]?.outstanding == 0 {
+            paths[old] = nil
+        }
+        paths[currentPath] = fresh
+        return currentPath
     }
 
     /// Removes every frame (shutdown); returns them oldest first.
@@ -118,50 +234,97 @@ public struct AckWindow<Payload> {
         let all = order.compactMap { entries[$0] }
         entries.removeAll()
         order.removeAll()
+        paths = [currentPath: Path()]
+        waitingSince = nil
+        stalls = 0
         return all
     }
 
-    /// Moves every frame whose deadline has passed to its next phase.
+    /// Applies the rules to every frame whose deadline has passed.
     public mutating func advance(
         now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: () -> Bool
     ) -> Advance {
         var result = Advance()
+        var oldestOnPath: [Int: UInt32] = [:]
         for sequence in order {
-            guard var entry = entries[sequence], entry.deadline <= now else { continue }
-            let expiry = entry.firstSent + timing.ttl
-            switch entry.phase {
-            case .awaitingAck:
-                result.timeouts.append(sequence)
-                let wait = timing.policy.delay(forRetry: entry.attempts, using: &generator)
-                if timing.policy.allowsRetry(afterAttempts: entry.attempts), now + wait + timing.ackTimeout < expiry {
-                    entry.phase = .backingOff
-                    entry.deadline = now + wait
-                } else {
-                    entry.phase = .abandoned
-                    entry.deadline = expiry + timing.margin
-                }
-            case .backingOff:
-                if now + timing.ackTimeout >= expiry {
-                    entry.phase = .abandoned
-                    entry.deadline = expiry + timing.margin
-                } else if mayRetry() {
-                    entry.attempts += 1
-                    entry.phase = .awaitingAck
-                    entry.deadline = now + timing.ackTimeout
-                    result.retransmit.append(sequence)
-                } else {
-                    result.retriesRefused += 1
-                    entry.deadline = now + timing.policy.delay(forRetry: entry.attempts, using: &generator)
-                }
-            case .abandoned:
-                entries[sequence] = nil
-                result.givenUp.append(entry)
+            guard var entry = entries[sequence] else { continue }
+            if oldestOnPath[entry.path] == nil { oldestOnPath[entry.path] = sequence }
+            guard entry.deadline <= now || entry.expiry <= now else { continue }
+            let path = paths[entry.path] ?? Path()
+            if entry.phase == .expiring {
+                if now >= entry.deadline, let removed = remove(sequence) { result.givenUp.append(removed) }
                 continue
+            }
+            if now >= entry.expiry {
+                // Rules 5 and 6.
+                let answeredWithinTTL = path.lastAnswer.map { now - $0 < timing.ttl } ?? false
+                if answeredWithinTTL, now - entry.firstSent + timing.ttl <= timing.maximumAge {
+                    entry.expiry = now + timing.ttl
+                    entry.phase = .awaitingAck
+                    send(&entry, now: now)
+                    result.renew.append(sequence)
+                } else {
+                    entry.phase = .expiring
+                    entry.deadline = entry.expiry + timing.margin
+                }
+            } else if let answer = path.lastAnswer, answer > entry.lastSent {
+                // Rule 2: lost on a path that answers.
+                entry.losses += 1
+                entry.phase = .awaitingAck
+                send(&entry, now: now)
+                result.retransmit.append(sequence)
+                result.repairs += 1
+            } else {
+                // Rule 3: waits for its path's probe.
+                entry.phase = .unanswered
             }
             entries[sequence] = entry
         }
+        // Rule 3: a path's oldest frame is its probe, once its own RTO has passed unanswered.
+        for (pathID, sequence) in oldestOnPath.sorted(by: { $0.key < $1.key }) where entries[sequence]?.phase == .unanswered {
+            probe(path: pathID, sequence: sequence, now: now, generator: &generator, mayRetry: mayRetry, into: &result)
+        }
+        if let since = waitingSince, now - since >= timing.ackTimeout * Int64(stalls + 1) {
+            // Rule 4: one stall per ackTimeout of silence.
+            stalls += 1
+            result.stalls += 1
+        }
         trimOrder()
         return result
+    }
+
+    /// Rule 3: the oldest unanswered frame of a silent path, sent again when its probe is due.
+    private mutating func probe(
+        path pathID: Int, sequence: UInt32, now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: () -> Bool,
+        into result: inout Advance
+    ) {
+        guard var path = paths[pathID], var entry = entries[sequence] else { return }
+        guard let due = path.nextProbe else {
+            path.nextProbe = now + timing.policy.delay(forRetry: path.probes + 1, using: &generator)
+            paths[pathID] = path
+            return
+        }
+        guard now >= due else { return }
+        if mayRetry() {
+            path.probes += 1
+            entry.phase = .awaitingAck
+            send(&entry, now: now)
+            entries[sequence] = entry
+            result.retransmit.append(sequence)
+        } else {
+            result.retriesRefused += 1
+        }
+        path.nextProbe = now + timing.policy.delay(forRetry: path.probes + 1, using: &generator)
+        paths[pathID] = path
+    }
+
+    /// Counts a send of `entry` now and sets its next deadline (its RTO, doubled per loss in a row).
+    private func send(_ entry: inout Entry, now: NIODeadline) {
+        entry.attempts += 1
+        entry.lastSent = now
+        let doublings = min(entry.losses, 10)
+        let rto = retransmissionTimeout.nanoseconds.multipliedReportingOverflow(by: Int64(1) << doublings)
+        entry.deadline = now + (rto.overflow ? timing.ackTimeout : min(.nanoseconds(rto.partialValue), timing.ackTimeout))
     }
 
     private mutating func trimOrder() {

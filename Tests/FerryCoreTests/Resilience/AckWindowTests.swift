@@ -7,14 +7,37 @@ struct AckWindowTests {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
     private let timing = AckWindow<String>.Timing(
         ackTimeout: .milliseconds(100), ttl: .seconds(5), margin: .milliseconds(500),
-        policy: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200), maximumAttempts: 3))
+        policy: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200), maximumAttempts: 3), minimumRTO: .milliseconds(20),
+        maximumAge: .seconds(12))
+
+    /// Runs the window from `from` to `to` in 5 ms steps; returns what it asked for.
+    private func run(
+        _ window: inout AckWindow<String>, from: NIODeadline, to: NIODeadline, seed: UInt64 = 1, mayRetry: () -> Bool = { true },
+        each: (inout AckWindow<String>, NIODeadline) -> Void = { _, _ in }
+    ) -> (retransmit: [String], repairs: Int, renew: [String], givenUp: [String], stalls: Int, refused: Int) {
+        var generator = SplitMix(seed: seed)
+        var result: (retransmit: [String], repairs: Int, renew: [String], givenUp: [String], stalls: Int, refused: Int) = ([], 0, [], [], 0, 0)
+        var now = from
+        while now <= to {
+            each(&window, now)
+            let step = window.advance(now: now, generator: &generator, mayRetry: mayRetry)
+            result.retransmit += step.retransmit.compactMap { window.entry($0)?.payload }
+            result.repairs += step.repairs
+            result.renew += step.renew.compactMap { window.entry($0)?.payload }
+            result.givenUp += step.givenUp.map(\.payload)
+            result.stalls += step.stalls
+            result.refused += step.retriesRefused
+            now = now + .milliseconds(5)
+        }
+        return result
+    }
 
     @Test func ackRemovesTheFrameOnce() {
         var window = AckWindow<String>(capacity: 4, timing: timing, firstSequence: 7)
         let sequence = window.open("a", now: start)
         #expect(sequence == 7)
-        #expect(window.acknowledge(sequence)?.payload == "a")
-        #expect(window.acknowledge(sequence) == nil)
+        #expect(window.acknowledge(sequence, now: start)?.payload == "a")
+        #expect(window.acknowledge(sequence, now: start) == nil)
         #expect(window.isEmpty)
     }
 
@@ -23,13 +46,13 @@ struct AckWindowTests {
         _ = window.open("a", now: start)
         _ = window.open("b", now: start)
         #expect(!window.hasRoom)
-        _ = window.acknowledge(1)
+        _ = window.acknowledge(1, now: start)
         #expect(window.hasRoom)
         _ = window.open("c", now: start)  // sequence 2
-        _ = window.acknowledge(2)
+        _ = window.acknowledge(2, now: start)
         _ = window.open("d", now: start)  // 3
         #expect(!window.hasRoom)  // 2 in flight
-        _ = window.acknowledge(3)
+        _ = window.acknowledge(3, now: start)
         #expect(!window.hasRoom)  // frame 0 still unacked and next is 4: span 4 reached
     }
 
@@ -39,58 +62,151 @@ struct AckWindowTests {
         _ = window.open("a", now: start)  // 0
         _ = window.open("b", now: start)  // 1
         #expect(window.room == 4)
-        _ = window.acknowledge(1)
+        _ = window.acknowledge(1, now: start)
         #expect(window.room == 4)  // frame 0 still holds the span's start
-        _ = window.acknowledge(0)
+        _ = window.acknowledge(0, now: start)
         #expect(window.room == 6)  // empty again: a full span ahead
-        var small = AckWindow<String>(capacity: 2, timing: timing)
-        _ = small.open("x", now: start)
-        #expect(small.room == 1)
-        _ = small.open("y", now: start)
-        #expect(small.room == 0 && !small.hasRoom)
     }
 
-    @Test func timeoutBackoffRetransmitThenGiveUpAfterTheTimeToLive() {
-        var window = AckWindow<String>(capacity: 4, timing: timing)
-        var generator = SplitMix(seed: 1)
-        let sequence = window.open("a", now: start)
-        var now = start + .milliseconds(99)
-        #expect(window.advance(now: now, generator: &generator, mayRetry: { true }).timeouts.isEmpty)
-        now = start + .milliseconds(100)
-        let first = window.advance(now: now, generator: &generator, mayRetry: { true })
-        #expect(first.timeouts == [sequence])
-        #expect(window.entry(sequence)?.phase == .backingOff)
-        #expect(window.entry(sequence)!.deadline <= now + .milliseconds(50))  // retry 1: ceiling 50 ms
-
-        var retransmits = 0
-        var givenUp: [AckWindow<String>.Entry] = []
-        while givenUp.isEmpty, now < start + .seconds(10) {
-            now = now + .milliseconds(10)
-            let step = window.advance(now: now, generator: &generator, mayRetry: { true })
-            retransmits += step.retransmit.count
-            givenUp += step.givenUp
+    /// Rule 1: the RTO follows the measured round trip; a retransmitted frame's ack gives no sample (Karn).
+    @Test func theRetransmissionTimeoutFollowsTheRoundTripOfFramesSentOnce() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        #expect(window.retransmissionTimeout == .milliseconds(100))  // no sample yet: the ack timeout
+        for index in 0..<20 {
+            let sent = start + .milliseconds(Int64(index) * 10)
+            let sequence = window.open("f\(index)", now: sent)
+            _ = window.acknowledge(sequence, now: sent + .milliseconds(4))
         }
-        #expect(retransmits == 2)  // three attempts in all
-        #expect(givenUp.map(\.payload) == ["a"])
-        // Not before the time-to-live plus the margin: receivers would still take it.
-        #expect(now >= start + .seconds(5) + .milliseconds(500))
+        #expect(window.roundTrip.smoothed! < .milliseconds(5))
+        #expect(window.retransmissionTimeout == .milliseconds(20))  // the minimum
+        let before = window.roundTrip
+        let late = window.open("late", now: start + .seconds(1))
+        window.update(late) { $0.attempts = 2 }
+        _ = window.acknowledge(late, now: start + .seconds(2))
+        #expect(window.roundTrip == before)
+    }
+
+    /// Rule 2: a frame the receiver did not answer while it answered a later one is sent again at once,
+    /// without asking for a retry token, and is not a stall.
+    @Test func aLossOnAnAnsweringPathIsRepairedWithoutARetryToken() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("lost", now: start)
+        let answered = window.open("answered", now: start)
+        _ = window.acknowledge(answered, now: start + .milliseconds(2))
+        // Its deadline is the RTO at its send (the ack timeout: no sample yet).
+        let steps = run(&window, from: start, to: start + .milliseconds(100), mayRetry: { Issue.record("no token is asked for"); return false })
+        #expect(steps.retransmit == ["lost"])
+        #expect(steps.repairs == 1 && steps.stalls == 0 && steps.refused == 0)
+        #expect(window.entry(0)?.attempts == 2)
+    }
+
+    /// Rule 3: on a silent path only the oldest frame is sent again, as a probe, on a growing backoff.
+    @Test func aSilentPathIsProbedWithItsOldestFrameOnly() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        for name in ["a", "b", "c"] { _ = window.open(name, now: start) }
+        let steps = run(&window, from: start, to: start + .seconds(2))
+        #expect(!steps.retransmit.isEmpty)
+        #expect(Set(steps.retransmit) == ["a"])
+        #expect(steps.retransmit.count <= 2_000 / 50)  // at least the policy's base apart
+        #expect(steps.repairs == 0)
+    }
+
+    /// Rule 3: probes ask the breaker and budget; a refusal is counted and nothing is sent.
+    @Test func refusedProbesWaitAndAreCounted() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("a", now: start)
+        let steps = run(&window, from: start, to: start + .seconds(1), mayRetry: { false })
+        #expect(steps.retransmit.isEmpty)
+        #expect(steps.refused > 0)
+        #expect(window.entry(0)?.attempts == 1)
+    }
+
+    /// Rules 2 and 3: when a silent path answers again, every frame waiting on it goes out at once.
+    @Test func whenASilentPathAnswersAgainItsWaitingFramesAreSentAgain() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        for name in ["a", "b", "c", "d"] { _ = window.open(name, now: start) }
+        _ = run(&window, from: start, to: start + .milliseconds(400), mayRetry: { false })
+        _ = window.acknowledge(3, now: start + .milliseconds(401))  // "d" answered: the path lives
+        let steps = run(&window, from: start + .milliseconds(405), to: start + .milliseconds(410), mayRetry: { false })
+        #expect(steps.retransmit.sorted() == ["a", "b", "c"])
+        #expect(steps.repairs == 3)
+    }
+
+    /// Rule 4: silence is one stall per ack timeout, however many frames wait.
+    @Test func stallsAreCountedPerAckTimeoutOfSilenceNotPerFrame() {
+        var window = AckWindow<String>(capacity: 64, timing: timing)
+        for index in 0..<64 { _ = window.open("f\(index)", now: start) }
+        let steps = run(&window, from: start, to: start + .milliseconds(350))
+        #expect(steps.stalls == 3)
+        #expect(window.stalls == 3)
+        _ = window.acknowledge(63, now: start + .milliseconds(351))
+        #expect(window.stalls == 0)
+        let after = run(&window, from: start + .milliseconds(355), to: start + .milliseconds(440))
+        #expect(after.stalls == 0)
+    }
+
+    /// Rule 5: a frame whose receiver answers (its own ack lost) keeps its identity at its TTL.
+    @Test func aFrameWhoseReceiverAnswersIsRenewedAtItsTTL() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("acks lost", now: start)
+        var answered = 0
+        let steps = run(&window, from: start, to: start + .milliseconds(9_500), each: { window, now in
+            // Another frame sent and answered every 500 ms: the path is alive, only this frame's acks are lost.
+            if now >= start + .milliseconds(Int64(answered) * 500) {
+                let sequence = window.open("ok\(answered)", now: now)
+                _ = window.acknowledge(sequence, now: now)
+                answered += 1
+            }
+        })
+        #expect(steps.givenUp.isEmpty)
+        #expect(steps.renew == ["acks lost"])  // at 5 s
+        #expect(window.entry(0)!.expiry == start + .seconds(10))
+    }
+
+    /// Rules 5 and 6: renewal stops at the largest age a receiver accepts.
+    @Test func renewalStopsAtTheMaximumAge() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("old", now: start)
+        var answered = 0
+        let steps = run(&window, from: start, to: start + .seconds(14), each: { window, now in
+            if now >= start + .milliseconds(Int64(answered) * 500) {
+                let sequence = window.open("ok\(answered)", now: now)
+                _ = window.acknowledge(sequence, now: now)
+                answered += 1
+            }
+        })
+        #expect(steps.renew == ["old"])  // at 5 s; at 10 s another TTL would pass 12 s
+        #expect(steps.givenUp == ["old"])
+    }
+
+    /// Rule 6: on a path silent for a whole TTL the frame is given up, but not before TTL plus margin.
+    @Test func aFrameOnASilentPathIsGivenUpAfterItsTTLAndMargin() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("a", now: start)
+        let early = run(&window, from: start, to: start + .milliseconds(5_495))
+        #expect(early.givenUp.isEmpty && early.renew.isEmpty)
+        let late = run(&window, from: start + .milliseconds(5_500), to: start + .milliseconds(5_510))
+        #expect(late.givenUp == ["a"])
         #expect(window.isEmpty)
     }
 
-    @Test func refusedRetriesWaitAndAreCounted() {
-        var window = AckWindow<String>(capacity: 4, timing: timing)
-        var generator = SplitMix(seed: 2)
-        let sequence = window.open("a", now: start)
-        var now = start + .milliseconds(100)
-        _ = window.advance(now: now, generator: &generator, mayRetry: { false })
-        var refused = 0
-        for _ in 0..<20 {
-            now = now + .milliseconds(60)
-            let step = window.advance(now: now, generator: &generator, mayRetry: { false })
-            refused += step.retriesRefused
-            #expect(step.retransmit.isEmpty)
-        }
-        #expect(refused > 0)
-        #expect(window.entry(sequence)?.attempts == 1)
+    /// New frames go out on a new path; the old path's frames stay on it, are
+    /// probed, and are not "repaired" by the new path's answers (another receiver's).
+    @Test func framesStayOnTheirPathAndAnotherPathsAnswersDoNotRepairThem() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("old", now: start)
+        let path = window.switchPath(movingOutstanding: false)
+        #expect(window.entry(0)?.path == 0 && path == 1)
+        #expect(window.busyPaths == 1)
+        let silent = run(&window, from: start, to: start + .milliseconds(250))
+        #expect(silent.stalls == 2)  // silence on every path: the upstream stalls
+        let fresh = window.open("new", now: start + .milliseconds(250))
+        _ = window.acknowledge(fresh, now: start + .milliseconds(251))  // the new path answers; the old one still does not
+        #expect(window.stalls == 0)
+        let later = run(&window, from: start + .milliseconds(255), to: start + .milliseconds(600))
+        #expect(later.repairs == 0)  // only probed, never "repaired" by another path's answer
+        #expect(window.busyPaths == 1)
+        _ = window.switchPath(movingOutstanding: true)
+        #expect(window.entry(0)?.path == 0)  // an old path's frames are not moved; only the current path's are
     }
 }
