@@ -94,7 +94,12 @@ struct AckWindowTests {
         let answered = window.open("answered", now: start)
         _ = window.acknowledge(answered, now: start + .milliseconds(2))
         // Its deadline is the RTO at its send (the ack timeout: no sample yet).
-        let steps = run(&window, from: start, to: start + .milliseconds(100), mayRetry: { Issue.record("no token is asked for"); return false })
+        let steps = run(
+            &window, from: start, to: start + .milliseconds(100),
+            mayRetry: {
+                Issue.record("no token is asked for")
+                return false
+            })
         #expect(steps.retransmit == ["lost"])
         #expect(steps.repairs == 1 && steps.stalls == 0 && steps.refused == 0)
         #expect(window.entry(0)?.attempts == 2)
@@ -150,14 +155,16 @@ struct AckWindowTests {
         var window = AckWindow<String>(capacity: 8, timing: timing)
         _ = window.open("acks lost", now: start)
         var answered = 0
-        let steps = run(&window, from: start, to: start + .milliseconds(9_500), each: { window, now in
-            // Another frame sent and answered every 500 ms: the path is alive, only this frame's acks are lost.
-            if now >= start + .milliseconds(Int64(answered) * 500) {
-                let sequence = window.open("ok\(answered)", now: now)
-                _ = window.acknowledge(sequence, now: now)
-                answered += 1
-            }
-        })
+        let steps = run(
+            &window, from: start, to: start + .milliseconds(9_500),
+            each: { window, now in
+                // Another frame sent and answered every 500 ms: the path is alive, only this frame's acks are lost.
+                if now >= start + .milliseconds(Int64(answered) * 500) {
+                    let sequence = window.open("ok\(answered)", now: now)
+                    _ = window.acknowledge(sequence, now: now)
+                    answered += 1
+                }
+            })
         #expect(steps.givenUp.isEmpty)
         #expect(steps.renew == ["acks lost"])  // at 5 s
         #expect(window.entry(0)!.expiry == start + .seconds(10))
@@ -168,13 +175,15 @@ struct AckWindowTests {
         var window = AckWindow<String>(capacity: 8, timing: timing)
         _ = window.open("old", now: start)
         var answered = 0
-        let steps = run(&window, from: start, to: start + .seconds(14), each: { window, now in
-            if now >= start + .milliseconds(Int64(answered) * 500) {
-                let sequence = window.open("ok\(answered)", now: now)
-                _ = window.acknowledge(sequence, now: now)
-                answered += 1
-            }
-        })
+        let steps = run(
+            &window, from: start, to: start + .seconds(14),
+            each: { window, now in
+                if now >= start + .milliseconds(Int64(answered) * 500) {
+                    let sequence = window.open("ok\(answered)", now: now)
+                    _ = window.acknowledge(sequence, now: now)
+                    answered += 1
+                }
+            })
         #expect(steps.renew == ["old"])  // at 5 s; at 10 s another TTL would pass 12 s
         #expect(steps.givenUp == ["old"])
     }
