@@ -240,6 +240,7 @@ public final class RelayMetrics: Sendable {
                 state.upstreams[index]?.attemptsSucceeded.update(to: upstream.attemptsSucceeded.load)
                 state.upstreams[index]?.attemptsFailed.update(to: upstream.attemptsFailed.load)
                 state.upstreams[index]?.retries.update(to: snapshot.retries)
+                if let frames = snapshot.frames { state.upstreams[index]?.frames?.update(from: frames) }
                 state.upstreams[index]?.budgetExhausted.update(to: snapshot.retryBudget.exhausted)
                 state.upstreams[index]?.failovers.update(to: snapshot.failovers)
                 for breakerState in CircuitBreaker.State.allCases {

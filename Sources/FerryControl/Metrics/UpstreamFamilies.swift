@@ -24,6 +24,45 @@ struct UpstreamFamilies {
     var tlsFailures: [String: TotalCounter]
     var tlsInsecure: Gauge
     var unauthenticatedAcks: [FrameAuthFailure: TotalCounter]
+    /// `ferry://` only: how frames fare on the path.
+    var frames: FrameFamilies?
+}
+
+/// A `ferry://` upstream's path: frames sent, repaired after a loss, renewed,
+/// moves to a new source port, and the round-trip time.
+struct FrameFamilies {
+    var sent: TotalCounter
+    var lossRepairs: TotalCounter
+    var renewals: TotalCounter
+    var pathChanges: TotalCounter
+    var roundTrip: Gauge
+
+    init?(upstream: Upstream, registry: PrometheusCollectorRegistry) {
+        guard case .ferry = upstream.url else { return nil }
+        let label = [("upstream", upstream.url.description)]
+        sent = TotalCounter(registry.ferryCounter("upstream_frames_sent", "ferry://: frames sent (first sends).", label))
+        lossRepairs = TotalCounter(
+            registry.ferryCounter(
+                "upstream_loss_repairs", "ferry://: frames sent again because the receiver answered later frames but not them (a loss).", label))
+        renewals = TotalCounter(
+            registry.ferryCounter(
+                "upstream_frame_renewals", "ferry://: frames renewed at the end of their TTL under the same identity (their acks were lost).",
+                label))
+        pathChanges = TotalCounter(
+            registry.ferryCounter("upstream_path_changes", "ferry://: moves to a new source port after the receiver stopped answering.", label))
+        roundTrip = registry.ferryGauge(
+            "upstream_rtt", unit: "seconds", "ferry://: smoothed round-trip time of a frame and its ack (-1 before the first).", label)
+    }
+
+    mutating func update(from snapshot: UpstreamSnapshot.Frames) {
+        sent.update(to: snapshot.sent)
+        lossRepairs.update(to: snapshot.lossRepairs)
+        renewals.update(to: snapshot.renewals)
+        pathChanges.update(to: snapshot.pathChanges)
+        roundTrip.set(snapshot.roundTripMilliseconds.map { $0 / 1000 } ?? -1)
+    }
+
+    var counters: [TotalCounter] { [sent, lossRepairs, renewals, pathChanges] }
 }
 
 extension UpstreamFamilies {
@@ -32,8 +71,10 @@ extension UpstreamFamilies {
         let counters =
             [forwarded, forwardedBytes, attemptsSucceeded, attemptsFailed, retries, budgetExhausted, failovers, resent]
             + Array(transitions.values) + Array(sendErrors.values) + Array(tlsFailures.values) + Array(unauthenticatedAcks.values)
+            + (frames?.counters ?? [])
         registry.unregister(
-            counters: counters, gauges: [inFlight, failureRate, budgetTokens, unacknowledged, tlsInsecure] + Array(breakerState.values))
+            counters: counters,
+            gauges: [inFlight, failureRate, budgetTokens, unacknowledged, tlsInsecure] + Array(breakerState.values) + (frames.map { [$0.roundTrip] } ?? []))
     }
 
     /// Registers one upstream's families, labelled by its URL.
@@ -87,7 +128,8 @@ extension UpstreamFamilies {
             tlsFailures: Self.tlsFailureCounters(registry: registry, upstream: upstream),
             tlsInsecure: registry.ferryGauge(
                 "upstream_tls_insecure", "1 for a tls:// upstream whose certificate and name are not verified (upstream-tls.insecure).", [label]),
-            unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream))
+            unauthenticatedAcks: Self.unauthenticatedCounters(registry: registry, upstream: upstream),
+            frames: FrameFamilies(upstream: upstream, registry: registry))
     }
 
     static func tlsFailureCounters(registry: PrometheusCollectorRegistry, upstream: Upstream) -> [String: TotalCounter] {
