@@ -72,9 +72,8 @@ extension UpstreamFamilies {
             [forwarded, forwardedBytes, attemptsSucceeded, attemptsFailed, retries, budgetExhausted, failovers, resent]
             + Array(transitions.values) + Array(sendErrors.values) + Array(tlsFailures.values) + Array(unauthenticatedAcks.values)
             + (frames?.counters ?? [])
-        registry.unregister(
-            counters: counters,
-            gauges: [inFlight, failureRate, budgetTokens, unacknowledged, tlsInsecure] + Array(breakerState.values) + (frames.map { [$0.roundTrip] } ?? []))
+        let gauges = [inFlight, failureRate, budgetTokens, unacknowledged, tlsInsecure] + Array(breakerState.values)
+        registry.unregister(counters: counters, gauges: gauges + (frames.map { [$0.roundTrip] } ?? []))
     }
 
     /// Registers one upstream's families, labelled by its URL.
