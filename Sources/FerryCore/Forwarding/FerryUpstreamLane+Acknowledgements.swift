@@ -169,8 +169,11 @@ extension FerryUpstreamLane {
         return true
     }
 
-    /// Hands a frame's logs back to the buffer: its path was silent for a whole TTL (``AckWindow`` rule 6).
+    /// Hands a frame's logs back to the buffer: its path was silent for a whole
+    /// TTL (``AckWindow`` rule 6). A failure for the breaker, which also frees
+    /// the probe permit the frame held if it went out half-open.
     private func giveUp(_ entry: AckWindow<InFlight>.Entry) {
+        upstream.record(success: false, traceID: entry.payload.traceID, fromCurrentAddress: entry.payload.address == address)
         journal?.closed(.init(sender: senderID, sequence: entry.sequence))
         upstream.inFlightFrames.add(-1)
         logsInFlight -= entry.payload.count

@@ -22,8 +22,11 @@ extension FerryUpstreamLane {
             self.channel = channel
             // A new socket is a new path. Frames of a socket still open (a
             // repoint, a new source port) stay on it; those of a closed one move.
-            self.window.switchPath(movingOutstanding: !self.keepPathOnConnect)
+            // A new address is a new destination: what waits at the old one is no stall of this one.
+            self.window.switchPath(
+                movingOutstanding: !self.keepPathOnConnect, newAddress: self.pathAddress != self.address, now: .now())
             self.keepPathOnConnect = false
+            self.pathAddress = self.address
             self.frameLimit = self.frameLimit(of: socket)
             self.reconnect.reset()
             self.upstream.setAvailable(true, lane: self.laneIndex)

@@ -87,6 +87,8 @@ final class FerryUpstreamLane: UpstreamLane {
     var stopped = false
     /// The next connect keeps the frames in flight on the old socket's path (see ``rotatePath(reason:)``).
     var keepPathOnConnect = false
+    /// The address of the window's current path.
+    var pathAddress: SocketAddress?
     var tickScheduled = false
     /// Acks of the current read burst freed room in the window.
     var roomOpened = false

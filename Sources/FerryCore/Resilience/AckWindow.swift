@@ -19,10 +19,11 @@ import NIOCore
 ///    oldest is sent again, as a probe, after a jittered ``RetryPolicy`` delay
 ///    that grows with each unanswered probe, and only if `mayRetry` (breaker,
 ///    retry budget) agrees. When the path answers, rule 2 sends the rest.
-/// 4. The upstream *stalls* after `ackTimeout` with frames in flight and no
-///    answer on any path: each `ackTimeout` of silence is one stall (one
-///    failure for the breaker), never one per frame — a lost batched ack is
-///    one loss.
+/// 4. The upstream *stalls* after `ackTimeout` with frames in flight to its
+///    current address and no answer on any path there: each `ackTimeout` of
+///    silence is one stall (one failure for the breaker), never one per frame
+///    — a lost batched ack is one loss. Frames left at an earlier address
+///    count for nothing.
 /// 5. At the end of its TTL, a frame whose path answered within the last TTL is
 ///    renewed: same identity, TTL extended (the caller signs it again), since
 ///    the receiver may hold it and its logs must never get a second identity.
@@ -101,6 +102,8 @@ public struct AckWindow<Payload> {
 
     /// What is known of one path.
     struct Path {
+        /// Which address it goes to (``switchPath(movingOutstanding:newAddress:now:)``).
+        var destination = 0
         var outstanding = 0
         var lastAnswer: NIODeadline?
         var probes = 0
@@ -112,12 +115,14 @@ public struct AckWindow<Payload> {
     public var timing: Timing
     public private(set) var nextSequence: UInt32
     public private(set) var roundTrip = RoundTripEstimator()
-    /// The path new frames go out on (``switchPath(movingOutstanding:)``).
+    /// The path new frames go out on (``switchPath(movingOutstanding:newAddress:now:)``).
     public private(set) var currentPath = 0
     private var entries: [UInt32: Entry] = [:]
     private var order: Deque<UInt32> = []
     private var paths: [Int: Path] = [0: Path()]
-    /// Since when frames have waited with no answer on any path (nil: none in flight).
+    /// The address new frames go to, as a count of address changes.
+    private var currentDestination = 0
+    /// Since when frames have waited with no answer on any path to the current address (nil: none in flight there).
     private var waitingSince: NIODeadline?
     /// Stalls in the present silence (rule 4).
     public private(set) var stalls = 0
@@ -188,10 +193,13 @@ public struct AckWindow<Payload> {
 
     /// Removes an acknowledged frame (an answer on its path, rule 1); `nil` for an unknown or repeated ack.
     public mutating func acknowledge(_ sequence: UInt32, now: NIODeadline) -> Entry? {
+        let destination = entries[sequence].flatMap { paths[$0.path]?.destination }
         guard let entry = remove(sequence) else { return nil }
         if entry.attempts == 1 { roundTrip.add(sample: now - entry.lastSent) }
-        waitingSince = entries.isEmpty ? nil : now
-        stalls = 0
+        if destination == currentDestination {
+            waitingSince = outstandingAtCurrentAddress > 0 ? now : nil
+            stalls = 0
+        }
         guard var path = paths[entry.path] else { return entry }  // a retired path with nothing left in flight
         path.lastAnswer = now
         path.probes = 0
@@ -206,22 +214,35 @@ public struct AckWindow<Payload> {
         trimOrder()
         paths[entry.path]?.outstanding -= 1
         if paths[entry.path]?.outstanding == 0, entry.path != currentPath { paths[entry.path] = nil }
-        if entries.isEmpty { waitingSince = nil }
+        if outstandingAtCurrentAddress == 0 { waitingSince = nil }
         return entry
+    }
+
+    /// Frames in flight on paths to the current address.
+    private var outstandingAtCurrentAddress: Int {
+        paths.values.reduce(0) { $0 + ($1.destination == currentDestination ? $1.outstanding : 0) }
     }
 
     /// Sends new frames on a new path from now on (a new socket). With
     /// `movingOutstanding`, the current path's frames move too (its socket is
     /// gone, so they go out on the new one); otherwise they stay on theirs.
+    /// With `newAddress`, the path goes elsewhere: the silence of frames left
+    /// at the old address is no longer a stall (rule 4).
     @discardableResult
-    public mutating func switchPath(movingOutstanding: Bool) -> Int {
+    public mutating func switchPath(movingOutstanding: Bool, newAddress: Bool = false, now: NIODeadline) -> Int {
         let old = currentPath
         currentPath += 1
-        var fresh = Path()
+        if newAddress {
+            currentDestination += 1
+            stalls = 0
+            waitingSince = nil
+        }
+        var fresh = Path(destination: currentDestination)
         if movingOutstanding, let previous = paths[old] {
             fresh.outstanding = previous.outstanding
             for (sequence, entry) in entries where entry.path == old { entries[sequence]?.path = currentPath }
             paths[old] = nil
+            if previous.outstanding > 0, waitingSince == nil { waitingSince = now }
         } else if paths[old]?.outstanding == 0 {
             paths[old] = nil
         }

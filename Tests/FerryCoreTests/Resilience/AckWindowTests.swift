@@ -204,7 +204,7 @@ struct AckWindowTests {
     @Test func framesStayOnTheirPathAndAnotherPathsAnswersDoNotRepairThem() {
         var window = AckWindow<String>(capacity: 8, timing: timing)
         _ = window.open("old", now: start)
-        let path = window.switchPath(movingOutstanding: false)
+        let path = window.switchPath(movingOutstanding: false, now: start)
         #expect(window.entry(0)?.path == 0 && path == 1)
         #expect(window.busyPaths == 1)
         let silent = run(&window, from: start, to: start + .milliseconds(250))
@@ -215,7 +215,21 @@ struct AckWindowTests {
         let later = run(&window, from: start + .milliseconds(255), to: start + .milliseconds(600))
         #expect(later.repairs == 0)  // only probed, never "repaired" by another path's answer
         #expect(window.busyPaths == 1)
-        _ = window.switchPath(movingOutstanding: true)
+        _ = window.switchPath(movingOutstanding: true, now: start + .milliseconds(600))
         #expect(window.entry(0)?.path == 0)  // an old path's frames are not moved; only the current path's are
+    }
+
+    /// Rule 4: frames left at an earlier address (a name's other address took over) are no stall of the new one.
+    @Test func framesLeftAtAnEarlierAddressAreNoStall() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("refused", now: start)
+        _ = window.switchPath(movingOutstanding: false, newAddress: true, now: start)
+        let fresh = window.open("answered", now: start)
+        _ = window.acknowledge(fresh, now: start + .milliseconds(1))
+        let steps = run(&window, from: start, to: start + .milliseconds(800))
+        #expect(steps.stalls == 0)
+        _ = window.open("silent", now: start + .milliseconds(800))
+        let later = run(&window, from: start + .milliseconds(805), to: start + .milliseconds(1_000))
+        #expect(later.stalls == 2)  // a frame to the new address that is not answered is: at 100 and 200 ms
     }
 }
