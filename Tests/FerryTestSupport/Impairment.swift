@@ -92,7 +92,7 @@ public struct ImpairmentCounters: Sendable, Equatable, CustomStringConvertible {
     public var reordered = 0
     /// Held by delay or jitter.
     public var delayed = 0
-    /// Sent with flipped bits.
+    /// Sent with flipped bits (both copies of a flipped duplicate count: each reaches the receiver).
     public var flipped = 0
     /// Dropped because a partition was on.
     public var partitioned = 0
