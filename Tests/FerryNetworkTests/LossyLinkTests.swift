@@ -20,6 +20,13 @@ struct LossyLinkTests {
         try await run("loss2", loss: 0.02, count: 100_000, rate: 20_000, seed: SeededRandom.seed(fallback: 3_202))
     }
 
+    /// 2 % loss each way at 3,000/s, 60,000 logs: frames leave short (a read
+    /// burst each), so there are many more of them, and more lost, per log.
+    @Test(.enabled(if: TestNetwork.isAvailable))
+    func twoPercentLossEachWayAtAFewThousandASecond() async throws {
+        try await run("loss2s", loss: 0.02, count: 60_000, rate: 3_000, seed: SeededRandom.seed(fallback: 3_203))
+    }
+
     /// 5 % loss each way, 100,000 logs at 20,000/s.
     @Test(.enabled(if: TestNetwork.isAvailable))
     func fivePercentLossEachWayKeepsUp() async throws {

@@ -98,7 +98,15 @@ final class RelayedChain {
 
     /// Missing, doubled and unexpected lines in the aggregator's file now.
     func tally(prefix: String, count: Int) -> (missing: Int, duplicated: Int, unexpected: Int) {
-        PacedSender.tally(prefix: prefix, count: count, in: fileLines(output))
+        PacedSender.tally(prefix: prefix, count: count, in: outputLines)
+    }
+
+    /// The aggregator's file, line by line, read as bytes: a corrupted log
+    /// (udp:// passes flipped bits on) is not valid UTF-8, and `fileLines`
+    /// would then read the whole file as empty.
+    var outputLines: [Substring] {
+        guard let data = FileManager.default.contents(atPath: output) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).map { Substring(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// The seed of the relay and what it did, for failure messages.
@@ -160,7 +168,7 @@ extension RelayedChain {
     /// The numbers of `prefix`'s logs that are missing from, and doubled in, the aggregator's file.
     func missingAndDoubled(prefix: String, count: Int) -> (missing: [Int], doubled: [Int]) {
         var seen = [Int](repeating: 0, count: count)
-        for line in fileLines(output) where line.hasPrefix(prefix + "-") {
+        for line in outputLines where line.hasPrefix(prefix + "-") {
             if let number = Int(line.dropFirst(prefix.count + 1)), number < count { seen[number] += 1 }
         }
         return (seen.indices.filter { seen[$0] == 0 }, seen.indices.filter { seen[$0] > 1 })

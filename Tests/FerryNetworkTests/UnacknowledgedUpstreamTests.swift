@@ -19,15 +19,18 @@ struct UnacknowledgedUpstreamTests {
         let start = Date()
         relay.schedule([ScheduledPartition(at: .seconds(3), for: .seconds(2))])
         try await chain.offer(prefix: "udp", count: count, rate: 3_000)
+        // The relay has read every datagram and sent every one it held back.
+        #expect(await eventually(seconds: 5) { relay.counters(.data).received == count && relay.holding == 0 }, "\(chain.relayDescription)")
         let data = relay.counters(.data)
-        let settled = await eventually(seconds: 10, every: .milliseconds(250)) { fileLines(chain.output).count >= data.forwarded }
+        let settled = await eventually(seconds: 10, every: .milliseconds(250)) { chain.outputLines.count >= data.forwarded }
         let delivery = await chain.awaitDelivery(prefix: "udp", count: count, within: 0, settle: .seconds(1))
         chain.report("udp \(count) logs at 3000/s, chaos", delivery, since: start)
         let edge = chain.edgeStatus.counters()
-        let context = "\(delivery); edge \(edge); \(chain.relayDescription)"
+        let aggregator = chain.aggregatorStatus.counters().filter { ["received", "forwarded", "dropped_by_reason"].contains($0.key) }
+        let context = "\(delivery); edge \(edge); aggregator \(aggregator); \(chain.relayDescription)"
         #expect(edge["received"] as? Int == count && edge["forwarded"] as? Int == count && edge["dropped"] as? Int == 0, "\(context)")
         #expect(data.received == count, "the edge sent each log once; \(context)")
-        #expect(settled && fileLines(chain.output).count == data.forwarded, "each datagram sent became one line; \(context)")
+        #expect(settled && chain.outputLines.count == data.forwarded, "each datagram sent became one line; \(context)")
         #expect(data.forwarded == count - data.dropped + data.duplicated, "\(context)")
         #expect(delivery.missing >= data.dropped, "what the link dropped is gone: \(context)")
     }

@@ -114,6 +114,9 @@ public final class ImpairmentRelay: Sendable {
     /// Client flows seen (distinct client address and port).
     public var flows: Int { shared.published.withLock { $0.flows } }
 
+    /// Datagrams held for later (delayed or reordered) and not yet sent.
+    public var holding: Int { shared.published.withLock { $0.holding } }
+
     /// The seed (and how to replay it) and both directions' counters: for failure messages.
     public var description: String {
         "relay seed \(seed) (replay: FERRY_TEST_SEED=\(seed)); data: \(counters(.data)); acks: \(counters(.acks)); flows: \(flows)"
@@ -135,7 +138,7 @@ final class RelayShared: Sendable {
     }
 
     let control: Mutex<Control>
-    let published = Mutex<(counters: [ImpairmentCounters], flows: Int)>(([ImpairmentCounters(), ImpairmentCounters()], 0))
+    let published = Mutex<(counters: [ImpairmentCounters], flows: Int, holding: Int)>(([ImpairmentCounters(), ImpairmentCounters()], 0, 0))
 
     init(_ control: Control) { self.control = Mutex(control) }
 }

@@ -65,8 +65,8 @@ final class RelayLoop: @unchecked Sendable {
                 for index in 2..<descriptors.count where descriptors[index].revents != 0 { readServer(flow: index - 2) }
             }
             sendDue()
-            let flowCount = flows.count
-            shared.published.withLock { $0 = (counters, flowCount) }
+            let (flowCount, holding) = (flows.count, held.count)
+            shared.published.withLock { $0 = (counters, flowCount, holding) }
         }
         for flow in flows { close(flow.socket) }
         close(clientSocket)
