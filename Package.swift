@@ -12,6 +12,11 @@ let withFuzzing = Context.environment["FERRY_FUZZ"] != nil
 
 let package = Package(
     name: "ferry",
+    // Ferry runs on Linux only: its data plane calls recvmmsg/sendmmsg, UDP_SEGMENT,
+    // SO_RCVBUFFORCE and TCP_INFO through Glibc and CFerrySystem, and reads /proc.
+    // It is built and tested on Debian with Swift 6.2+, never on macOS; the macOS
+    // entry only states what a dependency requires (swift-configuration's API is
+    // macOS 15+), so that the package resolves and editors can index it there.
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ferry", targets: ["ferry"]),

@@ -11,201 +11,201 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "Address to receive logs on, repeatable: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT (key listen).")
+        help: .key("Address to receive logs on, repeatable: udp://HOST:PORT (or HOST:PORT), tcp://HOST:PORT, tls://HOST:PORT", "listen"))
     var listen: [String] = []
 
-    @Option(name: .customLong("tcp-idle-timeout"), help: "Idle time after which a tcp/tls connection is closed (key tcp.idle-timeout).")
+    @Option(name: .customLong("tcp-idle-timeout"), help: .key("Idle time after which a tcp/tls connection is closed", "tcp.idle-timeout"))
     var tcpIdleTimeout: String?
-    @Option(name: .customLong("tcp-max-connections"), help: "Open connections per tcp/tls listener (key tcp.max-connections).")
+    @Option(name: .customLong("tcp-max-connections"), help: .key("Open connections per tcp/tls listener", "tcp.max-connections"))
     var tcpMaxConnections: String?
     @Option(
         name: .customLong("tcp-max-connections-per-source"),
-        help: "Open connections per tcp/tls listener and source address (key tcp.max-connections-per-source).")
+        help: .key("Open connections per tcp/tls listener and source address", "tcp.max-connections-per-source"))
     var tcpMaxConnectionsPerSource: String?
-    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain of tls:// listeners (key tls.cert).")
+    @Option(name: .customLong("tls-cert"), help: .key("PEM certificate chain of tls:// listeners", "tls.cert"))
     var tlsCert: String?
-    @Option(name: .customLong("tls-key"), help: "PEM private key of tls:// listeners (key tls.key).")
+    @Option(name: .customLong("tls-key"), help: .key("PEM private key of tls:// listeners", "tls.key"))
     var tlsKey: String?
-    @Option(name: .customLong("tls-ca"), help: "PEM CA bundle for client certificates (key tls.ca).")
+    @Option(name: .customLong("tls-ca"), help: .key("PEM CA bundle for client certificates", "tls.ca"))
     var tlsCA: String?
-    @Option(name: .customLong("tls-client-auth"), help: "none, optional or required (key tls.client-auth).")
+    @Option(name: .customLong("tls-client-auth"), help: .key("none, optional or required", "tls.client-auth"))
     var tlsClientAuth: String?
-    @Option(name: .customLong("tls-handshake-timeout"), help: "Time a TLS handshake may take (key tls.handshake-timeout).")
+    @Option(name: .customLong("tls-handshake-timeout"), help: .key("Time a TLS handshake may take", "tls.handshake-timeout"))
     var tlsHandshakeTimeout: String?
-    @Option(name: .customLong("upstream-tls-ca"), help: "PEM CA bundle for tls:// upstreams (key upstream-tls.ca).")
+    @Option(name: .customLong("upstream-tls-ca"), help: .key("PEM CA bundle for tls:// upstreams", "upstream-tls.ca"))
     var upstreamTLSCA: String?
-    @Option(name: .customLong("upstream-tls-cert"), help: "PEM client certificate for tls:// upstreams (key upstream-tls.cert).")
+    @Option(name: .customLong("upstream-tls-cert"), help: .key("PEM client certificate for tls:// upstreams", "upstream-tls.cert"))
     var upstreamTLSCert: String?
-    @Option(name: .customLong("upstream-tls-key"), help: "PEM private key for tls:// upstreams (key upstream-tls.key).")
+    @Option(name: .customLong("upstream-tls-key"), help: .key("PEM private key for tls:// upstreams", "upstream-tls.key"))
     var upstreamTLSKey: String?
     @Option(
-        name: .customLong("upstream-tls-insecure"), help: "Skip verifying tls:// upstreams, true or false: loud (key upstream-tls.insecure).")
+        name: .customLong("upstream-tls-insecure"), help: .key("Skip verifying tls:// upstreams, true or false: loud", "upstream-tls.insecure"))
     var upstreamTLSInsecure: String?
 
     @Option(
         name: .customLong("auth-key-file"),
-        help: "File of ferry:// keys (mode 600): its first key signs, every key verifies (key auth.key-file).")
+        help: .key("File of ferry:// keys (mode 600): its first key signs, every key verifies", "auth.key-file"))
     var authKeyFile: String?
     @Option(
-        name: .customLong("auth-key-files"), help: "More key files verified during a rotation, repeatable (key auth.key-files).")
+        name: .customLong("auth-key-files"), help: .key("More key files verified during a rotation, repeatable", "auth.key-files"))
     var authKeyFiles: [String] = []
 
     @Option(
         name: .customLong("admin-token-file"),
-        help: "File (mode 600) with the bearer token of POST /v1/reopen and other admin endpoints (key admin.token-file).")
+        help: .key("File (mode 600) with the bearer token of POST /v1/reopen and other admin endpoints", "admin.token-file"))
     var adminTokenFile: String?
-    @Option(name: .customLong("allow"), help: "Source address or CIDR block listeners take traffic from, repeatable (key allow).")
+    @Option(name: .customLong("allow"), help: .key("Source address or CIDR block listeners take traffic from, repeatable", "allow"))
     var allow: [String] = []
-    @Option(name: .customLong("rate-limit"), help: "Logs per second per source address, 0 = off (key rate-limit.logs-per-second).")
+    @Option(name: .customLong("rate-limit"), help: .key("Logs per second per source address, 0 = off", "rate-limit.logs-per-second"))
     var rateLimit: String?
-    @Option(name: .customLong("rate-limit-burst"), help: "Logs a source may send at once beyond its rate (key rate-limit.burst).")
+    @Option(name: .customLong("rate-limit-burst"), help: .key("Logs a source may send at once beyond its rate", "rate-limit.burst"))
     var rateLimitBurst: String?
-    @Option(name: .customLong("rate-limit-max-sources"), help: "Sources tracked per listener (key rate-limit.max-sources).")
+    @Option(name: .customLong("rate-limit-max-sources"), help: .key("Sources tracked per listener", "rate-limit.max-sources"))
     var rateLimitMaxSources: String?
 
-    @Option(name: .customLong("http"), help: "HTTP control-plane address (key http.address).")
+    @Option(name: .customLong("http"), help: .key("HTTP control-plane address", "http.address"))
     var http: String?
 
-    @Option(name: .customLong("http-max-body-bytes"), help: "Largest POST /v1/logs body (key http.max-body-bytes).")
+    @Option(name: .customLong("http-max-body-bytes"), help: .key("Largest POST /v1/logs body", "http.max-body-bytes"))
     var httpMaxBodyBytes: String?
 
-    @Option(name: .customLong("http-header-timeout"), help: "Time to send a complete request head (key http.header-timeout).")
+    @Option(name: .customLong("http-header-timeout"), help: .key("Time to send a complete request head", "http.header-timeout"))
     var httpHeaderTimeout: String?
 
-    @Option(name: .customLong("http-idle-timeout"), help: "Time an idle keep-alive connection stays open (key http.idle-timeout).")
+    @Option(name: .customLong("http-idle-timeout"), help: .key("Time an idle keep-alive connection stays open", "http.idle-timeout"))
     var httpIdleTimeout: String?
 
-    @Option(name: .customLong("http-max-connections"), help: "Concurrent HTTP connections, 0 = from the fd limit (key http.max-connections).")
+    @Option(name: .customLong("http-max-connections"), help: .key("Concurrent HTTP connections, 0 = from the fd limit", "http.max-connections"))
     var httpMaxConnections: String?
 
     @Option(
         name: .customLong("upstream"),
-        help: "Upstream in failover order, repeatable: udp://HOST:PORT, ferry://HOST:PORT or file:PATH (key upstreams).")
+        help: .key("Upstream in failover order, repeatable: udp://, tcp://, tls:// or ferry://HOST:PORT, or file:PATH", "upstreams"))
     var upstreams: [String] = []
 
-    @Option(name: .customLong("queue-capacity-logs"), help: "Buffer capacity in logs (key queue.capacity-logs).")
+    @Option(name: .customLong("queue-capacity-logs"), help: .key("Buffer capacity in logs", "queue.capacity-logs"))
     var queueCapacityLogs: String?
 
-    @Option(name: .customLong("queue-capacity-bytes"), help: "Buffer capacity in bytes (key queue.capacity-bytes).")
+    @Option(name: .customLong("queue-capacity-bytes"), help: .key("Buffer capacity in bytes", "queue.capacity-bytes"))
     var queueCapacityBytes: String?
 
-    @Option(name: .customLong("datagram-max-bytes"), help: "Largest datagram accepted (key datagram.max-bytes).")
+    @Option(name: .customLong("datagram-max-bytes"), help: .key("Largest datagram accepted", "datagram.max-bytes"))
     var datagramMaxBytes: String?
 
-    @Option(name: .customLong("receive-sockets"), help: "Receive sockets, one event loop each; 0 = one per core (key receive.sockets).")
+    @Option(name: .customLong("receive-sockets"), help: .key("Receive sockets, one event loop each; 0 = one per core", "receive.sockets"))
     var receiveSockets: String?
 
-    @Option(name: .customLong("receive-buffer-bytes"), help: "SO_RCVBUF per receive socket (key receive.buffer-bytes).")
+    @Option(name: .customLong("receive-buffer-bytes"), help: .key("SO_RCVBUF per receive socket", "receive.buffer-bytes"))
     var receiveBufferBytes: String?
 
-    @Option(name: .customLong("receive-batch"), help: "Datagrams per recvmmsg (key receive.batch).")
+    @Option(name: .customLong("receive-batch"), help: .key("Datagrams per recvmmsg", "receive.batch"))
     var receiveBatch: String?
 
-    @Option(name: .customLong("receive-coalesce"), help: "Pause after a short read, e.g. 100us; 0 = off (key receive.coalesce).")
+    @Option(name: .customLong("receive-coalesce"), help: .key("Pause after a short read, e.g. 100us; 0 = off", "receive.coalesce"))
     var receiveCoalesce: String?
 
-    @Option(name: .customLong("log-level"), help: "Log level (key log.level).")
+    @Option(name: .customLong("log-level"), help: .key("Log level", "log.level"))
     var logLevel: String?
 
-    @Option(name: .customLong("log-format"), help: "json or text (key log.format).")
+    @Option(name: .customLong("log-format"), help: .key("json or text", "log.format"))
     var logFormat: String?
 
-    @Option(name: .customLong("spool-dir"), help: "Directory of the disk spool; off when unset (key spool.dir).")
+    @Option(name: .customLong("spool-dir"), help: .key("Directory of the disk spool; off when unset", "spool.dir"))
     var spoolDir: String?
-    @Option(name: .customLong("spool-max-bytes"), help: "Largest size of the spool (key spool.max-bytes).")
+    @Option(name: .customLong("spool-max-bytes"), help: .key("Largest size of the spool", "spool.max-bytes"))
     var spoolMaxBytes: String?
-    @Option(name: .customLong("spool-segment-bytes"), help: "Size of one spool segment file (key spool.segment-bytes).")
+    @Option(name: .customLong("spool-segment-bytes"), help: .key("Size of one spool segment file", "spool.segment-bytes"))
     var spoolSegmentBytes: String?
-    @Option(name: .customLong("spool-fsync"), help: "interval, always or never (key spool.fsync).")
+    @Option(name: .customLong("spool-fsync"), help: .key("interval, always or never", "spool.fsync"))
     var spoolFsync: String?
-    @Option(name: .customLong("spool-fsync-interval"), help: "Time between syncs (key spool.fsync-interval).")
+    @Option(name: .customLong("spool-fsync-interval"), help: .key("Time between syncs", "spool.fsync-interval"))
     var spoolFsyncInterval: String?
-    @Option(name: .customLong("drain-timeout"), help: "Drain time on shutdown (key drain.timeout).")
+    @Option(name: .customLong("drain-timeout"), help: .key("Drain time on shutdown", "drain.timeout"))
     var drainTimeout: String?
 
-    @Option(name: .customLong("log-file"), help: "Log to this file, rotated by size, instead of stderr (key log.file).")
+    @Option(name: .customLong("log-file"), help: .key("Log to this file, rotated by size, instead of stderr", "log.file"))
     var logFile: String?
 
-    @Option(name: .customLong("log-max-bytes"), help: "Size at which the log file rotates (key log.max-bytes).")
+    @Option(name: .customLong("log-max-bytes"), help: .key("Size at which the log file rotates", "log.max-bytes"))
     var logMaxBytes: String?
 
-    @Option(name: .customLong("log-keep"), help: "Rotated log files kept (key log.keep).")
+    @Option(name: .customLong("log-keep"), help: .key("Rotated log files kept", "log.keep"))
     var logKeep: String?
 
-    @Option(name: .customLong("resolve-interval"), help: "Seconds between re-resolutions of upstream names; 0 = never (key resolve.interval).")
+    @Option(name: .customLong("resolve-interval"), help: .key("Seconds between re-resolutions of upstream names; 0 = never", "resolve.interval"))
     var resolveInterval: String?
 
-    @Option(name: .customLong("kernel-check-interval"), help: "How often kernel receive drops are checked (key kernel.check-interval).")
+    @Option(name: .customLong("kernel-check-interval"), help: .key("How often kernel receive drops are checked", "kernel.check-interval"))
     var kernelCheckInterval: String?
 
-    @Option(name: .customLong("instance"), help: "Name of this Ferry in its log lines (key instance).")
+    @Option(name: .customLong("instance"), help: .key("Name of this Ferry in its log lines", "instance"))
     var instance: String?
 
-    @Option(name: .customLong("trace-sample-rate"), help: "Fraction of received logs logged as 'log sampled' (key trace.sample-rate).")
+    @Option(name: .customLong("trace-sample-rate"), help: .key("Fraction of received logs logged as 'log sampled'", "trace.sample-rate"))
     var traceSampleRate: String?
 
     @Option(
         name: .customLong("trace-frame-sample-interval"),
-        help: "One ferry:// frame per loop and interval traced at info on every hop, 0 = off (key trace.frame-sample-interval).")
+        help: .key("One ferry:// frame per loop and interval traced at info on every hop, 0 = off", "trace.frame-sample-interval"))
     var traceFrameSampleInterval: String?
 
-    @Option(name: .customLong("frame-max-bytes"), help: "Largest ferry:// frame (key forward.frame-max-bytes).")
+    @Option(name: .customLong("frame-max-bytes"), help: .key("Largest ferry:// frame", "forward.frame-max-bytes"))
     var frameMaxBytes: String?
 
-    @Option(name: .customLong("ack-timeout"), help: "Acknowledgement wait per frame (key forward.ack-timeout).")
+    @Option(name: .customLong("ack-timeout"), help: .key("Acknowledgement wait per frame", "forward.ack-timeout"))
     var ackTimeout: String?
 
-    @Option(name: .customLong("frame-ttl"), help: "How long a frame stays deliverable (key forward.frame-ttl).")
+    @Option(name: .customLong("frame-ttl"), help: .key("How long a frame stays deliverable", "forward.frame-ttl"))
     var frameTTL: String?
 
-    @Option(name: .customLong("window-frames"), help: "Unacknowledged frames per loop and upstream (key forward.window-frames).")
+    @Option(name: .customLong("window-frames"), help: .key("Unacknowledged frames per loop and upstream", "forward.window-frames"))
     var windowFrames: String?
-    @Option(name: .customLong("window-logs"), help: "Unacknowledged logs per loop and upstream (key forward.window-logs).")
+    @Option(name: .customLong("window-logs"), help: .key("Unacknowledged logs per loop and upstream", "forward.window-logs"))
     var windowLogs: String?
     @Option(
         name: .customLong("frame-linger"),
-        help: "How long a ferry:// frame that is not full waits for more logs, e.g. 1ms; 0 = never (key forward.frame-linger).")
+        help: .key("How long a ferry:// frame that is not full waits for more logs, e.g. 1ms; 0 = never", "forward.frame-linger"))
     var frameLinger: String?
 
     @Option(
         name: .customLong("udp-segmentation"),
-        help: "Send runs of equal-length datagrams to udp:// upstreams as one GSO message: true or false (key forward.udp-segmentation).")
+        help: .key("Send runs of equal-length datagrams to udp:// upstreams as one GSO message: true or false", "forward.udp-segmentation"))
     var udpSegmentation: String?
 
-    @Option(name: .customLong("retry-base"), help: "First retry's jitter ceiling (key retry.base).")
+    @Option(name: .customLong("retry-base"), help: .key("First retry's jitter ceiling", "retry.base"))
     var retryBase: String?
 
-    @Option(name: .customLong("retry-cap"), help: "Largest retry jitter ceiling (key retry.cap).")
+    @Option(name: .customLong("retry-cap"), help: .key("Largest retry jitter ceiling", "retry.cap"))
     var retryCap: String?
 
-    @Option(name: .customLong("retry-max-attempts"), help: "Sends of one frame, the first included (key retry.max-attempts).")
+    @Option(name: .customLong("retry-max-attempts"), help: .key("Sends of one frame, the first included", "retry.max-attempts"))
     var retryMaxAttempts: String?
 
-    @Option(name: .customLong("retry-budget-ratio"), help: "Retries allowed per first attempt (key retry.budget-ratio).")
+    @Option(name: .customLong("retry-budget-ratio"), help: .key("Retries allowed per first attempt", "retry.budget-ratio"))
     var retryBudgetRatio: String?
 
-    @Option(name: .customLong("retry-budget-floor"), help: "Retries per second allowed regardless (key retry.budget-floor).")
+    @Option(name: .customLong("retry-budget-floor"), help: .key("Retries per second allowed regardless", "retry.budget-floor"))
     var retryBudgetFloor: String?
 
-    @Option(name: .customLong("breaker-failure-rate"), help: "Failure rate that opens a breaker (key breaker.failure-rate).")
+    @Option(name: .customLong("breaker-failure-rate"), help: .key("Failure rate that opens a breaker", "breaker.failure-rate"))
     var breakerFailureRate: String?
 
-    @Option(name: .customLong("breaker-window"), help: "Outcomes in the breaker's sliding window (key breaker.window).")
+    @Option(name: .customLong("breaker-window"), help: .key("Outcomes in the breaker's sliding window", "breaker.window"))
     var breakerWindow: String?
 
-    @Option(name: .customLong("breaker-minimum-calls"), help: "Outcomes before the failure rate counts (key breaker.minimum-calls).")
+    @Option(name: .customLong("breaker-minimum-calls"), help: .key("Outcomes before the failure rate counts", "breaker.minimum-calls"))
     var breakerMinimumCalls: String?
 
-    @Option(name: .customLong("breaker-consecutive-failures"), help: "Failures in a row that open a breaker (key breaker.consecutive-failures).")
+    @Option(name: .customLong("breaker-consecutive-failures"), help: .key("Failures in a row that open a breaker", "breaker.consecutive-failures"))
     var breakerConsecutiveFailures: String?
 
-    @Option(name: .customLong("breaker-open-duration"), help: "First open wait (key breaker.open-duration).")
+    @Option(name: .customLong("breaker-open-duration"), help: .key("First open wait", "breaker.open-duration"))
     var breakerOpenDuration: String?
 
-    @Option(name: .customLong("breaker-open-max"), help: "Longest open wait (key breaker.open-max).")
+    @Option(name: .customLong("breaker-open-max"), help: .key("Longest open wait", "breaker.open-max"))
     var breakerOpenMax: String?
 
-    @Option(name: .customLong("breaker-half-open-probes"), help: "Probes when half-open (key breaker.half-open-probes).")
+    @Option(name: .customLong("breaker-half-open-probes"), help: .key("Probes when half-open", "breaker.half-open-probes"))
     var breakerHalfOpenProbes: String?
 
     /// Flag values by configuration key.

@@ -5,15 +5,18 @@ import FerryCore
     import Glibc
 #endif
 
-/// `ferry`: an observability-first UDP log relay.
+/// `ferry`: an observability-first log relay (syslog over UDP, TCP and TLS, HTTP, ferry:// between Ferrys).
 ///
 /// Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
 @main
 struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
-        abstract: "An observability-first UDP log relay.",
-        discussion: "Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.",
+        abstract: "An observability-first log relay: UDP, TCP, TLS, HTTP and ferry:// in; udp://, tcp://, tls://, ferry:// and file: out.",
+        discussion: """
+            Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure. \
+            Shell completion: ferry --generate-completion-script bash|zsh|fish.
+            """,
         version: FerryVersion.current,
         subcommands: [Serve.self, CheckConfig.self, TraceCommand.self, BenchCommand.self])
 

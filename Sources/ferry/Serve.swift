@@ -1,16 +1,22 @@
 import ArgumentParser
 import FerryControl
 import FerryCore
+import Foundation
 import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// `ferry serve`: receive logs over UDP and HTTP and forward them upstream.
+/// `ferry serve`: receive logs (UDP, TCP, TLS, HTTP, ferry:// frames) and forward them to the upstreams.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Receive logs over UDP and HTTP and forward them to the upstreams (the main job).",
-        discussion: "With no upstream configured, logs are appended to ./ferry-data/forwarded.log.")
+        abstract: "Receive logs over UDP, TCP, TLS, HTTP and ferry:// and forward them to the upstreams (the main job).",
+        discussion: """
+            With no upstream and no routes configured, logs are appended to ./ferry-data/forwarded.log. \
+            Precedence: flags > FERRY_* environment > --config file > defaults; 'ferry check-config' prints every effective value. \
+            SIGTERM/SIGINT drain and exit 0; SIGHUP reopens log files and reloads the configuration. \
+            Under systemd (Type=notify) Ferry sends READY=1 to $NOTIFY_SOCKET once its listeners are bound.
+            """)
 
     @OptionGroup var options: ConfigOptions
 
@@ -49,7 +55,9 @@ struct Serve: AsyncParsableCommand {
         let metrics = MetricsEndpoint(registry: registry, handle: handle, logLinesDropped: writer.droppedLines)
         // Read again (the configuration holds the path): what SIGHUP does, behind the token.
         let options = self.options
-        let reloader = ConfigurationReloader(load: { try await options.load() }, handle: handle, stats: handle.reloads, logger: logger)
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        let reloader = ConfigurationReloader(
+            load: { try await options.load() }, handle: handle, stats: handle.reloads, logger: logger, notifier: notifier)
         let admin = AdminAccess(
             token: try configuration.trust.loadAdminToken(), logger: logger, reload: { await reloader.reload(trigger: "POST /v1/reload") },
             reopen: {
@@ -61,7 +69,8 @@ struct Serve: AsyncParsableCommand {
             logger.info("http listening", metadata: ["http.address": "\(channel.localAddress?.hostAndPort ?? "?")"])
         }
         let relay = RelayService(
-            configuration: configuration, logger: logger, latency: RelayMetrics.latencyRecorders(registry: registry), handle: handle)
+            configuration: configuration, logger: logger, latency: RelayMetrics.latencyRecorders(registry: registry), handle: handle,
+            notifier: notifier)
         let group = ServiceGroup(
             configuration: .init(
                 services: [

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// `FerryConfiguration.keys` is the one list of configuration keys; the CLI
-/// flags, `check-config`'s output and the README's table must say the same,
+/// flags, `check-config`'s output and the table of docs/configuration.md must say the same,
 /// so a key added or renamed in one place and not the others fails here.
 @Suite(.timeLimit(.minutes(1)))
 struct ConfigurationKeysTests {
@@ -49,10 +49,11 @@ struct ConfigurationKeysTests {
         #expect(!check.logText.contains("forwarded.log"), "\(check.logText)")
     }
 
-    /// The README's configuration table has one row per key, with its environment variable and flag.
-    @Test func theReadmeTableListsEveryKeyWithItsVariableAndFlag() throws {
-        let readme = try String(contentsOf: DashboardMetricsTests.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "\n## Configuration\n").dropFirst().first?.components(separatedBy: "\n## ").first)
+    /// The configuration reference's table (docs/configuration.md, "Keys") has one row per key, with its environment variable and flag.
+    @Test func theReferenceTableListsEveryKeyWithItsVariableAndFlag() throws {
+        let reference = try String(
+            contentsOf: DashboardMetricsTests.repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let section = try #require(reference.components(separatedBy: "\n## Keys\n").dropFirst().first?.components(separatedBy: "\n## ").first)
         var rows: [String: (variable: String, flag: String)] = [:]
         for line in section.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -62,10 +63,10 @@ struct ConfigurationKeysTests {
             }
             rows[code(cells[0])] = (code(cells[1]), code(cells[2]))
         }
-        #expect(Set(rows.keys) == Set(Self.keys.map(\.name)), "README rows differ from the keys")
+        #expect(Set(rows.keys) == Set(Self.keys.map(\.name)), "docs/configuration.md rows differ from the keys")
         for key in Self.keys {
-            #expect(rows[key.name]?.variable == key.environmentVariable, "\(key.name): README variable")
-            #expect(rows[key.name]?.flag == "--\(key.flag)", "\(key.name): README flag")
+            #expect(rows[key.name]?.variable == key.environmentVariable, "\(key.name): docs/configuration.md variable")
+            #expect(rows[key.name]?.flag == "--\(key.flag)", "\(key.name): docs/configuration.md flag")
         }
     }
 }

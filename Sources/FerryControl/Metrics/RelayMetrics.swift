@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// The data path only touches relaxed atomics; everything here runs at
 /// scrape time, on the control plane. Every family and its help text are
-/// listed in the README.
+/// listed in docs/observability.md.
 public final class RelayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let relay: Relay

@@ -22,8 +22,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable, Senda
             return "invalid configuration: key '\(key)' has value '\(value)': \(reason)"
         case .unknownKey(let key, let path, let suggestion):
             let hint = suggestion.map { "did you mean '\($0)'? " } ?? ""
-            return
-                "invalid configuration: unknown key '\(key)' in '\(path)'; \(hint)allowed keys are listed by 'ferry check-config' and in the README"
+            return "invalid configuration: unknown key '\(key)' in '\(path)'; \(hint)allowed keys are listed by 'ferry check-config'"
+                + " and in docs/configuration.md"
         }
     }
 }

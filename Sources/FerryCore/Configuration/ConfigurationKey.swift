@@ -1,7 +1,7 @@
 /// One configuration key with its environment variable, flag, default and meaning.
 ///
 /// The table in ``FerryConfiguration/keys`` is the single list of keys: the CLI
-/// builds its flags from it, `--print-config` walks it, and the README copies it.
+/// builds its flags from it, `--print-config` walks it, and docs/configuration.md copies it.
 public struct ConfigurationKey: Sendable {
     /// Dotted key as used in files (`queue.capacity-logs`).
     public let name: String

@@ -10,7 +10,7 @@ import NIOCore
 ///
 /// Built from defaults, a YAML or JSON file, `FERRY_…` environment variables and
 /// flags (in rising precedence) by ``init(reader:)``; every key is listed in
-/// ``FerryConfiguration/keys`` so that the README, `--print-config` and error
+/// ``FerryConfiguration/keys`` so that docs/configuration.md, `--print-config` and error
 /// messages all speak of the same names.
 public struct FerryConfiguration: Sendable, Equatable {
     /// Addresses logs are received on (`listen`): `udp://` (or bare `HOST:PORT`), `tcp://`, `tls://`.

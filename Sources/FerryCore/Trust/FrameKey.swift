@@ -58,7 +58,7 @@ private struct PreparedHMAC: @unchecked Sendable {
 }
 
 /// The keys this Ferry holds: the first signs everything it sends, every one
-/// verifies what it receives (so a rotation has no gap, see the README).
+/// verifies what it receives (so a rotation has no gap, see docs/trust.md).
 public struct FrameKeyRing: Sendable, CustomStringConvertible {
     /// Signs frames and acks this Ferry sends.
     public let signing: FrameKey

@@ -2,7 +2,7 @@ import Logging
 import Synchronization
 
 /// The key ring of `auth.key-file(s)`, re-read when a file changes, so keys
-/// rotate without a restart (see the README's three steps).
+/// rotate without a restart (see the three steps in docs/trust.md).
 ///
 /// Loops read it through a ``FrameKeyCache``: one relaxed atomic load per use,
 /// the lock only when the ring changed. A file that fails to load keeps the

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Encodes and decodes Ferry-to-Ferry frames (`ferry://`). The README has the
+/// Encodes and decodes Ferry-to-Ferry frames (`ferry://`). docs/formats.md has the
 /// byte diagram; all integers are big-endian.
 ///
 /// A data frame carries several logs with a sender id, a sequence number, a

@@ -54,7 +54,8 @@ public final class ReloadStats: Sendable {
 /// configuration is refused as a whole and logged; the one in force keeps
 /// running. Requests that arrive while a reload runs are coalesced into one
 /// more run after it (which reads the newest files), never lost and never run
-/// in parallel.
+/// in parallel. Under systemd each reload (with the ones coalesced into it) is
+/// framed by `RELOADING=1` and `READY=1`, so `systemctl reload` waits for it.
 public actor ConfigurationReloader {
     public typealias Load = @Sendable () async throws -> FerryConfiguration
 
@@ -62,14 +63,16 @@ public actor ConfigurationReloader {
     private let handle: RelayHandle
     private let stats: ReloadStats
     private let logger: Logger
+    private let notifier: SystemdNotifier?
     private var running = false
     private var waiting: [CheckedContinuation<ReloadStats.Outcome, Never>] = []
 
-    public init(load: @escaping Load, handle: RelayHandle, stats: ReloadStats, logger: Logger) {
+    public init(load: @escaping Load, handle: RelayHandle, stats: ReloadStats, logger: Logger, notifier: SystemdNotifier? = nil) {
         self.load = load
         self.handle = handle
         self.stats = stats
         self.logger = logger
+        self.notifier = notifier
     }
 
     /// Reloads now, or (while one runs) in the run right after it; returns what that run did.
@@ -78,7 +81,13 @@ public actor ConfigurationReloader {
             return await withCheckedContinuation { waiting.append($0) }
         }
         running = true
-        defer { running = false }
+        // Not before the start's READY=1: a reload asked for while Ferry starts is refused anyway.
+        let notifier = handle.relay == nil ? nil : self.notifier
+        notifier?.send(.reloadingNow(), logger: logger)
+        defer {
+            running = false
+            notifier?.send(.ready, logger: logger)
+        }
         let outcome = await runOnce(trigger: trigger, coalesced: 0)
         while !waiting.isEmpty {
             let batch = waiting
