@@ -33,9 +33,8 @@ undelivered() {
 }
 
 sleep "$settle"
-deadline=$((SECONDS + max))
 left=""
-while ((SECONDS < deadline)); do
+for ((waited = 0; waited < max; waited++)); do
     left="$(undelivered 2>/dev/null)"
     if [[ "$left" == "0" ]]; then
         echo "ferry-drain-wait: spool empty"
