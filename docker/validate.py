@@ -732,9 +732,9 @@ def check_dockerfile() -> None:
                         problems.append(f"COPY source {f.relative_to(ROOT)} is excluded by Dockerfile.dockerignore")
     R.check("COPY sources exist in the build context and pass Dockerfile.dockerignore", not problems,
             "\n".join(problems))
-    hc_script = DOCKER / "healthcheck.sh"
-    p = run(["bash", "-n", str(hc_script)])
-    R.check("healthcheck.sh: bash syntax", p.returncode == 0, p.stderr)
+    for script in ("healthcheck.sh", "drain-wait.sh"):
+        p = run(["bash", "-n", str(DOCKER / script)])
+        R.check(f"{script}: bash syntax", p.returncode == 0, p.stderr)
     default_cfg = DOCKER / "config" / "image-default.yaml"
     R.check("image default config exists", default_cfg.is_file())
     hadolint = shutil.which("hadolint")
@@ -900,12 +900,27 @@ K8S_MODELS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("apps/v1", "DaemonSet"): "V1DaemonSet",
+    ("apps/v1", "StatefulSet"): "V1StatefulSet",
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
 }
 
 
 def selector_matches(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def label_selector_matches(selector: dict, labels: dict) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against an object's labels."""
+    ops = {"In": lambda k, vs: labels.get(k) in vs, "NotIn": lambda k, vs: labels.get(k) not in vs,
+           "Exists": lambda k, vs: k in labels, "DoesNotExist": lambda k, vs: k not in labels}
+    return selector_matches(selector.get("matchLabels", {}), labels) and all(
+        ops[e["operator"]](e["key"], e.get("values", [])) for e in selector.get("matchExpressions", []))
+
+
+def size_bytes(size) -> int:
+    """`4Gi` (a Kubernetes quantity) or `3GiB`/`1536MiB` (Ferry's sizes) in bytes."""
+    m = re.fullmatch(r"([0-9]+)\s*([KMGT]i)?B?", str(size).strip())
+    return int(m.group(1)) * {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[m.group(2)] if m else 0
 
 
 def check_k8s(binary: Path | None) -> None:
@@ -965,7 +980,7 @@ def check_k8s(binary: Path | None) -> None:
             repr({o["metadata"]["name"]: o["metadata"].get("namespace") for o in nsd}))
 
     configmaps = {o["metadata"]["name"]: o for o in by_kind.get("ConfigMap", [])}
-    workloads = by_kind.get("Deployment", []) + by_kind.get("DaemonSet", [])
+    workloads = by_kind.get("Deployment", []) + by_kind.get("DaemonSet", []) + by_kind.get("StatefulSet", [])
     for w in workloads:
         wname = f"{w['kind']} {w['metadata']['name']}"
         spec = w["spec"]
@@ -976,6 +991,9 @@ def check_k8s(binary: Path | None) -> None:
         pod = tmpl["spec"]
         psc = pod.get("securityContext", {})
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        # A StatefulSet's claim templates are volumes of its pods too (one claim per pod).
+        volumes.update({t["metadata"]["name"]: {"name": t["metadata"]["name"], "persistentVolumeClaimTemplate": t}
+                        for t in spec.get("volumeClaimTemplates", [])})
         for ctr in pod["containers"]:
             cname = f"{wname} container {ctr['name']}"
             sc = ctr.get("securityContext", {})
@@ -1027,8 +1045,11 @@ def check_k8s(binary: Path | None) -> None:
                 R.check(f"{cname}: file: upstreams are on a writable volume mount",
                         all(any(fl.startswith(mp.rstrip("/") + "/") and not m.get("readOnly") for mp, m in mounts.items())
                             for fl in files), f"{files} {list(mounts)}")
-        if w["kind"] == "Deployment":
+                check_spool_volume(w, ctr, cfg, mounts, volumes, cname)
+        if w["kind"] in ("Deployment", "StatefulSet"):
             R.check(f"{wname}: replicas 2", spec.get("replicas") == 2, repr(spec.get("replicas")))
+        if w["kind"] == "StatefulSet":
+            check_statefulset(w, by_kind.get("Service", []))
         if w["kind"] == "DaemonSet":
             R.check(f"{wname}: UDP 5514 on the node (hostPort or hostNetwork)",
                     pod.get("hostNetwork") is True or any(p.get("hostPort") == 5514 and p.get("protocol") == "UDP"
@@ -1047,7 +1068,7 @@ def check_k8s(binary: Path | None) -> None:
                or (isinstance(p.get("targetPort"), str) and cports[p["targetPort"]].get("protocol", "TCP") != p.get("protocol", "TCP"))]
         R.check(f"{sname}: every targetPort names a container port of the same protocol", not bad, repr(bad))
     agg = [s for s in services if any(p.get("protocol") == "UDP" and p.get("port") == 5514 for p in s["spec"]["ports"])
-           and "aggregator" in s["metadata"]["name"]]
+           and "aggregator" in s["metadata"]["name"] and s["spec"].get("clusterIP") != "None"]
     if R.check("aggregator Service with port 5514/UDP and the metrics port 9514/TCP",
                len(agg) == 1 and any(p.get("port") == 9514 and p.get("protocol", "TCP") == "TCP" for p in agg[0]["spec"]["ports"])):
         a = agg[0]
@@ -1059,7 +1080,8 @@ def check_k8s(binary: Path | None) -> None:
     for sm in by_kind.get("ServiceMonitor", []):
         sel = sm["spec"]["selector"].get("matchLabels", {})
         ns = sm["spec"].get("namespaceSelector", {}).get("matchNames", [sm["metadata"]["namespace"]])
-        picked = [s for s in services if selector_matches(sel, s["metadata"].get("labels", {})) and s["metadata"]["namespace"] in ns]
+        picked = [s for s in services if label_selector_matches(sm["spec"]["selector"], s["metadata"].get("labels", {}))
+                  and s["metadata"]["namespace"] in ns]
         R.check(f"ServiceMonitor {sm['metadata']['name']}: selects the edge and aggregator Services",
                 {s["metadata"]["name"] for s in picked} >= {"ferry-edge", "ferry-aggregator"},
                 repr([s["metadata"]["name"] for s in picked]))
@@ -1077,6 +1099,75 @@ def check_k8s(binary: Path | None) -> None:
                 "out of date: run python3 docker/validate.py --sync-prometheusrule")
     R.check("a ServiceMonitor and a PrometheusRule are defined",
             bool(by_kind.get("ServiceMonitor")) and bool(by_kind.get("PrometheusRule")))
+    R.check("aggregators run as a StatefulSet (a claim per pod), not a Deployment (docs/kubernetes.md)",
+            any(w["metadata"]["name"] == "ferry-aggregator" for w in by_kind.get("StatefulSet", []))
+            and not any("aggregator" in w["metadata"]["name"] for w in by_kind.get("Deployment", [])))
+
+
+def check_spool_volume(w: dict, ctr: dict, cfg: dict, mounts: dict, volumes: dict, cname: str) -> None:
+    """The spool keeps what Ferry acknowledged past the pod: never an emptyDir.
+
+    An aggregator's spool is on its own claim (StatefulSet volumeClaimTemplates);
+    an edge's on a hostPath, where the next edge pod on the node finds it."""
+    spool_dir = (cfg.get("spool") or {}).get("dir")
+    if not R.check(f"{cname}: spool.dir is set", bool(spool_dir)):
+        return
+    mount = max((mp for mp in mounts if spool_dir.startswith(mp.rstrip("/") + "/")), key=len, default=None)
+    volume = volumes.get(mounts[mount]["name"], {}) if mount else {}
+    if w["kind"] == "StatefulSet":
+        R.check(f"{cname}: spool.dir {spool_dir} is on a volumeClaimTemplates claim (one per pod)",
+                "persistentVolumeClaimTemplate" in volume, repr(volume))
+        claim = volume.get("persistentVolumeClaimTemplate", {}).get("spec", {})
+        storage = size_bytes(claim.get("resources", {}).get("requests", {}).get("storage", "0"))
+        max_bytes = size_bytes((cfg.get("spool") or {}).get("max-bytes", "1GiB"))
+        R.check(f"{cname}: the spool's claim is ReadWriteOnce and asks for more than spool.max-bytes",
+                claim.get("accessModes") == ["ReadWriteOnce"] and storage > max_bytes, f"{claim} vs {max_bytes} bytes")
+    elif w["kind"] == "DaemonSet":
+        host = volume.get("hostPath", {})
+        R.check(f"{cname}: spool.dir {spool_dir} is on a hostPath (a replacement pod on the node finds it)",
+                bool(host.get("path")) and host.get("type") == "DirectoryOrCreate", repr(volume))
+        pod = w["spec"]["template"]["spec"]
+        uid, gid = pod.get("securityContext", {}).get("runAsUser"), pod.get("securityContext", {}).get("runAsGroup")
+        owners = [c for c in pod.get("initContainers", [])
+                  if "chown" in " ".join(c.get("command", [])) and f"{uid}:{gid}" in c.get("command", [])
+                  and any(m["name"] == mounts[mount]["name"] for m in c.get("volumeMounts", []))]
+        R.check(f"{cname}: an init container makes the hostPath writable by uid {uid} (fsGroup does not apply to hostPath)",
+                bool(owners) and all(c["securityContext"].get("capabilities", {}).get("add") == ["CHOWN"]
+                                     and "ALL" in c["securityContext"]["capabilities"].get("drop", [])
+                                     and c["securityContext"].get("allowPrivilegeEscalation") is False for c in owners),
+                repr(pod.get("initContainers")))
+        rolling = w["spec"].get("updateStrategy", {}).get("rollingUpdate", {})
+        R.check(f"{cname}: never two edges on one node's spool (rollingUpdate maxSurge 0)",
+                rolling.get("maxSurge", 0) in (0, "0", "0%"), repr(rolling))
+    else:
+        R.check(f"{cname}: spool.dir {spool_dir} is not on an emptyDir (it would go with the pod)",
+                "emptyDir" not in volume, repr(volume))
+
+
+def check_statefulset(w: dict, services: list[dict]) -> None:
+    """A StatefulSet of aggregators: its headless Service, claims kept, and a preStop that drains the spool."""
+    wname = f"StatefulSet {w['metadata']['name']}"
+    spec = w["spec"]
+    labels = spec["template"]["metadata"].get("labels", {})
+    governing = [s for s in services if s["metadata"]["name"] == spec.get("serviceName")]
+    R.check(f"{wname}: serviceName names a headless Service (clusterIP None) that selects its pods",
+            len(governing) == 1 and governing[0]["spec"].get("clusterIP") == "None"
+            and selector_matches(governing[0]["spec"].get("selector", {}), labels), repr(spec.get("serviceName")))
+    policy = spec.get("persistentVolumeClaimRetentionPolicy", {})
+    R.check(f"{wname}: claims are kept on scale-down and deletion (they may hold acknowledged logs)",
+            policy.get("whenScaled") == "Retain" and policy.get("whenDeleted") == "Retain", repr(policy))
+    pod = spec["template"]["spec"]
+    for ctr in pod["containers"]:
+        hook = ctr.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        dockerfile = DOCKERFILE.read_text()
+        ok = (len(hook) == 3 and hook[0] == "/usr/local/bin/ferry-drain-wait"
+              and re.search(r"COPY\s.*docker/drain-wait\.sh\s+/usr/local/bin/ferry-drain-wait", dockerfile) is not None)
+        if R.check(f"{wname} container {ctr['name']}: preStop runs ferry-drain-wait SETTLE MAX (installed by the Dockerfile)",
+                   ok, repr(hook)):
+            settle, wait = int(hook[1]), int(hook[2])
+            R.check(f"{wname} container {ctr['name']}: terminationGracePeriodSeconds {grace} covers the preStop "
+                    f"({settle} + {wait} s) and drain.timeout", grace >= settle + wait + 10, repr(grace))
 
 
 # ---------------------------------------------------------- PrometheusRule sync
