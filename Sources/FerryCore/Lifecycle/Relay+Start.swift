@@ -158,7 +158,9 @@ extension Relay {
                     pipeline: NIOLoopBound(pipeline, eventLoop: loop), spoolShard: spool?.shards[index], capacity: capacity)
             }.get()
             try await loop.flatSubmit {
-                EventLoopFuture.andAllSucceed(handle.pipeline.value.allLanes.map { $0.start() }, on: loop)
+                EventLoopFuture.andAllSucceed(handle.pipeline.value.allLanes.map { $0.start() }, on: loop).map {
+                    handle.pipeline.value.scheduleReadBack()  // what an earlier run left on disk moves without waiting for traffic
+                }
             }.get()
             handles.append(handle)
         }

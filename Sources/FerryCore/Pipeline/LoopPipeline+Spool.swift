@@ -18,6 +18,17 @@ extension LoopPipeline {
         spool.shards.filter { $0.index == index || ($0.index >= loopCount && $0.index % loopCount == index) }
     }
 
+    /// Has every queue with logs waiting on disk drain soon. Spilled logs move
+    /// only when a queue drains, and while it spills nothing else asks it to
+    /// (new logs go to disk behind the old): so after every burst, whatever it
+    /// held, and at start, when a spool recovered from an earlier run may hold
+    /// logs and no traffic comes at all.
+    func scheduleReadBack() {
+        for queue in routes where readsSpool(queue) {
+            if (queue.spool != nil ? queue.readShards : readShards).contains(where: \.isSpilling) { queue.scheduleRetry() }
+        }
+    }
+
     /// Refills the memory window from the spool while logs wait on disk only,
     /// the route's queue is nearly empty and an upstream can take traffic:
     /// oldest first (a previous run's shards before this run's), as many as

@@ -147,6 +147,7 @@ package final class LoopPipeline {
             if let (records, bytes, spans) = take(burst, 0..<burst.records.count) {
                 forward(records, bytes: bytes, spans: spans, sources: burst.sources, of: burst)
             }
+            scheduleReadBack()
             publishDirectRoute()
             return
         }
@@ -188,7 +189,7 @@ package final class LoopPipeline {
             frames.awaitDurable(forward(outgoing, bytes: outgoingBytes, spans: outgoingSpans, sources: sources, of: burst))
             frames.sendAcknowledgements()
         }
-        if spoolShard?.isSpilling == true { routes[0].scheduleRetry() }
+        scheduleReadBack()
         for traceID in frames.takeTraced() {
             let first = routes[0]
             logger.info(
