@@ -22,10 +22,13 @@ must reach. Each --sample-interval it prints RSS, open descriptors (and how many
 spool bytes of each Ferry (from /proc and the spool directory). At the end it waits for the chain to drain and checks:
 
   * nothing lost: every number at every destination its route promises (main: all; warnings: severity <= 4;
-    auth: facility auth or authpriv); duplicates are counted and fail the run above --max-duplicates (default 0);
+    auth: facility auth or authpriv); duplicates are counted and fail the run above --max-duplicates (default 0),
+    except those of logs sent within 2 s of an aggregator SIGKILL, the crash window the README documents, which
+    are reported;
   * RSS of each Ferry within --rss-tolerance (10 %) from the middle third of the run to the last third;
-  * descriptors and threads equal in the middle and last thirds (the most common value of each third, compared
-    for the same configuration variant, since the `extra` route has a file and a thread of its own);
+  * descriptors and Ferry's own threads (ferry-*, NIO-*; libdispatch's workers come and go and are only reported)
+    equal in the middle and last thirds: the most common value of each third, compared for the same configuration
+    variant, since the `extra` route has a file and a thread of its own;
   * every reload succeeded, every rotated log file was opened again, both Ferrys alive.
 
 It exits 0 when every check passes, 1 with the failed checks listed, 2 on a usage error. Traffic goes to loopback
@@ -143,7 +146,7 @@ class Destination:
         value = self.counts[number]
         if value >= 1:
             self.duplicates += 1
-            if len(self.duplicate_examples) < 20:
+            if len(self.duplicate_examples) < 100_000:
                 self.duplicate_examples.append((number, round(time.monotonic() - self.epoch, 1)))
         if value < 255:
             self.counts[number] = value + 1
@@ -428,7 +431,9 @@ def main():
     parser.add_argument("--sample-interval", default=None, help="time between samples (default: duration / 60, 2-30 s)")
     parser.add_argument("--drain-seconds", default="120s", help="longest wait for every log to arrive after the last send (120s)")
     parser.add_argument("--rss-tolerance", type=float, default=0.10, help="largest RSS growth from the middle third to the last (0.10)")
-    parser.add_argument("--max-duplicates", type=int, default=0, help="duplicates allowed over all destinations (0)")
+    parser.add_argument(
+        "--max-duplicates", type=int, default=0, help="duplicates allowed over all destinations, besides those in an aggregator kill's crash window (0)"
+    )
     parser.add_argument("--workdir", default=None, help="directory for spools, logs and sinks (default: a new one under /tmp, removed after a passing run)")
     parser.add_argument("--json", default=None, help="also write the samples and verdict as JSON to this file")
     parser.add_argument("--send", nargs=4, metavar=("PORT", "RATE", "SECONDS", "PROGRESS"), help=argparse.SUPPRESS)
@@ -524,6 +529,7 @@ def main():
         start = time.monotonic()
         for destination in destinations:
             destination.epoch = start
+        kill_times = []  # seconds since the start of each SIGKILL of the aggregator
         recoveries = []  # (flap, seconds from SIGCONT / restart until the main destination had every log sent before it, t)
         waiting_recovery = None  # (flap, when it resumed, logs sent by then)
         next_reload = start + reload_interval
@@ -615,6 +621,7 @@ def main():
                 else:
                     aggregator.process.kill()
                     aggregator.process.wait()
+                    kill_times.append(now - start)
                     resume_at = now + down_seconds
                     events["kills"] += 1
                     recent.append("SIGKILL")
@@ -712,10 +719,16 @@ def main():
         print()
         print(f"soak: drained {drained_after:.1f} s after the last send")
         total_duplicates = 0
+        crash_window = 0
         for destination in destinations:
             missing_count, ranges = destination.missing(sent)
             wanted = sum(1 for n in range(sent) if destination.wanted(n))
-            total_duplicates += destination.duplicates
+            # A duplicate of a log sent within 2 s of a SIGKILL of the aggregator is in the crash window the README
+            # documents (Durable spool, "what can still be duplicated"): frames it delivered whose acks died with it
+            # (~10-20 ms) and what its file: sinks wrote before their delivery was recorded (~5 ms). Any other is not.
+            explained = sum(1 for number, _ in destination.duplicate_examples if any(abs(number / args.rate - k) <= 2 for k in kill_times))
+            crash_window += explained
+            total_duplicates += destination.duplicates - explained
             print(
                 f"  {destination.name:<22} wanted {wanted:>9}  arrived {wanted - missing_count:>9}  missing {missing_count:>6}  "
                 f"duplicated {destination.duplicates:>5}  unexpected lines {destination.unexpected}"
@@ -728,8 +741,13 @@ def main():
                 failures.append(f"LOST: {missing_count} logs never reached {destination.name} (first: {shown})")
             if destination.unexpected:
                 failures.append(f"{destination.unexpected} lines in {destination.name} are not numbered logs")
+        if crash_window:
+            print(f"  {crash_window} duplicates were of logs sent within 2 s of an aggregator SIGKILL (its documented crash window)")
+            notes.append(f"{crash_window} duplicates of logs sent within 2 s of a SIGKILL of the aggregator (the README's crash window)")
         if total_duplicates > args.max_duplicates:
-            failures.append(f"DUPLICATED: {total_duplicates} logs arrived more than once (allowed: {args.max_duplicates})")
+            failures.append(
+                f"DUPLICATED: {total_duplicates} logs arrived more than once outside an aggregator kill's crash window (allowed: {args.max_duplicates})"
+            )
         for name, status in statuses.items():
             counters = status.get("counters", {}) if isinstance(status, dict) else {}
             dropped = counters.get("dropped_by_reason") or {}
@@ -772,7 +790,10 @@ def main():
                         ],
                         "events": events,
                         "recoveries": recoveries,
-                        "duplicate_examples": {d.name: d.duplicate_examples for d in destinations},
+                        "kill_times": [round(k, 1) for k in kill_times],
+                        "duplicates_in_crash_window": crash_window,
+                        "duplicates_outside_crash_window": total_duplicates,
+                        "duplicate_examples": {d.name: d.duplicate_examples[:50] for d in destinations},
                         "trend": trend,
                         "samples": samples,
                         "command": sys.argv,
