@@ -78,6 +78,22 @@ def main():
                 f"| {name} | {label} | {show(figure['first'])} | {show(figure['middle'])} | {show(figure['last'])} | "
                 f"{'-' if ratio is None else f'{ratio:.3f}'} | {slope_cells[0]} | {slope_cells[1]} |"
             )
+
+    # The aggregator is restarted at each kill: its RSS per lifetime (a leak inside one shows as a rising peak).
+    lifetimes = {}
+    for row in samples:
+        ferry = row["aggregator"]
+        if ferry["rss_kib"] is not None:
+            lifetimes.setdefault(ferry["starts"], []).append((row["t"], ferry["rss_kib"]))
+    if len(lifetimes) > 1:
+        print()
+        print("| aggregator lifetime | samples from – to (s) | RSS at its first sample (MiB) | peak RSS (MiB) | RSS at its last sample (MiB) |")
+        print("|---:|---|---:|---:|---:|")
+        for start, points in sorted(lifetimes.items()):
+            print(
+                f"| {start} | {points[0][0]:.0f} – {points[-1][0]:.0f} | {points[0][1] / 1024:.1f} | "
+                f"{max(p[1] for p in points) / 1024:.1f} | {points[-1][1] / 1024:.1f} |"
+            )
     return 0
 
 
