@@ -26,10 +26,10 @@ def main():
         return "-" if row[key] is None else str(row[key])
 
     print(
-        "| t (s) | sent | edge RSS MiB | edge fds | edge threads (own+dispatch) | edge spool MiB "
+        "| t (s) | sent | `extra` route | edge RSS MiB | edge fds | edge threads (own+dispatch) | edge spool MiB "
         "| aggregator RSS MiB | aggregator fds | aggregator threads | aggregator spool MiB | events since the previous row |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     samples = run["samples"]
     events = []
     next_t = 0.0
@@ -48,7 +48,8 @@ def main():
         for event in events:
             counted[event] = counted.get(event, 0) + 1
         summary = ", ".join(f"{event} ×{count}" if count > 1 else event for event, count in counted.items())
-        print(f"| {row['t']:.0f} | {row['sent']:,} | " + " | ".join(cells) + f" | {summary} |")
+        variant = "with" if row["variant"] else "without"
+        print(f"| {row['t']:.0f} | {row['sent']:,} | {variant} | " + " | ".join(cells) + f" | {summary} |")
         events = []
 
     print()
