@@ -19,7 +19,7 @@ struct SoakTests {
             process.arguments = [
                 script, "--ferry", FerryProcess.binary.path, "--duration", "75s", "--rate", "2000",
                 "--reload-interval", "10s", "--flap-interval", "15s", "--freeze-seconds", "5s", "--down-seconds", "2s",
-                "--rotate-interval", "12s", "--sample-interval", "2s", "--drain-seconds", "40s", "--rss-tolerance", "0.25",
+                "--rotate-interval", "12s", "--sample-interval", "2s", "--drain-seconds", "60s", "--rss-tolerance", "0.25",
             ]
             let output = Pipe()
             process.standardOutput = output
