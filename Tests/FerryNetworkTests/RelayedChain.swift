@@ -178,7 +178,9 @@ extension RelayedChain {
     func report(_ scenario: String, _ delivery: Delivery, since start: Date) {
         let opens = breakerTransitions(since: start).filter { $0.to == "open" }.count
         print(
-            "NETWORK-RESULT \(scenario): \(delivery); breaker opens \(opens); edge \(edgeStatus.counters().filter { ["received", "forwarded", "dropped"].contains($0.key) }); \(relayDescription)"
+            "NETWORK-RESULT \(scenario): \(delivery); breaker opens \(opens); edge \(edgeStatus.counters().filter { ["received", "forwarded", "dropped"].contains($0.key) }); "
+                + "edge path \(edgeStatus.upstream(0)["frames"] ?? "-"); aggregator frames \(aggregatorStatus.counters()["frames_received_by_outcome"] ?? "-"); "
+                + relayDescription
         )
     }
 }

@@ -131,7 +131,9 @@ extension FerryUpstreamLane {
     /// Kubernetes Service's dead pod) then gives way to a fresh one.
     private func stalled(_ count: Int, now: NIODeadline) {
         let traceID = window.oldest?.payload.traceID
-        for _ in 0..<count {
+        // Half-open, probes just sent get two ack timeouts (a lost probe is sent again) before silence fails them.
+        let probing = upstream.breakerState == .halfOpen && window.lastSend.map { now - $0 < settings.timing.ackTimeout * 2 } == true
+        for _ in 0..<count where !probing {
             upstream.record(success: false, now: now, traceID: traceID, fromCurrentAddress: true)
         }
         let stalls = window.stalls
@@ -170,10 +172,10 @@ extension FerryUpstreamLane {
     }
 
     /// Hands a frame's logs back to the buffer: its path was silent for a whole
-    /// TTL (``AckWindow`` rule 6). A failure for the breaker, which also frees
-    /// the probe permit the frame held if it went out half-open.
+    /// TTL (``AckWindow`` rule 6). The silence was counted as stalls already;
+    /// only the probe permit it may hold (sent half-open) is given back.
     private func giveUp(_ entry: AckWindow<InFlight>.Entry) {
-        upstream.record(success: false, traceID: entry.payload.traceID, fromCurrentAddress: entry.payload.address == address)
+        upstream.releaseProbe()
         journal?.closed(.init(sender: senderID, sequence: entry.sequence))
         upstream.inFlightFrames.add(-1)
         logsInFlight -= entry.payload.count

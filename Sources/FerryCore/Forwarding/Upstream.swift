@@ -134,6 +134,11 @@ public final class Upstream: Sendable {
         perform(withHealth { $0.record(success: success, fromCurrentAddress: fromCurrentAddress, now: now) }, traceID: traceID)
     }
 
+    /// Gives back a half-open probe permit whose frame was given up without an answer.
+    func releaseProbe() {
+        withHealth { $0.releaseProbe() }
+    }
+
     /// A send to the current address was refused (ICMP port unreachable).
     /// Returns true if the upstream moved to another address of its name.
     @discardableResult

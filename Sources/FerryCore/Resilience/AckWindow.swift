@@ -17,17 +17,22 @@ import NIOCore
 ///    a row, up to `ackTimeout`.
 /// 3. On a path that has not answered since, frames wait: only the path's
 ///    oldest is sent again, as a probe, after a jittered ``RetryPolicy`` delay
-///    that grows with each unanswered probe, and only if `mayRetry` (breaker,
-///    retry budget) agrees. When the path answers, rule 2 sends the rest.
+///    that grows with each unanswered probe up to `ackTimeout`, and only if
+///    `mayRetry` (breaker, retry budget) agrees. When the path answers, rule 2 sends the rest.
 /// 4. The upstream *stalls* after `ackTimeout` with frames in flight to its
 ///    current address and no answer on any path there: each `ackTimeout` of
 ///    silence is one stall (one failure for the breaker), never one per frame
 ///    — a lost batched ack is one loss. Frames left at an earlier address
 ///    count for nothing.
-/// 5. At the end of its TTL, a frame whose path answered within the last TTL is
-///    renewed: same identity, TTL extended (the caller signs it again), since
-///    the receiver may hold it and its logs must never get a second identity.
-///    Renewal stops at `maximumAge`.
+/// 5. At the end of its TTL, a frame the receiver may hold is renewed: same
+///    identity, TTL extended (the caller signs it again), since its logs must
+///    never get a second identity. It may hold it when the frame's path
+///    answered within the last TTL, or when the upstream did (on any path)
+///    within the last two TTLs and this path's probes were not left
+///    unanswered ``maximumUnansweredProbes`` times while another path was
+///    answered (a partition silences every path; a path to another receiver,
+///    such as a dead pod behind a Service, is probed in vain beside a live one
+///    and let go). Renewal stops at `maximumAge`.
 /// 6. Otherwise it is given up at the end of its TTL plus `margin` (receivers
 ///    discard it by then): its logs may go elsewhere without being doubled.
 ///
@@ -107,6 +112,11 @@ public struct AckWindow<Payload> {
         var outstanding = 0
         var lastAnswer: NIODeadline?
         var probes = 0
+        /// Its last probe, and the last probe counted against it.
+        var lastProbe: NIODeadline?
+        var countedProbe: NIODeadline?
+        /// Probes left unanswered while another path to the same address answered (rule 5).
+        var contradicted = 0
         var nextProbe: NIODeadline?
     }
 
@@ -126,6 +136,12 @@ public struct AckWindow<Payload> {
     private var waitingSince: NIODeadline?
     /// Stalls in the present silence (rule 4).
     public private(set) var stalls = 0
+    /// The last answer on any path to the current address.
+    private var lastAnswerHere: NIODeadline?
+    /// The last send of any frame (first send, repair, probe or renewal).
+    public private(set) var lastSend: NIODeadline?
+    /// Unanswered probes after which a path's silence is its own, not the upstream's (rule 5).
+    public static var maximumUnansweredProbes: Int { 3 }
 
     public init(capacity: Int, maximumSpan: UInt32 = 512, timing: Timing, firstSequence: UInt32 = 0) {
         self.capacity = capacity
@@ -182,6 +198,7 @@ public struct AckWindow<Payload> {
     public mutating func open(_ payload: Payload, now: NIODeadline) -> UInt32 {
         let sequence = nextSequence
         nextSequence &+= 1
+        lastSend = now
         entries[sequence] = Entry(
             sequence: sequence, payload: payload, firstSent: now, lastSent: now, expiry: now + timing.ttl, attempts: 1, losses: 0,
             deadline: now + retransmissionTimeout, phase: .awaitingAck, path: currentPath)
@@ -199,10 +216,13 @@ public struct AckWindow<Payload> {
         if destination == currentDestination {
             waitingSince = outstandingAtCurrentAddress > 0 ? now : nil
             stalls = 0
+            lastAnswerHere = now
         }
+        if destination == currentDestination { contradictSilentPaths(answeredOn: entry.path, now: now) }
         guard var path = paths[entry.path] else { return entry }  // a retired path with nothing left in flight
         path.lastAnswer = now
         path.probes = 0
+        path.contradicted = 0
         path.nextProbe = nil
         paths[entry.path] = path
         return entry
@@ -216,6 +236,17 @@ public struct AckWindow<Payload> {
         if paths[entry.path]?.outstanding == 0, entry.path != currentPath { paths[entry.path] = nil }
         if outstandingAtCurrentAddress == 0 { waitingSince = nil }
         return entry
+    }
+
+    /// An answer on one path counts once against every other path to the same
+    /// address whose last probe had an RTO to be answered and was not (rule 5).
+    private mutating func contradictSilentPaths(answeredOn answering: Int, now: NIODeadline) {
+        let rto = retransmissionTimeout
+        for (id, path) in paths where id != answering && path.destination == currentDestination && path.outstanding > 0 {
+            guard let probe = path.lastProbe, probe != path.countedProbe, now - probe >= rto else { continue }
+            paths[id]?.contradicted += 1
+            paths[id]?.countedProbe = probe
+        }
     }
 
     /// Frames in flight on paths to the current address.
@@ -236,6 +267,7 @@ public struct AckWindow<Payload> {
             currentDestination += 1
             stalls = 0
             waitingSince = nil
+            lastAnswerHere = nil
         }
         var fresh = Path(destination: currentDestination)
         if movingOutstanding, let previous = paths[old] {
@@ -269,7 +301,7 @@ public struct AckWindow<Payload> {
         var oldestOnPath: [Int: UInt32] = [:]
         for sequence in order {
             guard var entry = entries[sequence] else { continue }
-            if oldestOnPath[entry.path] == nil { oldestOnPath[entry.path] = sequence }
+            if oldestOnPath[entry.path] == nil, entry.phase != .expiring { oldestOnPath[entry.path] = sequence }
             guard entry.deadline <= now || entry.expiry <= now else { continue }
             let path = paths[entry.path] ?? Path()
             if entry.phase == .expiring {
@@ -278,8 +310,11 @@ public struct AckWindow<Payload> {
             }
             if now >= entry.expiry {
                 // Rules 5 and 6.
-                let answeredWithinTTL = path.lastAnswer.map { now - $0 < timing.ttl } ?? false
-                if answeredWithinTTL, now - entry.firstSent + timing.ttl <= timing.maximumAge {
+                let pathAnswered = path.lastAnswer.map { now - $0 < timing.ttl } ?? false
+                let upstreamAnswered =
+                    path.destination == currentDestination && path.contradicted < Self.maximumUnansweredProbes
+                    && (lastAnswerHere.map { now - $0 < timing.ttl * 2 } ?? false)
+                if pathAnswered || upstreamAnswered, now - entry.firstSent + timing.ttl <= timing.maximumAge {
                     entry.expiry = now + timing.ttl
                     entry.phase = .awaitingAck
                     send(&entry, now: now)
@@ -321,13 +356,14 @@ public struct AckWindow<Payload> {
     ) {
         guard var path = paths[pathID], var entry = entries[sequence] else { return }
         guard let due = path.nextProbe else {
-            path.nextProbe = now + timing.policy.delay(forRetry: path.probes + 1, using: &generator)
+            path.nextProbe = now + probeDelay(path.probes + 1, using: &generator)
             paths[pathID] = path
             return
         }
         guard now >= due else { return }
         if mayRetry() {
             path.probes += 1
+            path.lastProbe = now
             entry.phase = .awaitingAck
             send(&entry, now: now)
             entries[sequence] = entry
@@ -335,12 +371,20 @@ public struct AckWindow<Payload> {
         } else {
             result.retriesRefused += 1
         }
-        path.nextProbe = now + timing.policy.delay(forRetry: path.probes + 1, using: &generator)
+        path.nextProbe = now + probeDelay(path.probes + 1, using: &generator)
         paths[pathID] = path
     }
 
+    /// The jittered wait before a silent path's next probe: the policy's, but
+    /// never over `ackTimeout`, so that once the breaker lets traffic through
+    /// again (half-open), a probe goes out before its silence fails it.
+    private func probeDelay(_ retry: Int, using generator: inout some RandomNumberGenerator) -> TimeAmount {
+        min(timing.policy.delay(forRetry: retry, using: &generator), timing.ackTimeout)
+    }
+
     /// Counts a send of `entry` now and sets its next deadline (its RTO, doubled per loss in a row).
-    private func send(_ entry: inout Entry, now: NIODeadline) {
+    private mutating func send(_ entry: inout Entry, now: NIODeadline) {
+        lastSend = now
         entry.attempts += 1
         entry.lastSent = now
         let doublings = min(entry.losses, 10)

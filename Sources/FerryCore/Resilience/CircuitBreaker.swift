@@ -94,6 +94,12 @@ public struct CircuitBreaker: Sendable {
         return (allowed, transition)
     }
 
+    /// Gives back a half-open probe permit whose call ended without an outcome
+    /// (a frame given up after its TTL: the silence was already counted).
+    public mutating func releaseProbe() {
+        if state == .halfOpen { probesInFlight = max(probesInFlight - 1, 0) }
+    }
+
     /// Closes the breaker at once, for a reason outside its own rules (the
     /// upstream moved to another address, which deserves a fresh start).
     public mutating func reset(reason: String, now: NIODeadline) -> Transition? {

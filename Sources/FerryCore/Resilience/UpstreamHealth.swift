@@ -93,6 +93,11 @@ public struct UpstreamHealth: Sendable {
         return opened(transition) + move
     }
 
+    /// A half-open probe permit whose call ended without an outcome.
+    public mutating func releaseProbe() {
+        breaker.releaseProbe()
+    }
+
     /// A send to the current address was refused (rule 2). Empty when there is no untried address.
     public mutating func addressRefused(now: NIODeadline) -> [Action] {
         moveToNextAddress(reason: .refused, now: now) ?? []

@@ -232,4 +232,29 @@ struct AckWindowTests {
         let later = run(&window, from: start + .milliseconds(805), to: start + .milliseconds(1_000))
         #expect(later.stalls == 2)  // a frame to the new address that is not answered is: at 100 and 200 ms
     }
+
+    /// Rule 5: a path whose probes were held back (a partition, an open breaker) keeps its frames' identity
+    /// while the upstream answers on another path; a path probed in vain lets them go.
+    @Test func aPathNeverProbedIsRenewedWhileOneProbedInVainIsLetGo() {
+        for probesAllowed in [false, true] {
+            var window = AckWindow<String>(capacity: 8, timing: timing)
+            _ = window.open("held", now: start)
+            _ = window.switchPath(movingOutstanding: false, now: start)
+            var answered = 0
+            let steps = run(
+                &window, from: start, to: start + .milliseconds(5_600), mayRetry: { probesAllowed },
+                each: { window, now in
+                    if now >= start + .milliseconds(Int64(answered) * 500) {
+                        let sequence = window.open("ok\(answered)", now: now)
+                        _ = window.acknowledge(sequence, now: now)
+                        answered += 1
+                    }
+                })
+            if probesAllowed {
+                #expect(steps.renew.isEmpty && steps.givenUp == ["held"])  // its path was probed and never answered
+            } else {
+                #expect(steps.renew == ["held"] && steps.givenUp.isEmpty)  // no probe went out: no evidence against it
+            }
+        }
+    }
 }
