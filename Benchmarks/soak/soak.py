@@ -553,8 +553,11 @@ def main():
             for destination in destinations:
                 destination.poll()
             # A removed route drains for drain.timeout (2 s) before its upstream, thread and spool go: samples
-            # closer than 5 s after a reload are left out of the descriptor and thread comparison.
-            settled = now - last_reload >= 5
+            # closer than 5 s after a reload are left out of the descriptor and thread comparison. So are samples
+            # taken while the aggregator is down, frozen or not yet caught up: an edge whose upstream went silent
+            # sends from new source ports and keeps the old sockets until the frames sent on them are settled
+            # (at most 4 per lane; docs/forwarding.md), so its descriptors follow the flap, not a leak.
+            settled = now - last_reload >= 5 and resume_at is None and waiting_recovery is None
             row = {"t": round(now - start, 1), "sent": read_sent(progress_path), "variant": variant, "settled": settled}
             row["delivered_main"] = destinations[0].lines
             for ferry in ferrys:

@@ -137,7 +137,8 @@ extension FerryUpstreamLane {
             upstream.record(success: false, now: now, traceID: traceID, fromCurrentAddress: true)
         }
         let stalls = window.stalls
-        guard stalls >= 2, stalls % 2 == 0, window.busyPaths < Self.maximumPaths else { return }
+        // Not while the breaker is open: nothing would leave from the new port, and each port kept open costs a descriptor.
+        guard stalls >= 2, stalls % 2 == 0, window.busyPaths < Self.maximumPaths, upstream.breakerState != .open else { return }
         rotatePath(reason: "no answer for \(stalls) ack timeouts")
     }
 
