@@ -88,13 +88,13 @@ struct TCPImpairmentRelayTests {
         _ = write(first, "hello", 5)
         #expect(readSome(first).0 == "hello", "\(relay)")
 
-        relay.inject(.stall(.milliseconds(800)))
+        // Long enough that a busy machine cannot end it before the read below; the bytes are then awaited, not timed.
+        relay.inject(.stall(.seconds(3)))
         #expect(await eventually(seconds: 2) { relay.counters.stalls == 1 })
         _ = write(first, "held", 4)
         #expect(readSome(first).0 == "", "nothing while stalled; \(relay)")
-        try await Task.sleep(for: .milliseconds(800))
         var after = ""
-        _ = await eventually(seconds: 2) {
+        _ = await eventually(seconds: 15) {
             after += readSome(first).0
             return after == "held"
         }
