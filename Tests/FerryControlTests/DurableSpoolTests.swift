@@ -295,4 +295,27 @@ extension DurableSpoolTests {
         #expect(await eventually(seconds: 5) { fileLines(dir + "/out.log").count == 10 })
         await stop(ferry)
     }
+
+    /// A Ferry restarted on a spool that holds undelivered logs delivers them
+    /// with no traffic at all (they waited until a ferry:// frame arrived; a
+    /// pod restarted on its volume behind a Service may never get one).
+    @Test func logsLeftInTheSpoolLeaveAfterARestartWithoutWaitingForTraffic() async throws {
+        let dir = try scratchDirectory("spool-restart-idle")
+        let (first, port, http) = try await FerryProcess.serve([
+            "--upstream", "file:/dev/full", "--spool-dir", dir + "/spool", "--receive-sockets", "1",
+        ])
+        try await PacedSender.send(prefix: "idle", count: 100, rate: 1_000, to: port)
+        let spooled = await eventually(seconds: 10) {
+            (StatusReader(port: http).status()?["spool"] as? [String: Any])?["logs"] as? Int == 100
+        }
+        #expect(spooled, "\(StatusReader(port: http).status()?["spool"] ?? "-")")
+        first.signal(SIGKILL)
+        _ = await first.waitForExit(timeout: 10)
+        let (second, _, _) = try await FerryProcess.serve([
+            "--upstream", "file:\(dir)/out.log", "--spool-dir", dir + "/spool", "--receive-sockets", "1",
+        ])
+        #expect(await eventually(seconds: 15) { fileLines(dir + "/out.log").count >= 100 })
+        #expect(PacedSender.tally(prefix: "idle", count: 100, in: fileLines(dir + "/out.log")) == (0, 0, 0))
+        await stop(second)
+    }
 }
