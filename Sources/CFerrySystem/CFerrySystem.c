@@ -9,7 +9,12 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <linux/filter.h>
 #include "CFerrySystem.h"
+
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -175,4 +180,23 @@ long cferry_resident_file_bytes(void) {
     }
     fclose(status);
     return kib < 0 ? -1 : kib * 1024;
+}
+
+int cferry_steer_frames_by_sender(int fd, uint32_t magic, uint32_t sockets) {
+    // For a UDP reuseport group the program sees the datagram's payload at offset 0.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),             // 0: A = payload length
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 16, 0, 8),      // 1: shorter than magic + header + sender id: fall back (10)
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),             // 2: A = first word
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, magic, 0, 6),   // 3: not a frame: fall back (10)
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),             // 4: sender id, high word
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),                   // 5: X = A
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12),            // 6: sender id, low word
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),            // 7: A ^= X
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, sockets),       // 8: A %= sockets
+        BPF_STMT(BPF_RET | BPF_A, 0),                      // 9: that socket
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),             // 10: out of range: the kernel's hash
+    };
+    struct sock_fprog program = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof(program));
 }

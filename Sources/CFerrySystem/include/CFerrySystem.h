@@ -29,6 +29,12 @@ int cferry_msg_waitforone(void);
 /// A new UDP socket of `family` (AF_INET or AF_INET6), closed on exec; -1 and errno on failure.
 int cferry_udp_socket(int family);
 
+/// Attaches to the SO_REUSEPORT group of `fd` a classic BPF program that hands
+/// every datagram starting with `magic` to socket (sender id's two halves
+/// XORed) mod `sockets`, reading the 64-bit sender id at payload offset 8;
+/// any other datagram is spread by the kernel's own hash. 0, or -1 and errno.
+int cferry_steer_frames_by_sender(int fd, uint32_t magic, uint32_t sockets);
+
 /// Names the calling thread (at most 15 characters show), so `top -H` and perf tell receive threads apart.
 void cferry_name_this_thread(const char *name);
 

@@ -1,4 +1,9 @@
+import CFerrySystem
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import NIOCore
 
 /// Binds the receive sockets: one `SO_REUSEPORT` socket per event loop on the
@@ -57,6 +62,7 @@ struct UDPListener {
             // And after: one that bound in between (two Ferrys starting at once).
             if let first = sockets.first {
                 try Self.refuseShared(first.socket.localAddress, own: own.union(sockets.map(\.socket.inode)))
+                steerFramesBySender(first.socket, sockets: sockets.count)
             }
         } catch let error as IngestError {
             for socket in sockets { socket.socket.close() }
@@ -67,6 +73,24 @@ struct UDPListener {
                 address: HostAndPort(host: address.host, port: port).description, reason: String(describing: error))
         }
         return UDPIntake(url: .udp(address), sockets: sockets)
+    }
+
+    /// Hands every `ferry://` frame of one sender to the same socket, so to the
+    /// same loop and its dedupe window, whatever source port it comes from: a
+    /// sender that moves to a new port (a silent upstream) or restarts and
+    /// replays its frames is still recognised. Other datagrams are spread by
+    /// the kernel's hash as before. Without it (an old kernel) frames are
+    /// spread by source port, and a replay may reach a loop that delivers it again.
+    private func steerFramesBySender(_ socket: ReceiveSocket, sockets: Int) {
+        guard sockets > 1 else { return }
+        if cferry_steer_frames_by_sender(socket.descriptor, FrameCodec.magic, UInt32(sockets)) != 0 {
+            logger.warning(
+                "ferry:// frames not steered by sender",
+                metadata: [
+                    "listener": "udp://\(address)", "error": "\(String(cString: strerror(errno)))",
+                    "effect": "frames a sender sends again from another source port may reach another loop and be delivered twice",
+                ])
+        }
     }
 
     /// Fails if another socket already holds a configured UDP port; run first
