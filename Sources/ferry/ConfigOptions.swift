@@ -178,7 +178,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("retry-cap"), help: .key("Largest retry jitter ceiling", "retry.cap"))
     var retryCap: String?
 
-    @Option(name: .customLong("retry-max-attempts"), help: .key("No effect (a frame is sent until acknowledged or its TTL ends); accepted for old configurations", "retry.max-attempts"))
+    @Option(
+        name: .customLong("retry-max-attempts"),
+        help: .key("No effect (a frame is sent until acknowledged or its TTL ends); accepted for old configurations", "retry.max-attempts"))
     var retryMaxAttempts: String?
 
     @Option(name: .customLong("retry-budget-ratio"), help: .key("Retries allowed per first attempt", "retry.budget-ratio"))

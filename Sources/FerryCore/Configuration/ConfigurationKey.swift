@@ -124,7 +124,9 @@ extension FerryConfiguration {
             help: "send runs of equal-length datagrams to udp:// upstreams as one UDP_SEGMENT (GSO) message (true/false)"),
         .init(name: "retry.base", flag: "retry-base", help: "upper bound of the first retry's jittered wait"),
         .init(name: "retry.cap", flag: "retry-cap", help: "largest upper bound of a retry's jittered wait"),
-        .init(name: "retry.max-attempts", flag: "retry-max-attempts", help: "no effect since loss repair: a frame is sent until acknowledged or given up at its TTL (accepted for old configurations, 1...100)"),
+        .init(
+            name: "retry.max-attempts", flag: "retry-max-attempts",
+            help: "no effect since loss repair: a frame is sent until acknowledged or given up at its TTL (accepted for old configurations, 1...100)"),
         .init(name: "retry.budget-ratio", flag: "retry-budget-ratio", help: "retries allowed per first attempt (0...10)"),
         .init(name: "retry.budget-floor", flag: "retry-budget-floor", help: "retries per second allowed even without traffic (0...10000)"),
         .init(name: "breaker.failure-rate", flag: "breaker-failure-rate", help: "failure rate that opens the breaker (0.01...1)"),

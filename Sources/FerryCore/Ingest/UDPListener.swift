@@ -1,10 +1,10 @@
 import CFerrySystem
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import NIOCore
 
 /// Binds the receive sockets: one `SO_REUSEPORT` socket per event loop on the
 /// same address, so the kernel spreads senders across cores, each read by its
