@@ -137,8 +137,9 @@ extension FerryUpstreamLane {
             upstream.record(success: false, now: now, traceID: traceID, fromCurrentAddress: true)
         }
         let stalls = window.stalls
-        // Not while the breaker is open: nothing would leave from the new port, and each port kept open costs a descriptor.
-        guard stalls >= 2, stalls % 2 == 0, window.busyPaths < Self.maximumPaths, upstream.breakerState != .open else { return }
+        // Also while the breaker is open: the next half-open probes then leave from a port that may reach a live receiver.
+        // Sockets are bounded: one per path with frames in flight (at most `maximumPaths`), idle ones are closed.
+        guard stalls >= 2, stalls % 2 == 0, window.busyPaths < Self.maximumPaths else { return }
         rotatePath(reason: "no answer for \(stalls) ack timeouts")
     }
 

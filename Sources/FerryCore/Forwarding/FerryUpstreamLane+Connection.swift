@@ -99,7 +99,10 @@ extension FerryUpstreamLane {
             frameLimit = frameLimit(of: socket)
         }
         // NIO may report a refused write after it has closed the channel (`channel` is nil by then): the address decides.
-        let fromCurrentAddress = source == nil || source === channel || (address != nil && source?.remoteAddress == address)
+        // A socket left for a new source port (a retiring path) is not held against the upstream either: its
+        // receiver (a dead pod behind a Service) is the one being left, and its refusals must not fail the probes of the new port.
+        let leftPath = source.map { left in left !== channel && retiring.contains { $0 === left } } ?? false
+        let fromCurrentAddress = !leftPath && (source == nil || source === channel || (address != nil && source?.remoteAddress == address))
         upstream.recordError(reason, detail: SendErrorReason.detail(of: error))
         // A refusal moves a name to its next address at once; the failure then belongs to the old one.
         let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()
