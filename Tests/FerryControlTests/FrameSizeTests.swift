@@ -8,7 +8,8 @@ import Testing
 /// loopback), capped by `forward.frame-max-bytes`: a burst of small logs
 /// travels in one frame instead of one per 1,400 bytes, which halved the CPU
 /// per log of the two-hop chain flat out.
-@Suite(.timeLimit(.minutes(2)))
+// Its heavy tests wait for the load gate (a soak or a long timed test may hold it for minutes): the limit covers that wait.
+@Suite(.timeLimit(.minutes(6)))
 struct FrameSizeTests {
     /// The "aggregator" is a socket that hears frames and never acknowledges
     /// them, so the test sees each frame the edge sends as it sent it.

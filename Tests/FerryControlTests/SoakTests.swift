@@ -12,7 +12,9 @@ import Testing
 struct SoakTests {
     @Test(.enabled(if: ExternalTool.path("python3") != nil || ProcessInfo.processInfo.environment["CI"] != nil))
     func aShortSoakLosesNothingAndGrowsNothing() async throws {
-        try await LoadGate.shared.timed {
+        // Not behind the load gate: held for its 75 s it made every heavy test queue past its time limit. Its checks
+        // are its own verdict (nothing lost, nothing growing), which the suites running beside it do not change.
+        do {
             let script = DashboardMetricsTests.repositoryRoot.appendingPathComponent("Benchmarks/soak/soak.py").path
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try #require(ExternalTool.path("python3")))

@@ -90,7 +90,8 @@ struct TCPImpairmentRelayTests {
 
         // Long enough that a busy machine cannot end it before the read below; the bytes are then awaited, not timed.
         relay.inject(.stall(.seconds(3)))
-        #expect(await eventually(seconds: 2) { relay.counters.stalls == 1 })
+        // Written once the connection's pump holds the stall, so nothing can pass before it.
+        #expect(await eventually(seconds: 2) { relay.counters.stallsHeld == 1 })
         _ = write(first, "held", 4)
         #expect(readSome(first).0 == "", "nothing while stalled; \(relay)")
         var after = ""

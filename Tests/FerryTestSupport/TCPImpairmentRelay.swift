@@ -30,6 +30,8 @@ public struct TCPRelayCounters: Sendable, Equatable, CustomStringConvertible {
     public var bytesToServer = 0
     public var bytesToClient = 0
     public var stalls = 0
+    /// Times a connection's pump entered a stall (from then on it moves no byte until the stall ends).
+    public var stallsHeld = 0
     /// Connections closed by a cut, and by a reset.
     public var cut = 0
     public var reset = 0

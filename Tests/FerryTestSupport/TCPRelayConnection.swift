@@ -13,6 +13,8 @@ final class TCPRelayConnection: @unchecked Sendable {
     private let shared: TCPRelayShared
     /// Bytes read and not yet written: [0] client → server, [1] server → client.
     private var pending: [[UInt8]] = [[], []]
+    /// Whether the pump is in a stall now (counted once per stall it enters).
+    private var holding = false
     private var buffer = [UInt8](repeating: 0, count: 65_536)
 
     init(client: CInt, server: CInt, epoch: Int, shared: TCPRelayShared) {
@@ -72,9 +74,12 @@ final class TCPRelayConnection: @unchecked Sendable {
             if let fault { return fault == .reset ? .reset : .cut }
             if stalled {
                 // Nothing read or written: a peer's close, too, is seen once the stall ends.
+                if !holding { shared.state.withLock { $0.counters.stallsHeld += 1 } }
+                holding = true
                 usleep(10_000)
                 continue
             }
+            holding = false
             var descriptors = ends.map { pollfd(fd: $0, events: 0, revents: 0) }
             for direction in 0..<2 {
                 if pending[direction].isEmpty {
