@@ -541,6 +541,7 @@ def main():
         flap_kind = "freeze"
         resume_at = None  # when the frozen aggregator gets SIGCONT, or the killed one is restarted
         rotations = 0
+        stale_config = set()  # Ferrys frozen during a reload: reloaded when they run again
         pending_rotation_checks = []  # (deadline, ferry, log file, pid it was sent to)
         header = (
             f"{'t':>6} {'sent':>9} {'main':>9} | {'edge RSS':>8} {'fd':>4} {'del':>3} {'thr':>7} {'spool':>10} |"
@@ -615,6 +616,15 @@ def main():
                     os.kill(aggregator.process.pid, signal.SIGCONT)
                     aggregator.frozen = False
                     recent.append("SIGCONT")
+                    if aggregator.name in stale_config:
+                        # A reload came while it was frozen: it runs the configuration of the samples' variant from now on.
+                        stale_config.discard(aggregator.name)
+                        code, body = aggregator.http("POST", "/v1/reload", token=token, timeout=20)
+                        events["reloads"] += 1
+                        if code != 200:
+                            events["reload_failures"] += 1
+                            failures.append(f"reload of the aggregator after SIGCONT failed: HTTP {code} {body[:300]!r}")
+                        recent.append("reload(after SIGCONT)")
                     waiting_recovery = ("freeze", now, read_sent(progress_path))
                 else:
                     aggregator.start()
@@ -648,8 +658,11 @@ def main():
                 write_atomically(edge_yaml, edge_config(workdir, variant, aggregator_main, aggregator_auth), 0o644)
                 write_atomically(aggregator_yaml, aggregator_config(workdir, variant, aggregator_main, aggregator_auth), 0o644)
                 for ferry in ferrys:
-                    if ferry.pid is None or ferry.frozen:
+                    if ferry.pid is None:
                         continue  # a restarted aggregator reads the file as it is then
+                    if ferry.frozen:
+                        stale_config.add(ferry.name)  # reloaded as soon as it runs again (SIGCONT)
+                        continue
                     code, body = ferry.http("POST", "/v1/reload", token=token, timeout=20)
                     events["reloads"] += 1
                     answer = {}
