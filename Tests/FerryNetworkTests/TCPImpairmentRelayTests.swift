@@ -88,12 +88,13 @@ struct TCPImpairmentRelayTests {
         _ = write(first, "hello", 5)
         #expect(readSome(first).0 == "hello", "\(relay)")
 
-        // Long enough that a busy machine cannot end it before the read below; the bytes are then awaited, not timed.
-        relay.inject(.stall(.seconds(3)))
+        // Until the test ends it: a loaded machine may suspend this test for seconds between two steps.
+        relay.inject(.stall(.seconds(600)))
         // Written once the connection's pump holds the stall, so nothing can pass before it.
         #expect(await eventually(seconds: 2) { relay.counters.stallsHeld == 1 })
         _ = write(first, "held", 4)
         #expect(readSome(first).0 == "", "nothing while stalled; \(relay)")
+        relay.endStalls()
         var after = ""
         _ = await eventually(seconds: 15) {
             after += readSome(first).0

@@ -100,6 +100,11 @@ public final class TCPImpairmentRelay: Sendable {
         shared.state.withLock { $0.pending += faults.map { (now + $0.at.nanoseconds, $0.1) } }
     }
 
+    /// Ends every stall now (a test that must not depend on how long its own steps take stalls "for ever" and ends it).
+    public func endStalls() {
+        shared.state.withLock { $0.stalledUntil = 0 }
+    }
+
     public var counters: TCPRelayCounters { shared.state.withLock { $0.counters } }
 
     /// The seed and the counters: for failure messages.
