@@ -20,6 +20,11 @@ public enum ExternalTool {
     /// Runs `name` with `arguments` and `input` on standard input; returns its exit status and output.
     public static func run(_ name: String, _ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
         guard let executable = path(name) else { throw ExternalToolError.missing(name) }
+        return try run(executable: executable, arguments, input: input)
+    }
+
+    /// Runs the program at `executable` with `arguments` and `input` on standard input; returns its exit status and output.
+    public static func run(executable: String, _ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

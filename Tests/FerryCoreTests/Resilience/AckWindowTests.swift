@@ -32,6 +32,19 @@ struct AckWindowTests {
         return result
     }
 
+    /// For ``run``: every 500 ms another frame is sent and answered at once.
+    private func answerEvery500Milliseconds() -> (inout AckWindow<String>, NIODeadline) -> Void {
+        var answered = 0
+        let start = self.start
+        return { window, now in
+            if now >= start + .milliseconds(Int64(answered) * 500) {
+                let sequence = window.open("ok\(answered)", now: now)
+                _ = window.acknowledge(sequence, now: now)
+                answered += 1
+            }
+        }
+    }
+
     @Test func ackRemovesTheFrameOnce() {
         var window = AckWindow<String>(capacity: 4, timing: timing, firstSequence: 7)
         let sequence = window.open("a", now: start)
@@ -154,17 +167,8 @@ struct AckWindowTests {
     @Test func aFrameWhoseReceiverAnswersIsRenewedAtItsTTL() {
         var window = AckWindow<String>(capacity: 8, timing: timing)
         _ = window.open("acks lost", now: start)
-        var answered = 0
-        let steps = run(
-            &window, from: start, to: start + .milliseconds(9_500),
-            each: { window, now in
-                // Another frame sent and answered every 500 ms: the path is alive, only this frame's acks are lost.
-                if now >= start + .milliseconds(Int64(answered) * 500) {
-                    let sequence = window.open("ok\(answered)", now: now)
-                    _ = window.acknowledge(sequence, now: now)
-                    answered += 1
-                }
-            })
+        // Another frame sent and answered every 500 ms: the path is alive, only this frame's acks are lost.
+        let steps = run(&window, from: start, to: start + .milliseconds(9_500), each: answerEvery500Milliseconds())
         #expect(steps.givenUp.isEmpty)
         #expect(steps.renew == ["acks lost"])  // at 5 s
         #expect(window.entry(0)!.expiry == start + .seconds(10))
@@ -174,16 +178,7 @@ struct AckWindowTests {
     @Test func renewalStopsAtTheMaximumAge() {
         var window = AckWindow<String>(capacity: 8, timing: timing)
         _ = window.open("old", now: start)
-        var answered = 0
-        let steps = run(
-            &window, from: start, to: start + .seconds(14),
-            each: { window, now in
-                if now >= start + .milliseconds(Int64(answered) * 500) {
-                    let sequence = window.open("ok\(answered)", now: now)
-                    _ = window.acknowledge(sequence, now: now)
-                    answered += 1
-                }
-            })
+        let steps = run(&window, from: start, to: start + .seconds(14), each: answerEvery500Milliseconds())
         #expect(steps.renew == ["old"])  // at 5 s; at 10 s another TTL would pass 12 s
         #expect(steps.givenUp == ["old"])
     }
