@@ -17,10 +17,9 @@ struct KubernetesServiceTests {
     /// applies the EndpointSlice change within about a second. 3 s is on the
     /// slow side of that and keeps the run short.
     static let readinessDelay = Duration.seconds(3)
-    /// The bound this suite asserts for the flow to reach a live pod once the
-    /// endpoint is removed. The issue's target is 10 s also for a stale entry;
-    /// that case's figure is printed, not asserted (docs/kubernetes.md).
-    static let recoveryBound = Duration.seconds(30)
+    /// The bound this suite asserts for the flow to reach a live pod, whether
+    /// the endpoint is removed or left stale.
+    static let recoveryBound = Duration.seconds(10)
 
     /// (a) The pod carrying the edge's flow is SIGKILLed 5 s into 60,000 logs
     /// at 4,000/s; after the readiness delay its endpoint is removed and its
@@ -38,7 +37,9 @@ struct KubernetesServiceTests {
     /// entry keeps sending the edge's retries, from the same source port, to
     /// the dead pod. The edge must move its flow by itself (a new source port
     /// is a new conntrack entry and a new random endpoint). Fails on Ferry
-    /// releases that keep the socket: the flow stays on the dead pod.
+    /// releases that keep the socket: the flow stays on the dead pod; and
+    /// at times (about 1 run in 3 under load) on releases that move only after
+    /// silence, with the frames in flight left on the dead pod's port.
     @Test(.timeLimit(.minutes(2)))
     func podKilledAndNeverRemovedFromTheServiceLosesNothing() async throws {
         try await podKilled(case: "stale", removeEndpoint: false)
@@ -119,11 +120,7 @@ struct KubernetesServiceTests {
                 + "complete \(complete) after \(ContinuousClock.now - restartedAt); missing \(tally.missing), duplicated \(tally.duplicated); "
                 + "edge \(bed.edgeSummary())")
 
-        if removeEndpoint {
-            #expect(movedAfter != nil && movedAfter! <= Self.recoveryBound, "flow on a live pod after \(String(describing: movedAfter))")
-        }
-        // With the entry never removed the time to move is printed, not asserted: it is 1-5 s in most runs but
-        // under a loaded machine sometimes far longer (docs/kubernetes.md; issue 32 stays open on it). Nothing is lost either way.
+        #expect(movedAfter != nil && movedAfter! <= Self.recoveryBound, "flow on a live pod after \(String(describing: movedAfter))")
         #expect(Int(recovered) ?? 0 > 0, "the dead pod's spool held nothing it had acknowledged")
         #expect(tally.missing == 0, "\(tally.missing) of \(Self.count) never delivered")
         #expect(tally.unexpected == 0)

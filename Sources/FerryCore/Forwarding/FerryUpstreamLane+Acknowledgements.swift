@@ -93,8 +93,11 @@ extension FerryUpstreamLane {
         guard !stopped else { return }
         let now = NIODeadline.now()
         let upstream = self.upstream
-        let advance = window.advance(now: now, generator: &generator) {
-            upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
+        let advance = window.advance(now: now, generator: &generator) { onCurrentPath in
+            // A path new frames have left is probed only while the breaker is closed: half-open, its
+            // probes would take the permits the current path needs to show that it reaches a receiver.
+            guard onCurrentPath else { return upstream.breakerState == .closed && upstream.tryRetry(now: now) }
+            return upstream.allowsTraffic(now: now) && upstream.tryRetry(now: now) && upstream.acquire(now: now)
         }
         if advance.stalls > 0 { stalled(advance.stalls, now: now) }
         let resend = advance.retransmit + advance.renew.filter { renew($0) }

@@ -46,20 +46,23 @@ extension FerryUpstreamLane {
         min(settings.maximumFrameBytes, socket.pathDatagramBytes ?? settings.maximumFrameBytes)
     }
 
-    /// Sends from a new socket (a new source port) to the same address; frames
-    /// in flight stay on the old one, which is closed once they are settled.
-    func rotatePath(reason: String) {
+    /// Sends from a new socket (a new source port) to the same address. After a
+    /// silence, frames in flight stay on the old socket, which is closed once they
+    /// are settled (its receiver may hold them). After a refusal (`receiverGone`),
+    /// no socket listens behind the old port's path: its frames move to the new one.
+    func rotatePath(reason: String, receiverGone: Bool = false) {
         guard let old = channel, address != nil, !stopped else { return }
-        retiring.append(old)
         channel = nil
-        keepPathOnConnect = true
+        keepPathOnConnect = !receiverGone
+        if receiverGone { old.close(promise: nil) } else { retiring.append(old) }
         upstream.pathChanges.add(1)
+        upstream.newPath()
         logger.warning(
             "upstream silent: sending from a new source port",
             metadata: [
                 "upstream": "\(upstream.url)", "reason": "\(reason)", "frames.in_flight": "\(window.count)",
                 "effect":
-                    "a stale route or connection-tracking entry (a Service's dead pod) gives way to a new one; frames in flight stay on the old port",
+                    "a stale route or connection-tracking entry (a Service's dead pod) gives way to a new one; frames in flight \(receiverGone ? "move to the new port" : "stay on the old port")",
             ])
         connect().assumeIsolated().whenFailure { error in
             self.keepPathOnConnect = false
@@ -107,6 +110,11 @@ extension FerryUpstreamLane {
         // A refusal moves a name to its next address at once; the failure then belongs to the old one.
         let moved = reason == .refused && fromCurrentAddress && upstream.addressRefused()
         upstream.record(success: false, fromCurrentAddress: fromCurrentAddress && !moved)
+        // A refusal on the current path with no other address to try: the receiver this port reaches is gone
+        // (behind a Service, a dead pod's stale entry). A new source port may reach a live one; the frames move with it.
+        if reason == .refused, !moved, let source, source === channel {
+            rotatePath(reason: "send refused (port unreachable)", receiverGone: true)
+        }
         if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {
             logger.warning(
                 "upstream send failed",

@@ -139,6 +139,11 @@ public final class Upstream: Sendable {
         withHealth { $0.releaseProbe() }
     }
 
+    /// A lane moved to a new source port: an open breaker probes the new path soon (``CircuitBreaker``).
+    func newPath(now: NIODeadline = .now()) {
+        withHealth { $0.newPath(now: now) }
+    }
+
     /// A send to the current address was refused (ICMP port unreachable).
     /// Returns true if the upstream moved to another address of its name.
     @discardableResult

@@ -18,7 +18,8 @@ import NIOCore
 /// 3. On a path that has not answered since, frames wait: only the path's
 ///    oldest is sent again, as a probe, after a jittered ``RetryPolicy`` delay
 ///    that grows with each unanswered probe up to `ackTimeout`, and only if
-///    `mayRetry` (breaker, retry budget) agrees. When the path answers, rule 2 sends the rest.
+///    `mayRetry` (breaker, retry budget; told if it is the current path) agrees.
+///    When the path answers, rule 2 sends the rest.
 /// 4. The upstream *stalls* after `ackTimeout` with frames in flight to its
 ///    current address and no answer on any path there: each `ackTimeout` of
 ///    silence is one stall (one failure for the breaker), never one per frame
@@ -103,21 +104,6 @@ public struct AckWindow<Payload> {
         public var stalls = 0
         /// Probes refused by `mayRetry` (budget exhausted or breaker open).
         public var retriesRefused = 0
-    }
-
-    /// What is known of one path.
-    struct Path {
-        /// Which address it goes to (``switchPath(movingOutstanding:newAddress:now:)``).
-        var destination = 0
-        var outstanding = 0
-        var lastAnswer: NIODeadline?
-        var probes = 0
-        /// Its last probe, and the last probe counted against it.
-        var lastProbe: NIODeadline?
-        var countedProbe: NIODeadline?
-        /// Probes left unanswered while another path to the same address answered (rule 5).
-        var contradicted = 0
-        var nextProbe: NIODeadline?
     }
 
     public let capacity: Int
@@ -295,7 +281,7 @@ public struct AckWindow<Payload> {
 
     /// Applies the rules to every frame whose deadline has passed.
     public mutating func advance(
-        now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: () -> Bool
+        now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: (_ onCurrentPath: Bool) -> Bool
     ) -> Advance {
         var result = Advance()
         var oldestOnPath: [Int: UInt32] = [:]
@@ -351,7 +337,7 @@ public struct AckWindow<Payload> {
 
     /// Rule 3: the oldest unanswered frame of a silent path, sent again when its probe is due.
     private mutating func probe(
-        path pathID: Int, sequence: UInt32, now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: () -> Bool,
+        path pathID: Int, sequence: UInt32, now: NIODeadline, generator: inout some RandomNumberGenerator, mayRetry: (Bool) -> Bool,
         into result: inout Advance
     ) {
         guard var path = paths[pathID], var entry = entries[sequence] else { return }
@@ -361,7 +347,7 @@ public struct AckWindow<Payload> {
             return
         }
         guard now >= due else { return }
-        if mayRetry() {
+        if mayRetry(pathID == currentPath) {
             path.probes += 1
             path.lastProbe = now
             entry.phase = .awaitingAck

@@ -13,6 +13,10 @@ import NIOCore
 ///   breaker has stayed closed for `stableAfter`.
 /// - **Half-open**: up to `halfOpenProbes` calls go through; that many
 ///   successes close it, any failure opens it again.
+/// - **A new path** (a sender moving to a new source port, which behind a
+///   Service may reach another receiver) cuts a longer open wait to
+///   `openDuration`, at most `freshPathProbes` times between closings: the
+///   new path is probed soon, while a dead upstream's waits still grow.
 public struct CircuitBreaker: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var failureRateThreshold = 0.5
@@ -23,6 +27,7 @@ public struct CircuitBreaker: Sendable {
         public var maximumOpenDuration = TimeAmount.seconds(30)
         public var halfOpenProbes = 3
         public var stableAfter = TimeAmount.seconds(30)
+        public var freshPathProbes = 8
 
         public init() {}
     }
@@ -52,6 +57,7 @@ public struct CircuitBreaker: Sendable {
     private var probesInFlight = 0
     private var probeSuccesses = 0
     private var closedSince = NIODeadline.uptimeNanoseconds(0)
+    private var freshPaths = 0
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
@@ -105,6 +111,14 @@ public struct CircuitBreaker: Sendable {
     public mutating func reset(reason: String, now: NIODeadline) -> Transition? {
         guard state != .closed else { return nil }
         return move(to: .closed, reason: reason, now: now)
+    }
+
+    /// A sender moved to a new path while the breaker is open: a longer open
+    /// wait is cut to `openDuration`, at most `freshPathProbes` times between closings.
+    public mutating func newPath(now: NIODeadline) {
+        guard state == .open, freshPaths < configuration.freshPathProbes else { return }
+        freshPaths += 1
+        openUntil = min(openUntil, now + configuration.openDuration)
     }
 
     /// Records the outcome of one call.
@@ -163,6 +177,7 @@ public struct CircuitBreaker: Sendable {
         probeSuccesses = 0
         if next == .closed {
             closedSince = now
+            freshPaths = 0
             outcomeIndex = 0
             outcomeCount = 0
             failuresInWindow = 0

@@ -93,6 +93,11 @@ public struct UpstreamHealth: Sendable {
         return opened(transition) + move
     }
 
+    /// A lane moved to a new path (source port) to the current address: an open breaker probes it soon.
+    public mutating func newPath(now: NIODeadline) {
+        breaker.newPath(now: now)
+    }
+
     /// A half-open probe permit whose call ended without an outcome.
     public mutating func releaseProbe() {
         breaker.releaseProbe()

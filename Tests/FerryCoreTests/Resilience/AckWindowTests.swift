@@ -20,7 +20,7 @@ struct AckWindowTests {
         var now = from
         while now <= to {
             each(&window, now)
-            let step = window.advance(now: now, generator: &generator, mayRetry: mayRetry)
+            let step = window.advance(now: now, generator: &generator, mayRetry: { _ in mayRetry() })
             result.retransmit += step.retransmit.compactMap { window.entry($0)?.payload }
             result.repairs += step.repairs
             result.renew += step.renew.compactMap { window.entry($0)?.payload }
@@ -251,5 +251,27 @@ struct AckWindowTests {
                 #expect(steps.renew == ["held"] && steps.givenUp.isEmpty)  // no probe went out: no evidence against it
             }
         }
+    }
+
+    /// Rule 3: `mayRetry` hears whether a probe is on the current path, so the
+    /// caller can keep a left path's probes from using the half-open permits.
+    @Test func aProbeSaysWhetherItIsOnTheCurrentPath() {
+        var window = AckWindow<String>(capacity: 8, timing: timing)
+        _ = window.open("left behind", now: start)
+        _ = window.switchPath(movingOutstanding: false, now: start)
+        _ = window.open("on the new path", now: start)
+        var asked: [Bool] = []
+        var generator = SplitMix(seed: 1)
+        var now = start
+        while now < start + .seconds(1) {
+            let step = window.advance(now: now, generator: &generator) { onCurrentPath in
+                asked.append(onCurrentPath)
+                return !onCurrentPath  // only the left path's probes may go
+            }
+            #expect(!step.retransmit.contains(1), "the current path's probe was refused")
+            now = now + .milliseconds(5)
+        }
+        #expect(asked.contains(false) && asked.contains(true))
+        #expect(window.entry(0)!.attempts > 1 && window.entry(1)!.attempts == 1)
     }
 }

@@ -101,4 +101,47 @@ struct CircuitBreakerTests {
         #expect(breaker.record(success: true, now: start) == nil)
         #expect(breaker.state == .open)
     }
+
+    /// A new path cuts a long open wait to the base wait, a bounded number of
+    /// times between closings; after that the waits grow again.
+    @Test func aNewPathIsProbedSoonButOnlyAFewTimesBetweenClosings() {
+        var config = configuration()
+        config.maximumOpenDuration = .seconds(30)
+        config.freshPathProbes = 2
+        var breaker = CircuitBreaker(configuration: config)
+        var now = start
+        for _ in 0..<4 { _ = breaker.record(success: false, now: now) }
+        for trip in 2...4 {  // open waits of 2, 4, 8 s
+            now = now + breaker.openDuration(trips: trip - 1)
+            #expect(breaker.allowsTraffic(now: now).allowed)
+            #expect(breaker.record(success: false, now: now)?.reason == "probe failed")
+        }
+        #expect(breaker.trips == 4 && !breaker.allowsTraffic(now: now + .seconds(7)).allowed)
+        breaker.newPath(now: now)
+        #expect(breaker.allowsTraffic(now: now + .seconds(1)).allowed)  // the base wait, not 8 s
+        #expect(breaker.record(success: false, now: now + .seconds(1))?.to == .open)
+        now = now + .seconds(1)
+        breaker.newPath(now: now)
+        #expect(breaker.allowsTraffic(now: now + .seconds(1)).allowed)
+        #expect(breaker.record(success: false, now: now + .seconds(1))?.to == .open)
+        now = now + .seconds(1)
+        breaker.newPath(now: now)  // the third since the last closing: no longer shortened
+        #expect(!breaker.allowsTraffic(now: now + .seconds(1)).allowed)
+        #expect(breaker.allowsTraffic(now: now + .seconds(30)).allowed)
+        for _ in 0..<config.halfOpenProbes { _ = breaker.record(success: true, now: now + .seconds(30)) }
+        #expect(breaker.state == .closed)
+        now = now + .seconds(30)
+        for _ in 0..<4 { _ = breaker.record(success: false, now: now) }
+        breaker.newPath(now: now)  // closed in between: new paths shorten again
+        #expect(breaker.allowsTraffic(now: now + .seconds(1)).allowed)
+    }
+
+    /// A new path does nothing to a closed breaker.
+    @Test func aNewPathLeavesAClosedBreakerAlone() {
+        var breaker = CircuitBreaker(configuration: configuration())
+        breaker.newPath(now: start)
+        #expect(breaker.state == .closed)
+        for _ in 0..<4 { _ = breaker.record(success: false, now: start) }
+        #expect(!breaker.allowsTraffic(now: start + .milliseconds(999)).allowed)
+    }
 }
