@@ -20,21 +20,21 @@ extension FerryConfiguration {
         if let list = try values.list(.listen) {
             // Bounded: each running listener holds one of 64 positions a route's `match.listener` mask has (one is the HTTP intake's).
             guard list.count <= Self.maxListeners else {
-                throw ConfigurationError.invalidValue(key: "listen", value: "\(list.count) listeners", allowed: "at most \(Self.maxListeners)")
+                throw ConfigurationError.invalidValue(.listen, value: "\(list.count) listeners", allowed: "at most \(Self.maxListeners)")
             }
             var listeners: [ListenerURL] = []
             for item in list {
                 let (text, allowItems) = Self.splitAllow(item)
                 guard let listener = ListenerURL(parsing: text) else {
-                    throw ConfigurationError.invalidValue(key: "listen", value: item, allowed: ConfigurationKey.listen.allowed.description)
+                    throw ConfigurationError.invalidValue(.listen, value: item)
                 }
                 if let clash = listeners.first(where: {
                     $0.address == listener.address && $0.isStream == listener.isStream && listener.address.port != 0
                 }) {
-                    throw ConfigurationError.conflict(key: "listen", value: item, reason: "its address is already listened on by \(clash)")
+                    throw ConfigurationError.conflict(.listen, value: item, reason: "its address is already listened on by \(clash)")
                 }
                 listeners.append(listener)
-                if !allowItems.isEmpty { listenerAllow[listener] = try Self.allowlist(allowItems, key: "listen", in: item) }
+                if !allowItems.isEmpty { listenerAllow[listener] = try Self.allowlist(allowItems, key: ConfigurationKey.listen.name, in: item) }
             }
             self.listeners = listeners
         }
@@ -61,10 +61,10 @@ extension FerryConfiguration {
             var upstreams: [UpstreamURL] = []
             for item in list {
                 guard let upstream = UpstreamURL(parsing: item) else {
-                    throw ConfigurationError.invalidValue(key: "upstreams", value: item, allowed: ConfigurationKey.upstreams.allowed.description)
+                    throw ConfigurationError.invalidValue(.upstreams, value: item)
                 }
                 if upstreams.contains(upstream) {
-                    throw ConfigurationError.conflict(key: "upstreams", value: item, reason: "listed twice")
+                    throw ConfigurationError.conflict(.upstreams, value: item, reason: "listed twice")
                 }
                 upstreams.append(upstream)
             }
@@ -86,7 +86,7 @@ extension FerryConfiguration {
         if let interval = try values.duration(.spoolFsyncInterval) { spool.syncInterval = interval }
         if spool.segmentBytes > spool.maxBytes {
             throw ConfigurationError.conflict(
-                key: "spool.segment-bytes", value: String(spool.segmentBytes), reason: "must be at most spool.max-bytes (\(spool.maxBytes))")
+                .spoolSegmentBytes, value: String(spool.segmentBytes), reason: "must be at most spool.max-bytes (\(spool.maxBytes))")
         }
         self.spoolDefaults = spool
         if let directory = try values.parsed(.spoolDir, { $0.isEmpty ? nil : $0 }) {
@@ -203,19 +203,19 @@ extension FerryConfiguration {
         }
         if retryPolicy.cap < retryPolicy.base {
             throw ConfigurationError.conflict(
-                key: "retry.cap", value: "\(retryPolicy.cap)", reason: "must be at least retry.base (\(retryPolicy.base))")
+                .retryCap, value: "\(retryPolicy.cap)", reason: "must be at least retry.base (\(retryPolicy.base))")
         }
         if breaker.maximumOpenDuration < breaker.openDuration {
             throw ConfigurationError.conflict(
-                key: "breaker.open-max", value: "\(breaker.maximumOpenDuration)", reason: "must be at least breaker.open-duration")
+                .breakerOpenMax, value: "\(breaker.maximumOpenDuration)", reason: "must be at least breaker.open-duration")
         }
         if frameTTL <= ackTimeout {
             throw ConfigurationError.conflict(
-                key: "forward.frame-ttl", value: "\(frameTTL)", reason: "must be longer than forward.ack-timeout (\(ackTimeout))")
+                .frameTTL, value: "\(frameTTL)", reason: "must be longer than forward.ack-timeout (\(ackTimeout))")
         }
         if queueCapacityBytes < maxDatagramBytes {
             throw ConfigurationError.conflict(
-                key: "queue.capacity-bytes", value: String(queueCapacityBytes),
+                .queueCapacityBytes, value: String(queueCapacityBytes),
                 reason: "must be at least datagram.max-bytes (\(maxDatagramBytes)) so that one datagram of the largest size fits")
         }
         try readRoutes(values, names: routeNames, upstreamsGiven: upstreamsGiven)
@@ -246,17 +246,17 @@ extension FerryConfiguration {
         if let tls = listeners.first(where: { if case .tls = $0 { return true } else { return false } }) {
             if tlsListener.certificatePath == nil || tlsListener.keyPath == nil {
                 throw ConfigurationError.conflict(
-                    key: "listen", value: tls.description, reason: "a tls:// listener needs tls.cert and tls.key (PEM files)")
+                    .listen, value: tls.description, reason: "a tls:// listener needs tls.cert and tls.key (PEM files)")
             }
         }
         if tlsListener.clientAuth != .none, tlsListener.caPath == nil {
             throw ConfigurationError.conflict(
-                key: "tls.client-auth", value: tlsListener.clientAuth.rawValue,
+                .tlsClientAuth, value: tlsListener.clientAuth.rawValue,
                 reason: "needs tls.ca, the CA bundle client certificates are verified against")
         }
         if (tlsUpstream.certificatePath == nil) != (tlsUpstream.keyPath == nil) {
             throw ConfigurationError.conflict(
-                key: tlsUpstream.certificatePath == nil ? "upstream-tls.key" : "upstream-tls.cert",
+                tlsUpstream.certificatePath == nil ? .upstreamTLSKey : .upstreamTLSCert,
                 value: tlsUpstream.certificatePath ?? tlsUpstream.keyPath ?? "", reason: "upstream-tls.cert and upstream-tls.key go together")
         }
     }
@@ -287,7 +287,7 @@ extension FerryConfiguration {
 
     /// `allow` and `rate-limit.*`.
     private mutating func readSourceLimits(_ values: ConfigValues) throws {
-        if let items = try values.list(.allow) { allow = try Self.allowlist(items, key: "allow") }
+        if let items = try values.list(.allow) { allow = try Self.allowlist(items, key: ConfigurationKey.allow.name) }
         let rate = try values.decimal(.rateLimit) ?? 0
         let burst = try values.integer(.rateLimitBurst)
         let sources = try values.integer(.rateLimitMaxSources)
@@ -297,7 +297,7 @@ extension FerryConfiguration {
             rateLimit = limit
         } else if burst != nil || values.isSet(.rateLimitMaxSources) {
             throw ConfigurationError.conflict(
-                key: burst != nil ? "rate-limit.burst" : "rate-limit.max-sources", value: String(burst ?? sources ?? 0),
+                burst != nil ? .rateLimitBurst : .rateLimitMaxSources, value: String(burst ?? sources ?? 0),
                 reason: "needs rate-limit.logs-per-second (--rate-limit) above 0")
         }
     }
@@ -312,13 +312,13 @@ extension FerryConfiguration {
         do {
             _ = try trust.loadAdminToken()
         } catch {
-            throw ConfigurationError.conflict(key: "admin.token-file", value: trust.adminTokenFile ?? "", reason: error.description)
+            throw ConfigurationError.conflict(.adminTokenFile, value: trust.adminTokenFile ?? "", reason: error.description)
         }
         do {
             _ = try trust.loadKeys()
         } catch {
             throw ConfigurationError.conflict(
-                key: files.count == 1 ? "auth.key-file" : "auth.key-files", value: files.joined(separator: ","), reason: error.description)
+                files.count == 1 ? .authKeyFile : .authKeyFiles, value: files.joined(separator: ","), reason: error.description)
         }
     }
 
