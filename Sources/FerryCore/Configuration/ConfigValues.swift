@@ -34,10 +34,7 @@ struct ConfigValues {
         return value
     }
 
-    func integer(_ key: String, range: ClosedRange<Int>) throws -> Int? {
-        try parsed(key, allowed: ConfigurationKey.Allowed.integer(range).description) { Self.integer($0, in: range) }
-    }
-
+    /// A size under a key that has no definition of its own (`routes.NAME.max-backlog-bytes`).
     func byteSize(_ key: String, range: ClosedRange<Int>) throws -> Int? {
         try parsed(key, allowed: ConfigurationKey.Allowed.byteSize(range).description) {
             ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
