@@ -18,7 +18,7 @@ struct Ferry: AsyncParsableCommand {
             Shell completion: ferry --generate-completion-script bash|zsh|fish.
             """,
         version: FerryVersion.current,
-        subcommands: [Serve.self, CheckConfig.self, TraceCommand.self, BenchCommand.self])
+        subcommands: [Serve.self, CheckConfig.self, TraceCommand.self, BenchCommand.self, ConfigReferenceCommand.self])
 
     static func main() async {
         do {

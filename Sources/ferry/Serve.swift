@@ -37,7 +37,7 @@ struct Serve: AsyncParsableCommand {
             do {
                 writer = try LogWriter(path: path, maxBytes: configuration.logMaxBytes, keep: configuration.logKeep)
             } catch {
-                throw ConfigurationError.invalidValue(key: "log.file", value: path, allowed: "a writable file path (\(error))")
+                throw ConfigurationError.invalidValue(key: ConfigurationKey.logFile.name, value: path, allowed: "a writable file path (\(error))")
             }
         } else {
             writer = LogWriter()

@@ -10,21 +10,26 @@ import Testing
 struct ConfigurationKeysTests {
     private static let keys = FerryConfiguration.keys
 
-    /// Every key has its flag on `ferry serve`, whose help names the key; no flag names a key that does not exist.
-    @Test func everyKeyHasItsFlagAndEveryFlagItsKey() async throws {
-        let dump = try FerryProcess(["serve", "--experimental-dump-help"])
+    /// Every key has its flag on `ferry serve` and `ferry check-config`, named, described and repeatable as its definition
+    /// says (help text, allowed values, key and default); no flag names a key that does not exist.
+    @Test(arguments: ["serve", "check-config"])
+    func everyKeyHasItsFlagAsDefinedAndEveryFlagItsKey(command: String) async throws {
+        let dump = try FerryProcess([command, "--experimental-dump-help"])
         #expect(await dump.waitForExit(timeout: 10) == 0)
         let root = try #require(try JSONSerialization.jsonObject(with: Data(dump.logText.utf8)) as? [String: Any])
         let arguments = try #require((root["command"] as? [String: Any])?["arguments"] as? [[String: Any]])
-        var flagsToKeys: [String: String] = [:]
+        var flags: [String: (help: String, repeating: Bool)] = [:]
         for argument in arguments {
             guard let name = (argument["names"] as? [[String: Any]])?.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
-                let abstract = argument["abstract"] as? String, let range = abstract.range(of: "(key ")
+                !["config", "print-config", "help", "version"].contains(name)
             else { continue }
-            flagsToKeys[name] = String(abstract[range.upperBound...].prefix { $0 != ")" })
+            flags[name] = (argument["abstract"] as? String ?? "", argument["isRepeating"] as? Bool ?? false)
         }
-        let expected = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.flag, $0.name) })
-        #expect(flagsToKeys == expected)
+        #expect(Set(flags.keys) == Set(Self.keys.map(\.flag)), "flags differ from the keys' definitions")
+        for key in Self.keys {
+            #expect(flags[key.flag]?.help == key.helpLine, "--\(key.flag): help differs from the definition of \(key.name)")
+            #expect(flags[key.flag]?.repeating == key.isList, "--\(key.flag): repeatable only for a list key")
+        }
     }
 
     /// `ferry check-config` prints every key, in the table's order.

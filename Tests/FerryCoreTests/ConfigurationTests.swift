@@ -121,7 +121,7 @@ struct ConfigurationTests {
         ("drain.timeout", "soon"),
     ])
     func invalidValueNamesKeyAndValue(key: String, value: String) async throws {
-        let variable = ConfigurationKey(name: key, flag: "", help: "").environmentVariable
+        let variable = ConfigurationKey.environmentVariable(for: key)
         let error = await #expect(throws: ConfigurationError.self) {
             _ = try await load(environment: [variable: value])
         }
@@ -133,7 +133,7 @@ struct ConfigurationTests {
 
     @Test func listenTakesAtMost63Listeners() async throws {
         let many = (0..<64).map { "udp://127.0.0.1:\(7_000 + $0)" }
-        let variable = ConfigurationKey(name: "listen", flag: "", help: "").environmentVariable
+        let variable = ConfigurationKey.listen.environmentVariable
         let error = await #expect(throws: ConfigurationError.self) {
             _ = try await load(environment: [variable: many.joined(separator: ",")])
         }

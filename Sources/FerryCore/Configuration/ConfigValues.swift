@@ -22,7 +22,11 @@ struct ConfigValues {
     }
 
     func parsed<T>(_ key: String, allowed: String, _ parse: (String) -> T?) throws -> T? {
-        guard let raw = text(key) else { return nil }
+        try parsed(key, raw: text(key), allowed: allowed, parse)
+    }
+
+    private func parsed<T>(_ key: String, raw: String?, allowed: String, _ parse: (String) -> T?) throws -> T? {
+        guard let raw else { return nil }
         let trimmed = raw.trimmingWhitespace()
         guard let value = parse(trimmed) else {
             throw ConfigurationError.invalidValue(key: key, value: raw, allowed: allowed)
@@ -30,38 +34,64 @@ struct ConfigValues {
         return value
     }
 
-    func integer(_ key: String, range: ClosedRange<Int>) throws -> Int? {
-        try parsed(key, allowed: "a whole number in \(range.lowerBound)...\(range.upperBound)") {
-            Int($0).flatMap { range.contains($0) ? $0 : nil }
-        }
-    }
-
-    func decimal(_ key: String, range: ClosedRange<Double>) throws -> Double? {
-        try parsed(key, allowed: "a number in \(range.lowerBound)...\(range.upperBound)") {
-            Double($0).flatMap { $0.isFinite && range.contains($0) ? $0 : nil }
-        }
-    }
-
-    func boolean(_ key: String) throws -> Bool? {
-        try parsed(key, allowed: "true or false (also on/off, yes/no, 1/0)") {
-            switch $0.lowercased() {
-            case "true", "on", "yes", "1": true
-            case "false", "off", "no", "0": false
-            default: nil
-            }
-        }
-    }
-
+    /// A size under a key that has no definition of its own (`routes.NAME.max-backlog-bytes`).
     func byteSize(_ key: String, range: ClosedRange<Int>) throws -> Int? {
-        try parsed(key, allowed: "a size in bytes in \(range.lowerBound)...\(range.upperBound) (suffixes KiB, MiB, GiB allowed)") {
+        try parsed(key, allowed: ConfigurationKey.Allowed.byteSize(range).description) {
             ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
         }
     }
 
-    func duration(_ key: String, range: ClosedRange<Duration>) throws -> Duration? {
-        try parsed(key, allowed: "a duration from \(range.lowerBound) to \(range.upperBound): a number of seconds, or with suffix ms or s") {
-            DurationParser.parse($0).flatMap { range.contains($0) ? $0 : nil }
-        }
+    // MARK: Keys
+
+    /// Whether a source sets `key` (its default does not count).
+    func isSet(_ key: ConfigurationKey) -> Bool {
+        text(key.name) != nil
+    }
+
+    /// `key`'s value as a source sets it, else its default, checked against what the key allows;
+    /// nil only for a key without a default that no source sets.
+    func parsed<T>(_ key: ConfigurationKey, _ parse: (String) -> T?) throws -> T? {
+        try parsed(key.name, raw: text(key.name) ?? key.defaultValue, allowed: key.allowed.description, parse)
+    }
+
+    func integer(_ key: ConfigurationKey) throws -> Int? {
+        guard case .integer(let range) = key.allowed else { preconditionFailure("\(key) takes no whole number") }
+        return try parsed(key) { Self.integer($0, in: range) }
+    }
+
+    func decimal(_ key: ConfigurationKey) throws -> Double? {
+        guard case .decimal(let range) = key.allowed else { preconditionFailure("\(key) takes no number") }
+        return try parsed(key) { Double($0).flatMap { $0.isFinite && range.contains($0) ? $0 : nil } }
+    }
+
+    func byteSize(_ key: ConfigurationKey) throws -> Int? {
+        guard case .byteSize(let range) = key.allowed else { preconditionFailure("\(key) takes no size") }
+        return try parsed(key) { ByteSizeParser.parse($0).flatMap { range.contains($0) ? $0 : nil } }
+    }
+
+    func duration(_ key: ConfigurationKey) throws -> Duration? {
+        guard case .duration(let range) = key.allowed else { preconditionFailure("\(key) takes no duration") }
+        return try parsed(key) { DurationParser.parse($0).flatMap { range.contains($0) ? $0 : nil } }
+    }
+
+    func boolean(_ key: ConfigurationKey) throws -> Bool? {
+        guard case .boolean = key.allowed else { preconditionFailure("\(key) takes no boolean") }
+        return try parsed(key, BooleanParser.parse)
+    }
+
+    /// One of the key's words, as the enum whose raw values they are.
+    func choice<T: RawRepresentable>(_ key: ConfigurationKey, as type: T.Type) throws -> T? where T.RawValue == String {
+        guard case .choice(let words) = key.allowed else { preconditionFailure("\(key) takes no choice") }
+        return try parsed(key) { words.contains($0.lowercased()) ? T(rawValue: $0.lowercased()) : nil }
+    }
+
+    /// A list the key's source sets, else its default (comma-separated); nil when neither.
+    func list(_ key: ConfigurationKey) throws -> [String]? {
+        try list(key.name) ?? key.defaultValue.map { $0.split(separator: ",").map(String.init) }
+    }
+
+    private static func integer(_ text: String, in range: ClosedRange<Int>) -> Int? {
+        Int(text).flatMap { range.contains($0) ? $0 : nil }
     }
 
     /// A list from a YAML/JSON array, or from comma-separated text (environment, flags).
@@ -94,6 +124,17 @@ extension String {
         while let first = view.first, first.isWhitespace { view.removeFirst() }
         while let last = view.last, last.isWhitespace { view.removeLast() }
         return String(view)
+    }
+}
+
+/// Parses `true`/`false`, also `on`/`off`, `yes`/`no`, `1`/`0`.
+enum BooleanParser {
+    static func parse(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "on", "yes", "1": true
+        case "false", "off", "no", "0": false
+        default: nil
+        }
     }
 }
 

@@ -27,3 +27,15 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable, Senda
         }
     }
 }
+
+extension ConfigurationError {
+    /// A value of `key` that is not allowed; by default what is allowed is what the key's definition says.
+    static func invalidValue(_ key: ConfigurationKey, value: String, allowed: String? = nil) -> Self {
+        .invalidValue(key: key.name, value: value, allowed: allowed ?? key.allowed.description)
+    }
+
+    /// A value of `key` that is valid alone but not with another setting.
+    static func conflict(_ key: ConfigurationKey, value: String, reason: String) -> Self {
+        .conflict(key: key.name, value: value, reason: reason)
+    }
+}

@@ -24,7 +24,7 @@ extension FerryConfiguration {
         guard !names.isEmpty else { return }
         if upstreamsGiven {
             throw ConfigurationError.conflict(
-                key: "upstreams", value: upstreams.map(\.description).joined(separator: ","),
+                .upstreams, value: upstreams.map(\.description).joined(separator: ","),
                 reason: "routes are configured: put these upstreams in a route (without routes, upstreams is the one route 'default')")
         }
         guard names.count <= RouteSettings.maxRoutes else {
@@ -42,7 +42,7 @@ extension FerryConfiguration {
             for item in try values.list("\(key).upstreams") ?? [] {
                 guard let upstream = UpstreamURL(parsing: item) else {
                     throw ConfigurationError.invalidValue(
-                        key: "\(key).upstreams", value: item, allowed: UpstreamURL.allowedForms + " (port 1...65535)")
+                        key: "\(key).upstreams", value: item, allowed: ConfigurationKey.upstreams.allowed.description)
                 }
                 if let owner = owners[upstream] {
                     throw ConfigurationError.conflict(

@@ -9,9 +9,10 @@ import NIOCore
 /// Everything `ferry serve` needs to run, as plain values.
 ///
 /// Built from defaults, a YAML or JSON file, `FERRY_…` environment variables and
-/// flags (in rising precedence) by ``init(reader:)``; every key is listed in
-/// ``FerryConfiguration/keys`` so that docs/configuration.md, `--print-config` and error
-/// messages all speak of the same names.
+/// flags (in rising precedence) by ``init(reader:)``; every key is defined once as a
+/// ``ConfigurationKey`` (name, flag, default, allowed values, help) and listed in
+/// ``FerryConfiguration/keys``. The defaults written here are for code that builds a
+/// configuration directly; `ConfigurationReferenceTests` fails when one differs from its key's.
 public struct FerryConfiguration: Sendable, Equatable {
     /// Addresses logs are received on (`listen`): `udp://` (or bare `HOST:PORT`), `tcp://`, `tls://`.
     public var listeners: [ListenerURL] = [.udp(.init(host: "0.0.0.0", port: 5514))]
