@@ -42,6 +42,7 @@ extension LoopPipeline {
             }
             queue.setLanes(queueLanes)
             if let previous = old.removeValue(forKey: route.name) {
+                previous.stopReadingBack()
                 queue.adopt(previous)
                 // Lanes of upstreams the route dropped stay with the old queue, which retires.
                 previous.setLanes(previous.lanes.filter { !used.contains($0.upstream.index) })

@@ -19,9 +19,6 @@ package final class LoopPipeline {
     let spool: Spool?
     /// This loop's shard of the spool (it appends there).
     var spoolShard: SpoolShard? { spool?.shards[index] }
-    /// Shards this loop reads spilled logs back from: its own, and those of
-    /// loops an earlier run had beyond this run's count.
-    let readShards: [SpoolShard]
     /// Each route's own spool, with `routes` and `spool.dir` (then ``spool`` is nil).
     let registry: SpoolRegistry?
     let loopCount: Int
@@ -56,7 +53,6 @@ package final class LoopPipeline {
         self.spool = spool
         self.registry = registry
         self.loopCount = loopCount
-        self.readShards = spool.map { Self.shards(of: $0, readBy: index, loopCount: loopCount) } ?? []
         let counters = PipelineCounters()
         self.drops = DropReporter(counters: counters, logger: logger, loopIndex: index)
         self.sampler = LogSampler(rate: sampleRate, logger: logger, loopIndex: index)

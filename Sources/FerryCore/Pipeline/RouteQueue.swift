@@ -26,9 +26,10 @@ final class RouteQueue {
     /// are appended before they go anywhere; nil otherwise (the loop's spool,
     /// if any, then holds every log once).
     let spool: Spool?
-    /// This loop's shard of it, and the shards this loop reads back from.
+    /// This loop's shard of it.
     let spoolShard: SpoolShard?
-    let readShards: [SpoolShard]
+    /// Where the route's spilled logs come back from (``SpoolReadBack``).
+    var readBack: SpoolReadBack
 
     init(route: RoutingTable.Route, stats: RouteStats, pipeline: LoopPipeline) {
         self.route = route
@@ -37,7 +38,16 @@ final class RouteQueue {
         let spool = pipeline.registry?.spool(forRoute: route.name)
         self.spool = spool
         self.spoolShard = spool.map { $0.shards[pipeline.index] }
-        self.readShards = spool.map { LoopPipeline.shards(of: $0, readBy: pipeline.index, loopCount: pipeline.loopCount) } ?? []
+        if let spool {
+            let shards = SpoolReadBack.shards(of: spool, readBy: pipeline.index, loopCount: pipeline.loopCount)
+            readBack = SpoolReadBack(shards: shards, countsAsRouted: false)
+        } else if let loopSpool = pipeline.spool {
+            // The loop's spool exists only without `routes`: this is its one route.
+            let shards = SpoolReadBack.shards(of: loopSpool, readBy: pipeline.index, loopCount: pipeline.loopCount)
+            readBack = SpoolReadBack(shards: shards, countsAsRouted: true)
+        } else {
+            readBack = .none
+        }
     }
 
     /// Whether logs of this route wait on disk only (its own spool's shard, or the loop's).
@@ -131,7 +141,7 @@ final class RouteQueue {
 
     /// Moves waiting batches to upstreams, oldest first, for as long as one can take them.
     func drainShard() {
-        if pipeline.readsSpool(self) { pipeline.readBackSpilled(into: self) }
+        readBackSpilled()
         // Bounded: a lane may hand part of a batch back (to the front), which
         // is then tried on the next round rather than in a loop here.
         var remaining = shard.count
