@@ -95,6 +95,10 @@ let package = Package(
         ),
         .target(
             name: "FerryTestSupport",
+            dependencies: [
+                "FerryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/FerryTestSupport"
         ),
         .testTarget(

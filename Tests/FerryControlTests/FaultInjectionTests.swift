@@ -7,8 +7,6 @@ import Testing
 /// file sinks. Each scenario is bounded in time.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct FaultInjectionTests {
-    private func scratch() throws -> String { try scratchDirectory("fault") }
-
     private func breakerTransitions(_ upstream: [String: Any]) -> [String: Int] {
         (upstream["breaker"] as? [String: Any])?["transitions"] as? [String: Int] ?? [:]
     }
@@ -16,7 +14,7 @@ struct FaultInjectionTests {
     /// (a) The aggregator stops for 5 s while 50,000 logs flow at 10,000/s, then
     /// restarts: every log arrives exactly once; the edge's breaker opened and closed.
     @Test func aggregatorRestartLosesAndDuplicatesNothing() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("fault")
         let aggregatorFile = dir + "/aggregator.log"
         var (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(aggregatorFile)"])
         let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(["--upstream", "ferry://127.0.0.1:\(aggregatorPort)"])
@@ -69,7 +67,7 @@ struct FaultInjectionTests {
     /// and across both files every log appears exactly once, even after the
     /// frozen one resumes and reads the frames that waited in its socket.
     @Test func frozenAggregatorFailsOverWithoutDuplicates() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("fault")
         let fileA = dir + "/a.log"
         let fileB = dir + "/b.log"
         let (aggregatorA, portA, _) = try await FerryProcess.serve(["--upstream", "file:\(fileA)"])
@@ -168,7 +166,7 @@ struct FaultInjectionTests {
     /// (d) A flapping upstream (up 1 s, frozen 1 s, for 10 s): nothing lost or
     /// duplicated, and no more breaker trips than the open waits allow.
     @Test func flappingUpstreamLosesNothing() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("fault")
         let aggregatorFile = dir + "/aggregator.log"
         let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(aggregatorFile)"])
         let (edge, edgePort, edgeHTTP) = try await FerryProcess.serve(["--upstream", "ferry://127.0.0.1:\(aggregatorPort)"])

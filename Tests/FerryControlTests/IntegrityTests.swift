@@ -9,8 +9,6 @@ import Testing
 /// full and removed files, a flooded dedupe table.
 @Suite(.timeLimit(.minutes(3)))
 struct IntegrityTests {
-    private func scratch() throws -> String { try scratchDirectory("integrity") }
-
     private func stop(_ processes: FerryProcess...) async {
         for process in processes {
             process.signal(SIGCONT)
@@ -25,7 +23,7 @@ struct IntegrityTests {
     /// frozen aggregator: the edge stays up, reopens its files, and every log
     /// arrives once the aggregator thaws.
     @Test func sighupReopensFilesAndLosesNothing() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let delivered = dir + "/delivered.log"
         let edgeLog = dir + "/edge.log"
         let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(delivered)"])
@@ -55,7 +53,7 @@ struct IntegrityTests {
     /// SIGHUP reopens a `file:` upstream that logrotate moved away: lines sent
     /// after the signal land in the new file, none in the rotated one.
     @Test func sighupReopensAFileUpstream() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let out = dir + "/out.log"
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(out)"])
         let status = StatusReader(port: httpPort)
@@ -80,7 +78,7 @@ struct IntegrityTests {
     /// use"; the first keeps all traffic. A socket that joins the port's group
     /// later is reported as a foreign receiver.
     @Test func aSecondFerryOnATakenPortFailsAndTheFirstKeepsAllTraffic() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let (first, port, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(dir)/first.log", "--kernel-check-interval", "300ms"])
         let second = try FerryProcess(["serve", "--listen", "127.0.0.1:\(port)", "--http", "127.0.0.1:0", "--upstream", "file:\(dir)/second.log"])
         #expect(await second.waitForExit(timeout: 10) == 1)
@@ -115,7 +113,7 @@ struct IntegrityTests {
     /// answers, the process idles, and UDP forwarding went on throughout.
     @Test func stalledHTTPConnectionsCannotHoldTheControlPlane() async throws {
         raiseOwnDescriptorLimit()
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let limited = ["/bin/sh", "-c", "ulimit -n 1024 && exec \"$0\" \"$@\""]
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
             ["--upstream", "file:\(dir)/out.log", "--http-header-timeout", "3s"], wrapper: limited)
@@ -154,7 +152,7 @@ struct IntegrityTests {
     @Test func anOversizeContentLengthGets413AtOnce() async throws {
         // Timed (the 413 must come at once): never beside the tests that load the machine flat out.
         try await LoadGate.shared.timed {
-            let dir = try scratch()
+            let dir = try scratchDirectory("integrity")
             let (ferry, _, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(dir)/out.log"])
             let connection = try TCPTestConnection(port: httpPort)
             try await Task.sleep(for: .milliseconds(100))
@@ -180,7 +178,7 @@ struct IntegrityTests {
     /// second `file:` upstream at a line boundary. 0 torn, 0 doubled, 0 lost.
     @Test(.enabled(if: ExternalTool.path("unshare") != nil))
     func aFullFileSystemTearsNothingAndFailsOverAtALineBoundary() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         try FileManager.default.createDirectory(atPath: dir + "/small", withIntermediateDirectories: true)
         let wrapper = ["/usr/bin/unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=64k ferrytest \(dir)/small && exec \"$0\" \"$@\""]
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(
@@ -218,7 +216,7 @@ struct IntegrityTests {
     /// A file that ends in a fragment (a crash mid-line) gets a newline first:
     /// the fragment stays on its own line, every new log starts a line, and it is counted.
     @Test func aFileEndingInAFragmentGetsANewlineFirst() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let out = dir + "/out.log"
         try "whole line\nhalf a li".write(toFile: out, atomically: false, encoding: .utf8)
         var (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(out)"])
@@ -239,7 +237,7 @@ struct IntegrityTests {
     /// An output file removed mid-stream: what is sent after the removal goes
     /// to a new file at the path, nothing into the removed one.
     @Test func aRemovedOutputFileIsNoticedAtTheNextBatch() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let out = dir + "/out.log"
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(out)"])
         let status = StatusReader(port: httpPort)
@@ -263,40 +261,33 @@ struct IntegrityTests {
     /// earlier frame is not delivered again. A frame that claims to come from
     /// the far future with the longest TTL is malformed.
     @Test func aFloodOfSenderIdsDoesNotMakeALiveSendersRetransmissionNew() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let out = dir + "/out.log"
         let (aggregator, port, httpPort) = try await FerryProcess.serve(["--upstream", "file:\(out)", "--receive-sockets", "1"])
         let socket = try UDPTestSocket()
         var random = SystemRandomNumberGenerator()
         let live: UInt64 = 0x5EED_0000_0000_0100
         let liveSentAt = epochMilliseconds()
-        func frame(sender: UInt64, sequence: UInt32, sentAt: UInt64, ttl: UInt32 = 10_000, records: [String]) -> [UInt8] {
-            var buffer = ByteBuffer()
-            let header = FrameCodec.DataHeader(
-                senderID: sender, sequence: sequence, ttlMilliseconds: ttl, sentAtMilliseconds: sentAt,
-                traceID: TraceID(high: random.next(), low: random.next()))
-            FrameCodec.encodeData(header: header, records: ArraySlice(records.map { ByteBuffer(string: $0) }), into: &buffer)
-            return Array(buffer.readableBytesView)
-        }
         let liveFrames = 40
         let flood = 30_000
         for sequence in 0..<liveFrames {
             // A long TTL: on a loaded machine sending the flood takes far longer than the default 10 s,
             // and the live frames all carry the first-send time of the start.
-            socket.send(frame(sender: live, sequence: UInt32(sequence), sentAt: liveSentAt, ttl: 600_000, records: ["live-\(sequence)"]), to: port)
+            socket.send(
+                dataFrame(sender: live, sequence: UInt32(sequence), records: ["live-\(sequence)"], sentAt: liveSentAt, ttl: 600_000), to: port)
             for junk in 0..<(flood / liveFrames) {
-                socket.send(frame(sender: random.next(), sequence: random.next(), sentAt: epochMilliseconds(), records: []), to: port)
+                socket.send(dataFrame(sender: random.next(), sequence: random.next(), records: [], sentAt: epochMilliseconds()), to: port)
                 // Paced (~20,000 frames/s), so a loaded CI machine's receive buffer never overflows.
                 if junk % 100 == 99 { try await Task.sleep(for: .milliseconds(4)) }
             }
             try await Task.sleep(for: .milliseconds(5))
         }
         // The retransmission of an early frame (same header: same first-send time).
-        socket.send(frame(sender: live, sequence: 3, sentAt: liveSentAt, ttl: 600_000, records: ["live-3"]), to: port)
+        socket.send(dataFrame(sender: live, sequence: 3, records: ["live-3"], sentAt: liveSentAt, ttl: 600_000), to: port)
         socket.send(
-            frame(sender: random.next(), sequence: 1, sentAt: epochMilliseconds() + 1_000_000_000, ttl: .max, records: ["from-the-future"]),
+            dataFrame(sender: random.next(), sequence: 1, records: ["from-the-future"], sentAt: epochMilliseconds() + 1_000_000_000, ttl: .max),
             to: port)
-        socket.send(frame(sender: live, sequence: UInt32(liveFrames), sentAt: epochMilliseconds(), records: ["live-\(liveFrames)"]), to: port)
+        socket.send(dataFrame(sender: live, sequence: UInt32(liveFrames), records: ["live-\(liveFrames)"], sentAt: epochMilliseconds()), to: port)
         let status = StatusReader(port: httpPort)
         func frames() -> [String: Int] { status.counters()["frames_received_by_outcome"] as? [String: Int] ?? [:] }
         #expect(await eventually(seconds: 20) { frames().values.reduce(0, +) >= flood + liveFrames + 3 })
@@ -316,7 +307,7 @@ struct IntegrityTests {
     /// `ferry trace` reads a log file with a line that is not UTF-8: it skips
     /// and counts that line instead of refusing the file.
     @Test func ferryTraceSkipsLinesThatAreNotUTF8() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let log = dir + "/ferry.log"
         let traceID = "0123456789abcdef0123456789abcdef"
         var bytes = Array(
@@ -334,15 +325,10 @@ struct IntegrityTests {
 
     /// `--log-file` in a directory that does not exist is created, as a `file:` upstream's is.
     @Test func aLogFileInAMissingDirectoryIsCreated() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("integrity")
         let log = dir + "/not/yet/there/ferry.log"
         let (ferry, _, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/also/missing/out.log", "--log-file", log])
         #expect(fileLines(log).contains { $0.contains("\"listening\"") })
         await stop(ferry)
     }
-}
-
-/// Now, in milliseconds since the epoch (a frame's first-send time).
-private func epochMilliseconds() -> UInt64 {
-    UInt64(Date().timeIntervalSince1970 * 1_000)
 }

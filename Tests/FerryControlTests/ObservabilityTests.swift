@@ -5,8 +5,6 @@ import Testing
 /// `/metrics` checked by the real Prometheus tools, JSON logs, trace ids and `ferry trace`.
 @Suite(.timeLimit(.minutes(2)))
 struct ObservabilityTests {
-    private func scratch() throws -> String { try scratchDirectory("obs") }
-
     @Test(.enabled(if: ExternalTool.shouldRun("promtool")))
     func promtoolFindsNothingInLiveMetrics() async throws {
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:out.log"])
@@ -42,7 +40,7 @@ struct ObservabilityTests {
 
     @Test(.enabled(if: ExternalTool.shouldRun("prometheus")))
     func aRealPrometheusScrapesTheReceivedCount() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("obs")
         let (ferry, udpPort, httpPort) = try await FerryProcess.serve(["--upstream", "file:out.log"])
         let sent = 137
         let sender = try UDPTestSocket()
@@ -115,7 +113,7 @@ struct ObservabilityTests {
     }
 
     @Test func logLinesStayValidJSONUnderLoadAndAcrossRotation() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("obs")
         let logFile = dir + "/ferry.log"
         let (ferry, udpPort, _) = try await FerryProcess.serve([
             "--upstream", "file:out.log", "--log-file", logFile, "--log-max-bytes", "16KiB", "--log-keep", "2",
@@ -154,7 +152,7 @@ struct ObservabilityTests {
     /// Timed: under the suite's heavy tests its 5 s wait for a retry was seen to run out (CI).
     @Test func ferryTraceFollowsABatchAcrossTwoHopsIncludingARetry() async throws {
         try await LoadGate.shared.timed {
-            let dir = try scratch()
+            let dir = try scratchDirectory("obs")
             let edgeLog = dir + "/edge.log"
             let aggregatorLog = dir + "/aggregator.log"
             let (aggregator, aggregatorPort, _) = try await FerryProcess.serve([
@@ -210,7 +208,7 @@ struct ObservabilityTests {
     /// per loop and second is logged at info on both hops, and `ferry trace`
     /// follows it across both log files, telling the hops apart.
     @Test func aHealthyTwoHopRunAtDefaultsLeavesATraceThatFerryTraceFollows() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("obs")
         let edgeLog = dir + "/edge.log"
         let aggregatorLog = dir + "/aggregator.log"
         let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--upstream", "file:\(dir)/delivered.log", "--log-file", aggregatorLog])

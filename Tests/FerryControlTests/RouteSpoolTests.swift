@@ -10,12 +10,6 @@ import Testing
 /// cap) through a SIGKILL and a restart, with the real binary, real sockets,
 /// real files and a real aggregator process.
 struct RouteSpoolTests {
-    private func configFile(_ yaml: String, in directory: String) throws -> String {
-        let path = directory + "/ferry.yaml"
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// Sends `count` lines at `rate` per second: every third a warning (`<12>warn-N`),
     /// the others info (`<14>info-N`), numbered apart. Returns how many warnings.
     private func sendMixed(count: Int, rate: Int, to port: Int) async throws -> Int {
@@ -53,7 +47,7 @@ struct RouteSpoolTests {
             // The siem route's destination is down at first: a ferry:// socket nobody reads.
             let frozen = try UDPTestSocket()
             func config(siem: String) throws -> String {
-                try configFile(
+                try writeConfigFile(
                     """
                     spool: { dir: "\(directory)/spool" }
                     routes:
@@ -106,10 +100,10 @@ struct RouteSpoolTests {
 
     @Test func aReloadFromOneSpooledRouteToRoutesIsRefusedAndTheOldOneKeepsRunning() async throws {
         let directory = try scratchDirectory("route-spool-reload")
-        let path = try configFile("spool: { dir: \"\(directory)/spool\" }\nupstreams: [\"file:\(directory)/all.log\"]\n", in: directory)
+        let path = try writeConfigFile("spool: { dir: \"\(directory)/spool\" }\nupstreams: [\"file:\(directory)/all.log\"]\n", in: directory)
         let (ferry, port, http) = try await FerryProcess.serve(["--config", path])
         defer { ferry.signal(SIGTERM) }
-        _ = try configFile(
+        _ = try writeConfigFile(
             "spool: { dir: \"\(directory)/spool\" }\nroutes:\n  archive: { upstreams: [\"file:\(directory)/other.log\"] }\n", in: directory)
         ferry.signal(SIGHUP)
         let reloads = { StatusReader(port: http).status()?["reloads"] as? [String: Any] ?? [:] }
@@ -123,13 +117,13 @@ struct RouteSpoolTests {
     @Test func aStalledDestinationGetsEveryLogItsRouteSpoolKeptOnceItResumes() async throws {
         try await LoadGate.shared.heavy {
             let directory = try scratchDirectory("route-spool-stall")
-            let aggregatorConfig = try configFile("upstreams: [\"file:\(directory)/siem.log\"]\n", in: directory)
+            let aggregatorConfig = try writeConfigFile("upstreams: [\"file:\(directory)/siem.log\"]\n", in: directory)
             let (aggregator, aggregatorPort, _) = try await FerryProcess.serve(["--config", aggregatorConfig])
             defer { aggregator.signal(SIGKILL) }
             // Stopped, it reads nothing and acknowledges nothing: the edge's frames come back after their TTL.
             aggregator.signal(SIGSTOP)
             let edgeDirectory = try scratchDirectory("route-spool-stall-edge")
-            let path = try configFile(
+            let path = try writeConfigFile(
                 """
                 spool: { dir: "\(edgeDirectory)/spool" }
                 queue: { capacity-logs: 2000 }
@@ -167,7 +161,7 @@ struct RouteSpoolTests {
         try await LoadGate.shared.heavy {
             let directory = try scratchDirectory("route-spool-cap")
             let frozen = try UDPTestSocket()
-            let path = try configFile(
+            let path = try writeConfigFile(
                 """
                 spool: { dir: "\(directory)/spool", segment-bytes: 64KiB }
                 queue: { capacity-logs: 2000 }

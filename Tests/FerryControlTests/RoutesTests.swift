@@ -9,13 +9,6 @@ import Testing
 /// Routes end to end: the real binary, real sockets from many loopback
 /// source addresses, real files and real aggregator processes.
 struct RoutesTests {
-    /// Writes `yaml` to a scratch file and returns its path.
-    private func configFile(_ yaml: String, in directory: String) throws -> String {
-        let path = directory + "/ferry.yaml"
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// A syslog line from source `source`, number `index`, with PRI `pri` (nil: no PRI at all).
     private func line(source: Int, index: Int, pri: Int?) -> String {
         let body = "1 2026-12-02T10:00:00Z host app - - - src=\(source) seq=\(index)"
@@ -30,7 +23,7 @@ struct RoutesTests {
     @Test func threeRoutesFanOutFilterBySeverityAndBalanceBySource() async throws {
         try await LoadGate.shared.heavy {
             let directory = try scratchDirectory("routes")
-            let path = try configFile(
+            let path = try writeConfigFile(
                 """
                 routes:
                   archive: { upstreams: ["file:\(directory)/all.log"] }
@@ -101,7 +94,7 @@ struct RoutesTests {
             let directory = try scratchDirectory("routes-dead")
             // A ferry:// destination that never answers: a socket nobody reads.
             let frozen = try UDPTestSocket()
-            let path = try configFile(
+            let path = try writeConfigFile(
                 """
                 routes:
                   archive: { upstreams: ["file:\(directory)/all.log"] }
@@ -156,7 +149,7 @@ struct RoutesTests {
                 aggregatorA.signal(SIGTERM)
                 aggregatorB.signal(SIGKILL)
             }
-            let path = try configFile(
+            let path = try writeConfigFile(
                 """
                 routes:
                   pool: { mode: balance, upstreams: ["ferry://127.0.0.1:\(portA)", "ferry://127.0.0.1:\(portB)"] }
@@ -222,7 +215,7 @@ struct RoutesTests {
 
     @Test func aSeverityRouteTakesWhatLoggerSendsAsWarningOrWorse() async throws {
         let directory = try scratchDirectory("routes-logger")
-        let path = try configFile(
+        let path = try writeConfigFile(
             """
             routes:
               archive: { upstreams: ["file:\(directory)/all.log"] }
@@ -256,7 +249,7 @@ struct RoutesTests {
     /// `source` route takes one client's lines and not another's.
     @Test func httpLinesAreRoutedByTheClientsAddress() async throws {
         let directory = try scratchDirectory("routes-http")
-        let path = try configFile(
+        let path = try writeConfigFile(
             """
             routes:
               archive: { upstreams: ["file:\(directory)/all.log"] }

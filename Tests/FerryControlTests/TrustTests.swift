@@ -13,8 +13,6 @@ import Testing
 /// aggregator's address, a wrong key, and a key rotation under load.
 @Suite(.timeLimit(.minutes(3)))
 struct TrustTests {
-    private func scratch() throws -> String { try scratchDirectory("trust") }
-
     private func stop(_ processes: FerryProcess...) async {
         for process in processes {
             process.signal(SIGCONT)
@@ -35,15 +33,6 @@ struct TrustTests {
         try Data((keys.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
         chmod(temporary, 0o600)
         rename(temporary, path)
-    }
-
-    private func frame(sender: UInt64, sequence: UInt32, records: [String], key: FrameKey? = nil) -> [UInt8] {
-        var buffer = ByteBuffer()
-        let header = FrameCodec.DataHeader(
-            senderID: sender, sequence: sequence, ttlMilliseconds: 60_000, sentAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000),
-            traceID: TraceID(high: UInt64(sequence), low: sender))
-        FrameCodec.encodeData(header: header, records: ArraySlice(records.map { ByteBuffer(string: $0) }), into: &buffer, key: key)
-        return Array(buffer.readableBytesView)
     }
 
     private func unauthenticated(_ status: StatusReader) -> [String: Int] {
@@ -67,7 +56,7 @@ struct TrustTests {
     /// made-up senders, are refused and counted before they mark anything, so
     /// every log the edge forwards after them arrives, once.
     @Test func forgedFramesInAKeyedEdgesNameAreRefusedAndItsLogsAllArrive() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("trust")
         let out = dir + "/out.log"
         let keyFile = dir + "/ferry.key"
         try writeKeys([newKey()], to: keyFile)
@@ -88,15 +77,18 @@ struct TrustTests {
         var sent = 0
         for (sender, last) in senders {
             for offset in 1...UInt32(forgedPerSender) {
-                attacker.send(frame(sender: sender, sequence: last &+ offset, records: ["forged-\(offset)"]), to: aggregatorPort)
-                attacker.send(frame(sender: sender, sequence: last &+ offset, records: ["wrong-key-\(offset)"], key: wrongKey), to: aggregatorPort)
+                attacker.send(dataFrame(sender: sender, sequence: last &+ offset, records: ["forged-\(offset)"], ttl: 60_000), to: aggregatorPort)
+                attacker.send(
+                    dataFrame(sender: sender, sequence: last &+ offset, records: ["wrong-key-\(offset)"], ttl: 60_000, key: wrongKey),
+                    to: aggregatorPort)
                 sent += 2
                 if offset % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
             }
         }
         for index in 0..<50 {
             attacker.send(
-                frame(sender: UInt64.random(in: 1...UInt64.max), sequence: UInt32(index), records: ["injected-\(index)"]), to: aggregatorPort)
+                dataFrame(sender: UInt64.random(in: 1...UInt64.max), sequence: UInt32(index), records: ["injected-\(index)"], ttl: 60_000),
+                to: aggregatorPort)
         }
         sent += 50
         let aggregatorStatus = StatusReader(port: aggregatorHTTP)
@@ -125,7 +117,7 @@ struct TrustTests {
     /// group). The keyed edge ignores them all, counts them, keeps its logs;
     /// once the aggregator is killed and started again, every log arrives.
     @Test func acksForgedFromAFrozenAggregatorsAddressAreIgnoredAndEveryLogArrives() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("trust")
         let out = dir + "/out.log"
         let keyFile = dir + "/ferry.key"
         try writeKeys([newKey()], to: keyFile)
@@ -183,7 +175,7 @@ struct TrustTests {
     /// aggregator counts every frame as `unknown_key`, the edge gets no ack it
     /// trusts, its breaker opens and its logs wait in its buffer.
     @Test func anEdgeWithTheWrongKeyDeliversNothingAndItsLogsWait() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("trust")
         let out = dir + "/out.log"
         try writeKeys([newKey()], to: dir + "/aggregator.key")
         try writeKeys([newKey()], to: dir + "/edge.key")
@@ -209,7 +201,7 @@ struct TrustTests {
     /// The three-step rotation of the README, under load: both sides read
     /// their key files again when they change, and no log is lost or doubled.
     @Test func keysRotateUnderLoadWithoutALostLog() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("trust")
         let out = dir + "/out.log"
         let (old, new) = (newKey(), newKey())
         let aggregatorKeys = dir + "/aggregator.key"
@@ -243,7 +235,7 @@ struct TrustTests {
 
     /// A key file group or others can read stops `check-config` and `serve` with the fix; so does a bad key.
     @Test func aKeyFileOthersCanReadIsRefusedNamingTheFix() async throws {
-        let dir = try scratch()
+        let dir = try scratchDirectory("trust")
         let path = dir + "/ferry.key"
         try writeKeys([newKey()], to: path)
         chmod(path, 0o644)

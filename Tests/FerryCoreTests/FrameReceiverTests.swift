@@ -7,26 +7,15 @@ import Testing
 /// A relay receiving `ferry://` frames on its ordinary UDP port, from a plain socket.
 @Suite(.timeLimit(.minutes(1)))
 struct FrameReceiverTests {
-    private func frame(
-        sequence: UInt32, records: [String], sentAt: UInt64 = WallClock.milliseconds(), ttl: UInt32 = 10_000, flags: UInt16 = 0
-    ) -> [UInt8] {
-        var buffer = ByteBuffer()
-        FrameCodec.encodeData(
-            header: .init(
-                senderID: 0x1234_5600, sequence: sequence, ttlMilliseconds: ttl, sentAtMilliseconds: sentAt, traceID: .random(), flags: flags),
-            records: records.map { ByteBuffer(string: $0) }[...], into: &buffer)
-        return Array(buffer.readableBytesView)
-    }
-
     @Test func validFramesAreDeliveredOnceAndAcknowledgedEveryTime() async throws {
         let upstream = try UDPTestSocket()
         let (relay, port) = try await TestRelay.start(
             TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))], sockets: 1))
         let sender = try UDPTestSocket()
-        let data = frame(sequence: UInt32.max, records: ["one", "two"])
+        let data = dataFrame(sequence: UInt32.max, records: ["one", "two"])
         sender.send(data, to: port)
         sender.send(data, to: port)  // a retransmission
-        sender.send(frame(sequence: 0, records: ["three"]), to: port)  // after wrap-around
+        sender.send(dataFrame(sequence: 0, records: ["three"]), to: port)  // after wrap-around
         sender.send(Array("plain".utf8), to: port)  // plain datagrams still work on the same port
 
         let received = upstream.receive(count: 4).map { String(decoding: $0, as: UTF8.self) }
@@ -55,8 +44,8 @@ struct FrameReceiverTests {
         let modern = try UDPTestSocket()
         let older = try UDPTestSocket()
         for sequence in 0..<UInt32(40) {
-            modern.send(frame(sequence: sequence, records: ["m\(sequence)"], flags: FrameCodec.DataHeader.acceptsBatchedAcks), to: port)
-            older.send(frame(sequence: 1_000 + sequence, records: ["o\(sequence)"]), to: port)
+            modern.send(dataFrame(sequence: sequence, records: ["m\(sequence)"], flags: FrameCodec.DataHeader.acceptsBatchedAcks), to: port)
+            older.send(dataFrame(sequence: 1_000 + sequence, records: ["o\(sequence)"]), to: port)
         }
         #expect(upstream.receive(count: 80).count == 80)
         var batched: [UInt32] = []
@@ -81,12 +70,12 @@ struct FrameReceiverTests {
         let (relay, port) = try await TestRelay.start(
             TestRelay.configuration(upstreams: [.udp(HostAndPort(host: "127.0.0.1", port: upstream.port))], sockets: 1))
         let sender = try UDPTestSocket()
-        var corrupted = frame(sequence: 1, records: ["secret"])
+        var corrupted = dataFrame(sequence: 1, records: ["secret"])
         corrupted[60] ^= 0x01
         sender.send(corrupted, to: port)
-        sender.send(Array(frame(sequence: 2, records: ["cut"]).prefix(30)), to: port)
+        sender.send(Array(dataFrame(sequence: 2, records: ["cut"]).prefix(30)), to: port)
         sender.send([0xFE, 0x46, 0x52, 0x59], to: port)
-        sender.send(frame(sequence: 3, records: ["late"], sentAt: WallClock.milliseconds() - 20_000), to: port)
+        sender.send(dataFrame(sequence: 3, records: ["late"], sentAt: WallClock.milliseconds() - 20_000), to: port)
         sender.send(Array("after".utf8), to: port)
 
         #expect(upstream.receive().map { String(decoding: $0, as: UTF8.self) } == "after")

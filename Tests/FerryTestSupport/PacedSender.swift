@@ -101,10 +101,3 @@ public func eventually(seconds: Double, every: Duration = .milliseconds(20), _ c
     }
     return condition()
 }
-
-/// A new empty directory under the system's temporary directory, named `ferry-PREFIX-UUID`.
-public func scratchDirectory(_ prefix: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(prefix)-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}

@@ -29,7 +29,7 @@ final class FileSink: Sendable {
     let path: String
     private let upstream: Upstream
     private let file: Mutex<OpenFile?>
-    private let worker: SerialWorker
+    private let worker: BackgroundWorker<ContinuousClock>
     private let logger: Logger
     private let backoff = Mutex(FileSinkBackoff())
     /// When the sink may be tried again (uptime ns; 0 = now): read on every dispatch, so an atomic.
@@ -56,7 +56,8 @@ final class FileSink: Sendable {
         let opened = try OpenFile(path: path)
         if opened.endedFragment { upstream.fileFragmentsEnded.add(1) }
         self.file = Mutex(opened)
-        self.worker = try SerialWorker(name: "ferry-file-\(upstream.index)")
+        self.worker = BackgroundWorker(name: "ferry-file-\(upstream.index)")
+        try worker.start()
     }
 
     /// False during the backoff after a failed write: new traffic goes elsewhere.
@@ -113,13 +114,7 @@ final class FileSink: Sendable {
                     return giveUp(written: written, lineEnds: lineEnds)
                 }
                 // Back off, but wake at once when shutdown gives up on the file.
-                let delay = backOff()
-                var waited = TimeAmount.zero
-                while waited < delay {
-                    if stopping.load(ordering: .relaxed) { return giveUp(written: written, lineEnds: lineEnds) }
-                    usleep(10_000)
-                    waited = waited + .milliseconds(10)
-                }
+                if worker.pause(for: .nanoseconds(backOff().nanoseconds)) { return giveUp(written: written, lineEnds: lineEnds) }
             }
         }
     }

@@ -1,5 +1,4 @@
 import DequeModule
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -20,8 +19,7 @@ public final class LogWriter: Sendable {
     }
 
     private let queue = Mutex(Queue())
-    private let wakeUp = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    private let worker = BackgroundWorker(name: "ferry-log")
     private let maxQueuedLines: Int
     private let output: Mutex<LogOutput>
     /// Lines that did not fit in the queue.
@@ -43,7 +41,10 @@ public final class LogWriter: Sendable {
         self.maxQueuedLines = maxQueuedLines
         // Without a writer thread there is nowhere to log; the process cannot run.
         do {
-            _ = try NamedThread(name: "ferry-log") { [self] in runLoop() }
+            try worker.start { [self] _ in
+                writeQueued()
+                return nil
+            }
         } catch {
             fatalError("\(error)")
         }
@@ -57,7 +58,7 @@ public final class LogWriter: Sendable {
             return true
         }
         if accepted {
-            wakeUp.signal()
+            worker.wake()
         } else {
             droppedLines.add(1)
         }
@@ -67,7 +68,7 @@ public final class LogWriter: Sendable {
     /// write (SIGHUP, after logrotate moved it). Standard error is left as it is.
     public func reopen() {
         queue.withLock { $0.reopenRequested = true }
-        wakeUp.signal()
+        worker.wake()
     }
 
     /// The log file's path, or nil when lines go to standard error.
@@ -80,41 +81,33 @@ public final class LogWriter: Sendable {
             return !queue.closed
         }
         guard wasOpen else { return }
-        wakeUp.signal()
-        finished.wait()
+        worker.stop()
     }
 
-    fileprivate func runLoop() {
+    /// One round of the writer's thread: everything queued, in one write where it can.
+    private func writeQueued() {
+        let (lines, reopen) = queue.withLock { queue in
+            defer {
+                queue.lines.removeAll(keepingCapacity: true)
+                queue.reopenRequested = false
+            }
+            return (Array(queue.lines), queue.reopenRequested)
+        }
         var batch: [UInt8] = []
-        while true {
-            wakeUp.wait()
-            let (lines, closed, reopen) = queue.withLock { queue in
-                defer {
-                    queue.lines.removeAll(keepingCapacity: true)
-                    queue.reopenRequested = false
-                }
-                return (Array(queue.lines), queue.closed, queue.reopenRequested)
-            }
-            output.withLock { output in
-                if reopen { output.reopen() }
-                for line in lines {
+        output.withLock { output in
+            if reopen { output.reopen() }
+            for line in lines {
+                batch.append(contentsOf: line)
+                if output.wouldRotate(adding: batch.count, linesBefore: batch.count - line.count) {
+                    // Whole lines only: a line never straddles two files.
+                    batch.removeLast(line.count)
+                    output.write(batch)
+                    output.rotate()
+                    batch.removeAll(keepingCapacity: true)
                     batch.append(contentsOf: line)
-                    if output.wouldRotate(adding: batch.count, linesBefore: batch.count - line.count) {
-                        // Whole lines only: a line never straddles two files.
-                        batch.removeLast(line.count)
-                        output.write(batch)
-                        output.rotate()
-                        batch.removeAll(keepingCapacity: true)
-                        batch.append(contentsOf: line)
-                    }
                 }
-                output.write(batch)
             }
-            batch.removeAll(keepingCapacity: true)
-            if closed {
-                finished.signal()
-                return
-            }
+            output.write(batch)
         }
     }
 }

@@ -39,9 +39,12 @@ final class DedupeJournal: Sendable {
         var generation: UInt64 = 0
     }
     private let state = Mutex(State())
+    /// Tells the spool's worker a snapshot waits.
+    private let changed: @Sendable () -> Void
 
-    init(directory: String) {
+    init(directory: String, changed: @escaping @Sendable () -> Void = {}) {
         paths = ["\(directory)/dedupe.0", "\(directory)/dedupe.1"]
+        self.changed = changed
     }
 
     // MARK: - The loop's side
@@ -49,6 +52,7 @@ final class DedupeJournal: Sendable {
     /// Replaces the snapshot waiting to be written (a copy-on-write value: cheap for the loop).
     func offer(_ windows: SenderWindows) {
         state.withLock { $0.pending = windows }
+        changed()
     }
 
     // MARK: - The spool thread's side

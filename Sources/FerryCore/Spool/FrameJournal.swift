@@ -111,10 +111,16 @@ package final class FrameJournal: Sendable {
     private let state = Mutex(State())
     /// Wakes the spool's thread for a write now (set by the spool).
     private let wake: @Sendable () -> Void
+    /// Tells the spool's thread a write is due soon (set by the spool).
+    private let changed: @Sendable () -> Void
 
     /// - Parameter key: names the upstream (a hash of its URL), so a journal is only read back for the same one.
-    init(directory: String, shard: Int, spoolID: Int = 0, key: String, wake: @escaping @Sendable () -> Void = {}) {
+    init(
+        directory: String, shard: Int, spoolID: Int = 0, key: String, wake: @escaping @Sendable () -> Void = {},
+        changed: @escaping @Sendable () -> Void = {}
+    ) {
         self.wake = wake
+        self.changed = changed
         self.shard = shard
         self.spoolID = spoolID
         self.paths = ["\(directory)/frames-\(key).0", "\(directory)/frames-\(key).1"]
@@ -152,6 +158,7 @@ package final class FrameJournal: Sendable {
             state.entries[identity] = entry
             state.dirty = true
         }
+        changed()
     }
 
     /// Runs `done` (on the spool's thread) once a write holds every frame opened so far.
@@ -165,6 +172,7 @@ package final class FrameJournal: Sendable {
         state.withLock { state in
             if state.entries.removeValue(forKey: identity) != nil { state.dirty = true }
         }
+        changed()
     }
 
     /// A frame acknowledged: forgotten once the progress file covers its logs (see ``writeIfChanged(recordedWatermark:)``).
@@ -174,6 +182,7 @@ package final class FrameJournal: Sendable {
             state.entries[identity]?.acknowledged = true
             state.dirty = true
         }
+        changed()
     }
 
     // MARK: - The spool thread's side

@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -75,20 +74,19 @@ package final class Spool: Sendable {
     package let recoveries: [SpoolRecovery]
     package let budget: SpoolBudget
     private let lockDescriptor: CInt
-    private let worker: Mutex<NamedThread?> = Mutex(nil)
-    private let shared: Shared
+    let shared: Shared
+    /// Wakes the worker: ``SpoolSignal``.
+    let signal: SpoolSignal
     private let logger: Logger
     /// This spool's `ferry://` sender instance id (`sender-id`): the same across restarts.
     package let senderInstance: UInt64
     /// Its id in ``SpoolRun/spool`` (0, or its slot in the ``SpoolRegistry``).
     package let id: Int
-    private let journals = Mutex<[FrameJournal]>([])
-    private let dedupeJournals = Mutex<[DedupeJournal]>([])
+    let journals = Mutex<[FrameJournal]>([])
+    let dedupeJournals = Mutex<[DedupeJournal]>([])
 
     /// What the worker and the shards' users share.
     final class Shared: Sendable {
-        let wakeUp = DispatchSemaphore(value: 0)
-        let stopping = Atomic<Bool>(false)
         let progress: Mutex<[ProgressFile]>
         /// Callbacks waiting for a sync that covers a shard's sequence.
         let waiting = Mutex<[(shard: Int, through: UInt64, done: @Sendable () -> Void)]>([])
@@ -99,10 +97,13 @@ package final class Spool: Sendable {
         let lastSyncError = Atomic<Int32>(0)
         /// Observes each sync's duration (the metrics backend's histogram).
         let observeSync: Mutex<(@Sendable (Duration) -> Void)?> = Mutex(nil)
+        /// When the worker last synced (read and written by its thread only).
+        let lastSync: Mutex<ContinuousClock.Instant>
 
-        init(progress: [ProgressFile]) {
+        init(progress: [ProgressFile], now: ContinuousClock.Instant) {
             self.progress = Mutex(progress)
             self.synced = Mutex(progress.map { _ in 0 })
+            self.lastSync = Mutex(now)
         }
     }
 
@@ -134,6 +135,7 @@ package final class Spool: Sendable {
         var progress: [ProgressFile] = []
         var recoveries: [SpoolRecovery] = []
         let clock: @Sendable () -> Double = { WallClock.seconds() }
+        let signal = SpoolSignal(worker: BackgroundWorker(name: "ferry-spool"))
         for index in 0..<count {
             let directory = "\(root)/shard-\(index)"
             if mkdir(directory, 0o700) != 0, errno != EEXIST {
@@ -142,7 +144,7 @@ package final class Spool: Sendable {
             }
             let shard = SpoolShard(
                 index: index, spoolID: id, evictsOldest: evictsOldest, directory: directory, segmentBytes: settings.segmentBytes, budget: budget,
-                clock: clock)
+                clock: clock, changed: signal.changed)
             var file = ProgressFile(path: "\(directory)/\(SpoolShard.progressName)")
             recoveries.append(shard.recover(progress: &file))
             if index < shardCount, let code = shard.openActiveSegment() {
@@ -155,14 +157,14 @@ package final class Spool: Sendable {
         let senderInstance = Self.senderInstance(root)
         let spool = Spool(
             settings: settings, shards: shards, recoveries: recoveries, budget: budget, lock: lock, progress: progress,
-            senderInstance: senderInstance, id: id, logger: logger)
+            senderInstance: senderInstance, id: id, signal: signal, logger: logger)
         try spool.startWorker()
         return spool
     }
 
     private init(
         settings: SpoolSettings, shards: [SpoolShard], recoveries: [SpoolRecovery], budget: SpoolBudget, lock: CInt, progress: [ProgressFile],
-        senderInstance: UInt64, id: Int, logger: Logger
+        senderInstance: UInt64, id: Int, signal: SpoolSignal, logger: Logger
     ) {
         self.senderInstance = senderInstance
         self.id = id
@@ -171,7 +173,8 @@ package final class Spool: Sendable {
         self.recoveries = recoveries
         self.budget = budget
         self.lockDescriptor = lock
-        self.shared = Shared(progress: progress)
+        self.signal = signal
+        self.shared = Shared(progress: progress, now: signal.worker.clock.now)
         self.logger = logger
     }
 
@@ -224,9 +227,9 @@ package final class Spool: Sendable {
     package func journal(shard: Int, upstream: String) -> FrameJournal {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the URL: the journal belongs to that upstream only
         for byte in upstream.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let shared = self.shared
         let journal = FrameJournal(
-            directory: shards[shard].directory, shard: shard, spoolID: id, key: String(hash, radix: 16), wake: { shared.wakeUp.signal() })
+            directory: shards[shard].directory, shard: shard, spoolID: id, key: String(hash, radix: 16), wake: signal.now,
+            changed: signal.changed)
         journals.withLock { $0.append(journal) }
         return journal
     }
@@ -234,7 +237,7 @@ package final class Spool: Sendable {
     /// The dedupe journal of shard `shard`'s `ferry://` receiver (registered
     /// with the spool's thread), and every shard's saved windows read into `windows`.
     func dedupeJournal(shard: Int, restoring windows: inout SenderWindows) -> DedupeJournal {
-        let journal = DedupeJournal(directory: shards[shard].directory)
+        let journal = DedupeJournal(directory: shards[shard].directory, changed: signal.changed)
         for other in shards {
             let generation = DedupeJournal.load(directory: other.directory, into: &windows)
             if other.index == shard { journal.resume(after: generation) }
@@ -259,7 +262,7 @@ package final class Spool: Sendable {
             return
         }
         shared.waiting.withLock { $0.append((shard, sequence, done)) }
-        shared.wakeUp.signal()
+        signal.now()
     }
 
     /// Awaits ``whenDurable(shard:through:_:)``.
@@ -270,87 +273,9 @@ package final class Spool: Sendable {
         }
     }
 
-    // MARK: - The worker
-
-    private func startWorker() throws {
-        let thread = try NamedThread(name: "ferry-spool") { [self] in
-            var lastSync = NIODeadline.now()
-            let interval = TimeAmount(settings.syncInterval)
-            while !shared.stopping.load(ordering: .acquiring) {
-                _ = shared.wakeUp.wait(timeout: .now() + .milliseconds(5))
-                let now = NIODeadline.now()
-                let due: Bool
-                switch settings.sync {
-                case .interval: due = now - lastSync >= interval
-                case .always: due = true
-                case .never: due = false
-                }
-                if due { lastSync = now }
-                maintain(sync: due)
-            }
-            maintain(sync: settings.sync != .never)
-        }
-        worker.withLock { $0 = thread }
-    }
-
-    /// One round of the worker: checkpoint each shard's watermark, sync if
-    /// due, delete delivered segments, and run callbacks the sync covered.
-    func maintain(sync: Bool) {
-        let started = NIODeadline.now()
-        // Taken before the sync, written after it: a saved window never names a frame whose logs it does not cover.
-        let dedupe = dedupeJournals.withLock { $0 }.compactMap { journal in journal.take().map { (journal, $0) } }
-        var didSync = false
-        for shard in shards {
-            let work = shard.takeMaintenance(syncing: sync)
-            let failed = shared.progress.withLock { files -> CInt? in
-                let code = files[shard.index].write(work.watermark)
-                if work.sync {
-                    files[shard.index].sync()
-                }
-                return code
-            }
-            if let failed { shared.lastSyncError.store(failed, ordering: .relaxed) }
-            if work.sync {
-                didSync = true
-                if work.active >= 0, fdatasync(work.active) != 0 { shared.lastSyncError.store(errno, ordering: .relaxed) }
-            }
-            for descriptor in work.sealed {
-                if sync { _ = fdatasync(descriptor) }
-                _ = Glibc.close(descriptor)
-            }
-            if work.sync || settings.sync == .never { shared.synced.withLock { $0[shard.index] = work.appendedThrough } }
-            // Only what the durable watermark covers is deleted: a crash then never finds a gap.
-            let durable = sync || settings.sync == .never ? work.watermark : work.durableWatermark
-            shard.deleteDelivered(through: durable, markDurable: sync || settings.sync == .never)
-        }
-        // After the progress files: an acknowledged frame leaves its journal only once they record its logs.
-        let recorded = shared.progress.withLock { files in files.map { $0.written ?? 0 } }
-        for journal in journals.withLock({ $0 }) { journal.writeIfChanged(recordedWatermark: recorded[journal.shard]) }
-        for (journal, windows) in dedupe { journal.write(windows) }
-        if didSync {
-            let elapsed = NIODeadline.now() - started
-            shared.syncs.add(1, ordering: .relaxed)
-            shared.syncNanoseconds.add(Int(elapsed.nanoseconds), ordering: .relaxed)
-            if let observe = shared.observeSync.withLock({ $0 }) { observe(.nanoseconds(elapsed.nanoseconds)) }
-        }
-        let synced = shared.synced.withLock { $0 }
-        let ready = shared.waiting.withLock { waiting -> [@Sendable () -> Void] in
-            var ready: [@Sendable () -> Void] = []
-            waiting.removeAll { entry in
-                guard synced[entry.shard] >= entry.through else { return false }
-                ready.append(entry.done)
-                return true
-            }
-            return ready
-        }
-        for done in ready { done() }
-    }
-
     /// Stops the worker after a last checkpoint and sync, closes the files and releases the lock.
     package func close() {
-        shared.stopping.store(true, ordering: .releasing)
-        shared.wakeUp.signal()
-        worker.withLock { $0 }?.join()
+        signal.worker.stop()
         for shard in shards { shard.closeFiles() }
         shared.progress.withLock { files in
             for index in files.indices { files[index].close() }

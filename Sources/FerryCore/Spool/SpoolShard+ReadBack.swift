@@ -18,6 +18,7 @@ extension SpoolShard {
     /// releases their room in the memory buffer.
     package func release(_ run: SpoolRun) {
         guard run.count > 0, run.shard == index, run.spool == spoolID else { return }
+        defer { changed() }
         state.withLock { state in
             guard run.end > state.ledger.watermark else { return }
             Self.insertReleased(run, into: &state.released)
@@ -127,6 +128,7 @@ extension SpoolShard {
     /// has room for (reserved) and at most `maxRecords`. Ends the spill when it
     /// reaches the last record written.
     package func readSpilled(maxRecords: Int, capacity: BufferCapacity, allocator: ByteBufferAllocator) -> ReadBack {
+        defer { changed() }  // the spill cursor moved, lost records were settled
         if state.withLock({ !$0.released.isEmpty }) {
             let released = readReleased(maxRecords: maxRecords, capacity: capacity, allocator: allocator)
             if !released.records.isEmpty || released.lost > 0 { return released }
@@ -232,6 +234,7 @@ extension SpoolShard {
     /// counted unless a route's spool evicted them at its cap (counted then).
     func noteLost(_ run: SpoolRun) -> Int {
         guard run.count > 0 else { return 0 }
+        defer { changed() }
         return state.withLock { state in
             state.ledger.settle(run)
             let lost = run.count - state.evicted.overlap(run.first..<run.end)

@@ -120,12 +120,15 @@ package final class SpoolShard: Sendable {
     let budget: SpoolBudget
     let state: Mutex<State>
     let clock: @Sendable () -> Double
+    /// Tells the spool's worker that the state changed (an append, a settlement): a round is due soon.
+    let changed: @Sendable () -> Void
 
     init(
         index: Int, spoolID: Int = 0, evictsOldest: Bool = false, directory: String, segmentBytes: Int, budget: SpoolBudget,
-        clock: @escaping @Sendable () -> Double
+        clock: @escaping @Sendable () -> Double, changed: @escaping @Sendable () -> Void = {}
     ) {
         self.index = index
+        self.changed = changed
         self.spoolID = spoolID
         self.evictsOldest = evictsOldest
         self.directory = directory
@@ -151,6 +154,7 @@ package final class SpoolShard: Sendable {
         _ records: Records, bytes: Int, capacity: BufferCapacity, allOrNothing: Bool, memory: Bool = true
     ) -> Admission {
         guard !records.isEmpty else { return Admission() }
+        defer { changed() }
         return state.withLock { state in
             var admission = Admission()
             // As many as fit the byte limit (all or none when asked).
@@ -269,6 +273,7 @@ package final class SpoolShard: Sendable {
 
     /// Records of this shard that left Ferry (delivered, or dropped with a counted reason).
     package func settle<Runs: Sequence<SpoolRun>>(_ runs: Runs) {
+        defer { changed() }
         state.withLock { state in
             for run in runs where run.shard == index && run.spool == spoolID { state.ledger.settle(run) }
         }

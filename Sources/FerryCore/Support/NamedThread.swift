@@ -1,5 +1,4 @@
 import CFerrySystem
-import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -9,9 +8,9 @@ import Synchronization
 /// Ferry's one way of starting a thread of its own: a pthread with a name that
 /// `top -H`, `ps -L` and profilers show (`ferry-rx-0`, `ferry-log`, `ferry-file-0`).
 ///
-/// Used where work must not run on an event loop or the cooperative pool: the
-/// receive threads (blocking `recvmmsg`), the log writer and the file sinks
-/// (blocking writes).
+/// Used directly by the receive threads (blocking `recvmmsg`); everything else
+/// that blocks (the spool, the log writer, the file sinks) runs on a
+/// ``BackgroundWorker``, which starts one of these.
 package final class NamedThread: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
 
@@ -63,63 +62,5 @@ package struct NamedThreadError: Error, CustomStringConvertible {
 
     package var description: String {
         "cannot start thread '\(name)': \(String(cString: strerror(code)))"
-    }
-}
-
-/// Runs submitted work in order on one ``NamedThread``, so blocking calls (disk
-/// writes) never run on an event loop. Work submitted after ``shutdown()`` is
-/// called with `false` and must not block.
-package final class SerialWorker: Sendable {
-    private struct Queue {
-        var work: [@Sendable (Bool) -> Void] = []
-        var closed = false
-    }
-
-    /// What the worker's thread and its submitters share.
-    private final class Shared: Sendable {
-        let queue = Mutex(Queue())
-        let wakeUp = DispatchSemaphore(value: 0)
-    }
-
-    private let shared = Shared()
-    private let thread: NamedThread
-
-    package init(name: String) throws(NamedThreadError) {
-        let shared = self.shared
-        thread = try NamedThread(name: name) {
-            while true {
-                shared.wakeUp.wait()
-                let (work, closed) = shared.queue.withLock { queue in
-                    defer { queue.work.removeAll(keepingCapacity: true) }
-                    return (queue.work, queue.closed)
-                }
-                for item in work { item(true) }
-                if closed, shared.queue.withLock({ $0.work.isEmpty }) { return }
-            }
-        }
-    }
-
-    /// Runs `work(true)` on the worker's thread after everything submitted before it;
-    /// after ``shutdown()``, runs `work(false)` at once on the caller's thread.
-    package func submit(_ work: @escaping @Sendable (Bool) -> Void) {
-        let accepted = shared.queue.withLock { queue -> Bool in
-            guard !queue.closed else { return false }
-            queue.work.append(work)
-            return true
-        }
-        if accepted { shared.wakeUp.signal() } else { work(false) }
-    }
-
-    /// Lets queued work finish, then ends the thread (waiting for it off the cooperative pool).
-    package func shutdown() async {
-        shared.queue.withLock { $0.closed = true }
-        shared.wakeUp.signal()
-        let thread = self.thread
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                thread.join()
-                continuation.resume()
-            }
-        }
     }
 }

@@ -45,6 +45,7 @@ final class StreamUpstreamLane: UpstreamLane {
     /// Payload bytes written and not acknowledged that the lane allows before it stops accepting.
     static let windowBytes = 4 << 20
     static let connectTimeout = TimeAmount.seconds(5)
+    /// A poll while writes are outstanding: the kernel reports the peer's TCP acks only when asked (`TCP_INFO`).
     static let ackPollInterval = TimeAmount.milliseconds(5)
 
     private var channel: (any Channel)?

@@ -16,7 +16,7 @@ import Synchronization
 final class StreamConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    /// How often a paused connection checks for room again.
+    /// How often a paused connection checks for room again: a poll, as room returns from settlements on any thread (docs/design.md).
     static let pauseRetry = TimeAmount.milliseconds(5)
 
     private let pipeline: LoopPipeline
