@@ -45,10 +45,20 @@ struct KubernetesServiceTests {
         try await podKilled(case: "stale", removeEndpoint: false)
     }
 
-    private func podKilled(case label: String, removeEndpoint: Bool) async throws {
+    /// (c) As (b), but the pod's address goes silent as a deleted pod's does:
+    /// no ICMP comes back, so only the silence (no acks) tells the edge. 0 lost
+    /// is asserted; the time to move is printed, not bounded: the frames in
+    /// flight to the silent pod fill the lane's window until their TTL ends
+    /// (docs/kubernetes.md, "A pod that vanishes").
+    @Test(.timeLimit(.minutes(2)))
+    func podVanishesAndIsNeverRemovedFromTheServiceLosesNothing() async throws {
+        try await podKilled(case: "vanished", removeEndpoint: false, vanish: true)
+    }
+
+    private func podKilled(case label: String, removeEndpoint: Bool, vanish: Bool = false) async throws {
         let bed = try ServiceBed(label, pods: 2)
         do {
-            try await runKill(bed, label: label, removeEndpoint: removeEndpoint)
+            try await runKill(bed, label: label, removeEndpoint: removeEndpoint, vanish: vanish)
         } catch {
             await bed.stop()
             throw error
@@ -56,7 +66,7 @@ struct KubernetesServiceTests {
         await bed.stop()
     }
 
-    private func runKill(_ bed: ServiceBed, label: String, removeEndpoint: Bool) async throws {
+    private func runKill(_ bed: ServiceBed, label: String, removeEndpoint: Bool, vanish: Bool) async throws {
         let service = bed.service
         for pod in service.pods { try await bed.startPod(pod) }
         try service.setEndpoints(service.pods.map(\.index))
@@ -76,6 +86,7 @@ struct KubernetesServiceTests {
         #expect(try service.podCarryingEdgeFlow() == victim)
         let live = service.pods.filter { $0 != victim }
         let before = live.map { bed.outputBytes(of: $0) }
+        if vanish { try bed.blackHole(victim) }
         await bed.kill(victim)
         let killedAt = ContinuousClock.now
 
@@ -84,7 +95,9 @@ struct KubernetesServiceTests {
         var removed = !removeEndpoint
         var movedAfter: Duration?
         var flushed = 0
-        while ContinuousClock.now < killedAt + Self.recoveryBound + .seconds(5) {
+        // A vanished pod's time to move is measured, not bounded (see the test's doc): wait longer for it.
+        let waitForMove = vanish ? Duration.seconds(40) : Self.recoveryBound + .seconds(5)
+        while ContinuousClock.now < killedAt + waitForMove {
             if !removed, ContinuousClock.now >= killedAt + Self.readinessDelay {
                 flushed = try service.removeEndpoint(victim, flushConntrack: true)
                 removed = true
@@ -99,12 +112,13 @@ struct KubernetesServiceTests {
         let flowsAtBound = ((try? service.flows()) ?? []).map { "\($0.sourcePort)→\($0.podAddress)" }
         print(
             "figures: k8s \(label): killed pod-\(victim.index) at \(killedAt - started); flow on a live pod after "
-                + "\(movedAfter.map { "\($0)" } ?? "never (within \(Self.recoveryBound + .seconds(5)))"); entries flushed \(flushed); "
+                + "\(movedAfter.map { "\($0)" } ?? "never (within \(waitForMove))"); entries flushed \(flushed); "
                 + "distinct delivered then \(atBound); flows \(flowsAtBound); edge \(bed.edgeSummary())")
 
         try await sender.value
         // The dead pod comes back on its volume (a StatefulSet recreates it with the same claim).
         try bed.restoreDelivery(of: victim)
+        if vanish { try bed.removeBlackHole(victim) }
         try await bed.startPod(victim)
         if removeEndpoint { try service.addEndpoint(victim) }
         let restartedAt = ContinuousClock.now
@@ -120,7 +134,9 @@ struct KubernetesServiceTests {
                 + "complete \(complete) after \(ContinuousClock.now - restartedAt); missing \(tally.missing), duplicated \(tally.duplicated); "
                 + "edge \(bed.edgeSummary())")
 
-        #expect(movedAfter != nil && movedAfter! <= Self.recoveryBound, "flow on a live pod after \(String(describing: movedAfter))")
+        if !vanish {
+            #expect(movedAfter != nil && movedAfter! <= Self.recoveryBound, "flow on a live pod after \(String(describing: movedAfter))")
+        }
         #expect(Int(recovered) ?? 0 > 0, "the dead pod's spool held nothing it had acknowledged")
         #expect(tally.missing == 0, "\(tally.missing) of \(Self.count) never delivered")
         #expect(tally.unexpected == 0)

@@ -116,6 +116,18 @@ final class ServiceBed: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The pod's address stops answering, as a deleted pod's does: whatever
+    /// reaches it is dropped, and nothing (not even ICMP) comes back.
+    func blackHole(_ pod: KubernetesService.Pod) throws {
+        let rules = "table inet blackhole {\n chain input {\n  type filter hook input priority -10; policy drop;\n }\n}\n"
+        _ = try service.network.run(on: pod.host, ["nft", "-f", "-"], input: rules)
+    }
+
+    /// The pod's address answers again (before its Ferry restarts).
+    func removeBlackHole(_ pod: KubernetesService.Pod) throws {
+        _ = try service.network.run(on: pod.host, ["nft", "delete", "table", "inet", "blackhole"])
+    }
+
     /// SIGKILLs the pod's Ferry (a crashed container) and waits for it to exit.
     func kill(_ pod: KubernetesService.Pod) async {
         guard let ferry = podFerrys.removeValue(forKey: pod.index) else { return }
