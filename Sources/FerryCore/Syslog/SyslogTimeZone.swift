@@ -74,7 +74,8 @@ public struct SyslogTimeZone: Sendable, Equatable, CustomStringConvertible {
         return Int64(offsets[low])
     }
 
-    /// The UTC seconds of a local wall-clock time; in a gap or an overlap, the offset in force just before it.
+    /// The UTC seconds of a local wall-clock time. A time that a change to summer time skips is read with
+    /// the offset before the change; one that the change back repeats, as the second of the two.
     @inline(__always)
     public func utc(fromLocal localSeconds: Int64) -> Int64 {
         guard !transitions.isEmpty else { return localSeconds - Int64(offsets[0]) }

@@ -57,6 +57,18 @@ struct SyslogYearInferenceTests {
         #expect(newYork?.offset(atUTC: ParsedLine.nanoseconds("2026-12-01T00:00:00Z") / 1_000_000_000) == -5 * 3600)
     }
 
+    /// Around daylight-saving changes a named zone reads skipped and repeated local times one way each.
+    @Test func daylightSavingGapsAndRepeats() throws {
+        let berlin = try #require(SyslogTimeZone(named: "Europe/Berlin"))
+        func utc(_ local: String) -> Int64 { berlin.utc(fromLocal: ParsedLine.nanoseconds(local) / 1_000_000_000) * 1_000_000_000 }
+        #expect(utc("2026-03-29T01:30:00Z") == ParsedLine.nanoseconds("2026-03-29T00:30:00Z"))
+        #expect(utc("2026-03-29T02:30:00Z") == ParsedLine.nanoseconds("2026-03-29T01:30:00Z"))  // skipped: read at +01:00
+        #expect(utc("2026-03-29T03:30:00Z") == ParsedLine.nanoseconds("2026-03-29T01:30:00Z"))
+        #expect(utc("2026-10-25T01:30:00Z") == ParsedLine.nanoseconds("2026-10-24T23:30:00Z"))
+        #expect(utc("2026-10-25T02:30:00Z") == ParsedLine.nanoseconds("2026-10-25T01:30:00Z"))  // repeated: the second, +01:00
+        #expect(utc("2026-10-25T03:30:00Z") == ParsedLine.nanoseconds("2026-10-25T02:30:00Z"))
+    }
+
     /// The calendar arithmetic agrees with Foundation's reading of RFC 3339 over four centuries of first days.
     @Test func civilDatesAgreeWithFoundation() {
         for year in stride(from: 1700, through: 2200, by: 7) {
