@@ -11,6 +11,8 @@ import NIOCore
 /// ``SyslogPriority`` reads; RFC 5424 header fields hold no space and its
 /// structured data iterates whole, without a malformed element; an RFC 5424
 /// timestamp is within a day of an independent reading of its date and time;
+/// a BSD timestamp without a year lies at most 31 days after the receive time
+/// and at most two years before it;
 /// parsing in place in a `ByteBuffer` slice gives the same fields; the UTF-8
 /// repair of the message equals Swift's own decoding, by both writers.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -23,7 +25,7 @@ public func fuzzSyslogParser(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
 
     let parsed = line.withUnsafeBytes { bytes in
         let parsed = parser.parse(bytes, receivedAt: receivedAt)
-        check(parsed, bytes)
+        check(parsed, bytes, receivedAt)
         return parsed
     }
     var buffer = ByteBuffer()
@@ -39,7 +41,7 @@ private let zones: [SyslogTimeZone] = [
     .utc, SyslogTimeZone(named: "+14:00")!, SyslogTimeZone(named: "-09:30")!, SyslogTimeZone(named: "Europe/Berlin") ?? .utc,
 ]
 
-private func check(_ parsed: SyslogMessage, _ bytes: UnsafeRawBufferPointer) {
+private func check(_ parsed: SyslogMessage, _ bytes: UnsafeRawBufferPointer, _ receivedAt: Int64) {
     let fields = [parsed.timestampText, parsed.hostname, parsed.appName, parsed.procID, parsed.msgID, parsed.structuredData, parsed.message]
     var previousEnd = 0
     for case let field? in fields {
@@ -72,6 +74,7 @@ private func check(_ parsed: SyslogMessage, _ bytes: UnsafeRawBufferPointer) {
         if let text = parsed.timestampText, let value = parsed.timestamp { checkTimestamp(value, parsed.bytes(text, in: bytes)) }
     } else {
         invariant(parsed.msgID == nil && parsed.structuredData == nil && parsed.version == 0, "RFC 3164 with RFC 5424 fields")
+        if let text = parsed.timestampText, let value = parsed.timestamp { checkInferredYear(value, parsed.bytes(text, in: bytes), receivedAt) }
     }
     checkRepair(message)
 }
@@ -112,6 +115,19 @@ private func checkTimestamp(_ value: Int64, _ text: UnsafeRawBufferPointer) {
     let local = Int64(days) * 86_400 + Int64(number(11..<13) * 3600 + number(14..<16) * 60 + number(17..<19))
     let seconds = value / 1_000_000_000 - (value % 1_000_000_000 < 0 ? 1 : 0)
     invariant(abs(seconds - local) <= 86_400, "timestamp \(value) is not within a day of \(local) s")
+}
+
+/// A `Mmm dd hh:mm:ss` timestamp without a year is placed at most 31 days (and its fraction) after the receive time, within two years before it.
+private func checkInferredYear(_ value: Int64, _ text: UnsafeRawBufferPointer, _ receivedAt: Int64) {
+    guard let first = text.first, first >= UInt8(ascii: "A") else { return }
+    var digitRun = 0
+    for byte in text {
+        if byte == UInt8(ascii: " ") && digitRun == 4 { return }  // a year is written
+        digitRun = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? digitRun + 1 : 0
+    }
+    let day: Int64 = 86_400_000_000_000
+    invariant(value <= receivedAt + 31 * day + 1_000_000_000, "inferred \(value) is more than a month after \(receivedAt)")
+    invariant(value >= receivedAt - 2 * 366 * day, "inferred \(value) is more than two years before \(receivedAt)")
 }
 
 /// The repair equals `String(decoding:as:)`; the fixed-memory writer agrees; validity agrees with "nothing replaced".
