@@ -167,7 +167,8 @@ if withFuzzing {
         ))
     let fuzzTargets = [
         "Frame", "Ack", "SpoolScanner", "SegmentReader", "SpoolRecovery", "ProgressFile", "FrameJournal", "StreamFramer",
-        "SyslogPriority", "LineSplitter", "Configuration", "KeyFile", "AdminToken", "EvictedRuns", "DedupeJournal", "Seeds",
+        "SyslogPriority", "LineSplitter", "Configuration", "KeyFile", "AdminToken", "EvictedRuns", "DedupeJournal", "SyslogParser",
+        "Seeds",
     ]
     for name in fuzzTargets {
         package.targets.append(

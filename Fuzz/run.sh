@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(Frame Ack SpoolScanner SegmentReader SpoolRecovery ProgressFile FrameJournal StreamFramer SyslogPriority LineSplitter
-    Configuration KeyFile AdminToken EvictedRuns DedupeJournal)
+    Configuration KeyFile AdminToken EvictedRuns DedupeJournal SyslogParser)
 
 # More libFuzzer flags per target. The configuration loader's tasks free their memory on other
 # threads after an input returns, so libFuzzer's leak check after each input would stop the world
@@ -40,6 +40,7 @@ max_len() {
         SyslogPriority) echo 64 ;;
         AdminToken) echo 600 ;;
         StreamFramer) echo 2048 ;;
+        SyslogParser) echo 1024 ;;
         *) echo 8192 ;;
     esac
 }

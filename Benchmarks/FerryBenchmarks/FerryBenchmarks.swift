@@ -14,6 +14,7 @@ let benchmarks: @Sendable () -> Void = {
     registerIngestPathBenchmarks()
     registerDirectPathBenchmarks()
     registerHotPathBenchmarks()
+    registerSyslogParserBenchmarks()
 }
 
 /// Metrics every benchmark reports; malloc counts come from the MallocInterposer trait.

@@ -28,6 +28,7 @@ enum SeedCorpus {
         ]
         .enumerated().map { ("pri-\($0.offset)", [0] + Array($0.element.utf8)) }
         seeds["LineSplitter"] = [("lines", [0] + Array("<14>one\n<14>two\r\n\n\r\nthree".utf8)), ("offset", [3] + Array("a\nb\n".utf8))]
+        seeds["SyslogParser"] = syslogLines()
         seeds["Configuration"] = configurations()
         seeds["KeyFile"] = keyFiles()
         seeds["AdminToken"] = [
@@ -45,6 +46,25 @@ enum SeedCorpus {
     }
 
     static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+
+    /// Syslog lines in the shapes senders write (RFC 5424 and 3164 examples, `logger`, devices, broken ones),
+    /// after the target's three choice bytes (offset, receive time, time zone).
+    static func syslogLines() -> [(String, [UInt8])] {
+        let lines: [[UInt8]] = [
+            Array(#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" "#.utf8)
+                + Array(#"eventSource="App\"lic\]ation"][examplePriority@32473 class="high"] "#.utf8) + [0xEF, 0xBB, 0xBF]
+                + Array("An application event log entry".utf8),
+            Array("<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.\n".utf8),
+            Array("<13>1 - vm app - - - no time".utf8),
+            Array("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8".utf8),
+            Array("<13>Dec 31 23:59:59 myapp[123]: hello".utf8) + [0, 0],
+            Array("<189>Jan  1 2027 00:00:01.123: %SYS-5-CONFIG_I: Configured".utf8),
+            Array("<30>2026-12-07T18:42:41.123456+01:00 web-01 nginx[812]: GET /".utf8),
+            Array("Feb 29 16:48:11 2001:db8::1 auditd[38707]: bad ".utf8) + [0xFF, 0xC3, 0xE2, 0x82],
+            Array("<189>date=2026-12-07 time=18:42:41 devname=\"FG\"".utf8),
+        ]
+        return lines.enumerated().map { ("line-\($0.offset)", [UInt8($0.offset), UInt8($0.offset), UInt8($0.offset)] + $0.element) }
+    }
 
     /// An evicted-runs file (raw) and a few runs to build (see the target's layout).
     static func evictedRuns() -> [(String, [UInt8])] {
