@@ -130,6 +130,15 @@ let package = Package(
     ]
 )
 
+// Existential types spelled `any P`, as the Swift server anchors build.
+// (`MemberImportVisibility` is not on: C types such as `in_addr` and `timeval`
+// then count as members of NIO's internal `CNIOLinux` and Swift's
+// `SwiftOverlayShims` even where the file imports Glibc, and neither may be
+// imported here; docs/design.md.)
+for target in package.targets where target.name != "CFerrySystem" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny")]
+}
+
 if withBenchmarks {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))

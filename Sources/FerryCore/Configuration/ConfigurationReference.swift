@@ -1,3 +1,4 @@
+import Foundation
 /// The table of keys in docs/configuration.md, generated from ``FerryConfiguration/keys``.
 ///
 /// The table sits between two marker lines; `ferry config-reference --update docs/configuration.md` rewrites

@@ -1,3 +1,4 @@
+import Logging
 /// The effective configuration as text: what `check-config` prints and what a
 /// reload compares key by key.
 extension FerryConfiguration {

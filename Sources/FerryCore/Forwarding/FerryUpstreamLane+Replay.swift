@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// Frames earlier runs of this lane had in flight when they died, sent again

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 /// Binding the listeners of `listen`: at start, and for those a reload adds.
 extension Relay {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Composing the data plane: what ``Relay/start(configuration:logger:latency:)``
 /// builds, in order, before anything runs.

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Finds the trace id a log carries itself: a JSON log with a `"trace_id"`

@@ -1,3 +1,4 @@
+import DequeModule
 #if canImport(Glibc)
     import Glibc
 #endif

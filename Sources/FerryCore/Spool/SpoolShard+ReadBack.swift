@@ -1,4 +1,6 @@
+import DequeModule
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,4 @@
+import CFerrySystem
 import NIOCore
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 /// Why a reload was refused (the configuration in force keeps running).
 public enum ReloadError: Error, CustomStringConvertible, Sendable {

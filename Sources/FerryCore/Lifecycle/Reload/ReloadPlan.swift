@@ -1,3 +1,4 @@
+import Foundation
 /// What a reload changes, worked out from the configuration in force and the
 /// new one before anything is touched: a pure function, tested without sockets.
 ///
