@@ -129,6 +129,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .testTarget(
+            name: "FerryOTLPTests",
+            dependencies: [
+                "FerryOTLP",
+                "FerryTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["decode-otlp-request.py"]
+        ),
         // Hosts in network namespaces (needs root; skipped elsewhere): Ferry across links with faults.
         .testTarget(
             name: "FerryNetworkTests",
