@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CFerrySystem"),
@@ -64,6 +65,15 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        // The OpenTelemetry protobuf types (OTLP logs), generated once and committed:
+        // Sources/FerryOTLP/Generated/generate.sh, docs/design.md "Generated code".
+        .target(
+            name: "FerryOTLP",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf")
+            ],
+            exclude: ["Generated/generate.sh"]
         ),
         .target(
             name: "FerryControl",
@@ -118,6 +128,15 @@ let package = Package(
                 "ferry",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "FerryOTLPTests",
+            dependencies: [
+                "FerryOTLP",
+                "FerryTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["decode-otlp-request.py"]
         ),
         // Hosts in network namespaces (needs root; skipped elsewhere): Ferry across links with faults.
         .testTarget(
