@@ -200,7 +200,7 @@ extension FerryUpstreamLane {
     /// The socket that retransmits a frame: the one it went out on while that is
     /// open, or the current one if it was reconnected to the same address.
     func retransmitChannel(for frame: InFlight) -> (any Channel)? {
-        if frame.channel.isActive { return frame.channel }
+        if frame.channel.isActive, !goneReceivers.contains(ObjectIdentifier(frame.channel)) { return frame.channel }
         if frame.address == address { return channel }  // reconnected to the same address
         return nil  // its address was left behind: it waits to be given up, never sent to another receiver
     }

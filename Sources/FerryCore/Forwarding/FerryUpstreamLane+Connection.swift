@@ -47,14 +47,16 @@ extension FerryUpstreamLane {
     }
 
     /// Sends from a new socket (a new source port) to the same address. After a
-    /// silence, frames in flight stay on the old socket, which is closed once they
-    /// are settled (its receiver may hold them). After a refusal (`receiverGone`),
-    /// no socket listens behind the old port's path: its frames move to the new one.
+    /// silence, frames in flight stay on the old socket (its receiver may hold
+    /// them). After a refusal (`receiverGone`), no socket listens behind the old
+    /// port's path: its frames move to the new one. The old socket stays open
+    /// until none of its frames is in flight, for acks sent before the refusal.
     func rotatePath(reason: String, receiverGone: Bool = false) {
         guard let old = channel, address != nil, !stopped else { return }
         channel = nil
         keepPathOnConnect = !receiverGone
-        if receiverGone { old.close(promise: nil) } else { retiring.append(old) }
+        retiring.append(old)
+        if receiverGone { goneReceivers.insert(ObjectIdentifier(old)) }
         upstream.pathChanges.add(1)
         upstream.newPath()
         logger.warning(
@@ -73,6 +75,7 @@ extension FerryUpstreamLane {
 
     func channelClosed(_ closed: any Channel) {
         sockets[ObjectIdentifier(closed)] = nil
+        goneReceivers.remove(ObjectIdentifier(closed))
         retiring.removeAll { $0 === closed }
         guard channel === closed else { return }
         channel = nil
@@ -112,7 +115,7 @@ extension FerryUpstreamLane {
         upstream.record(success: false, fromCurrentAddress: fromCurrentAddress && !moved)
         // A refusal on the current path with no other address to try: the receiver this port reaches is gone
         // (behind a Service, a dead pod's stale entry). A new source port may reach a live one; the frames move with it.
-        if reason == .refused, !moved, let source, source === channel {
+        if reason == .refused, !moved, let source, source === channel, retiring.count < 2 * Self.maximumPaths {
             rotatePath(reason: "send refused (port unreachable)", receiverGone: true)
         }
         if let suppressed = warnings.shouldLog(key: 100 + reason.rawValue) {

@@ -56,6 +56,8 @@ final class FerryUpstreamLane: UpstreamLane {
     var address: SocketAddress?
     /// Sockets to earlier addresses, kept open for the acks and retransmissions of frames sent through them.
     var retiring: [any Channel] = []
+    /// Retiring sockets whose receiver refused (nothing listens there): their frames go out on the current socket.
+    var goneReceivers: Set<ObjectIdentifier> = []
     let eventLoop: any EventLoop
     let settlement: Settlement
     let counters: PipelineCounters
