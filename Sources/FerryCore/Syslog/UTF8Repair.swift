@@ -32,25 +32,11 @@ public enum UTF8Repair {
     /// U+FFFD; returns how many were replaced (0: the bytes were copied as they are).
     @discardableResult
     public static func write(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) -> Int {
-        var replaced = 0
-        var runStart = 0
-        var position = 0
-        while position < bytes.count {
-            position = skipASCII(bytes, from: position)
-            guard position < bytes.count else { break }
-            let length = sequenceLength(bytes, at: position)
-            if length > 0 {
-                position += length
-                continue
-            }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+        repair(bytes) { run in
+            buffer.writeBytes(run)
+        } replacement: {
             buffer.writeMultipleIntegers(replacement.0, replacement.1, replacement.2)
-            replaced += 1
-            position += maximalSubpart(bytes, at: position)
-            runStart = position
         }
-        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
-        return replaced
     }
 
     /// Like ``write(_:into:)`` into fixed memory of at least ``maximumRepairedCount(_:)`` bytes;
@@ -58,14 +44,27 @@ public enum UTF8Repair {
     public static func write(_ bytes: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer) -> (written: Int, replaced: Int) {
         precondition(target.count >= maximumRepairedCount(bytes.count) || isValid(bytes) && target.count >= bytes.count)
         var written = 0
+        let replaced = repair(bytes) { run in
+            UnsafeMutableRawBufferPointer(rebasing: target[written..<written + run.count]).copyMemory(from: run)
+            written += run.count
+        } replacement: {
+            target[written] = replacement.0
+            target[written + 1] = replacement.1
+            target[written + 2] = replacement.2
+            written += 3
+        }
+        return (written, replaced)
+    }
+
+    /// The one repair scan: hands out the well-formed runs of `bytes` in order,
+    /// with a `replacement` call for each ill-formed sequence between them; returns how many there were.
+    @inline(__always)
+    private static func repair(
+        _ bytes: UnsafeRawBufferPointer, run: (UnsafeRawBufferPointer) -> Void, replacement: () -> Void
+    ) -> Int {
         var replaced = 0
         var runStart = 0
         var position = 0
-        func flush(upTo index: Int) {
-            let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<index])
-            UnsafeMutableRawBufferPointer(rebasing: target[written..<written + run.count]).copyMemory(from: run)
-            written += run.count
-        }
         while position < bytes.count {
             position = skipASCII(bytes, from: position)
             guard position < bytes.count else { break }
@@ -74,17 +73,14 @@ public enum UTF8Repair {
                 position += length
                 continue
             }
-            flush(upTo: position)
-            target[written] = replacement.0
-            target[written + 1] = replacement.1
-            target[written + 2] = replacement.2
-            written += 3
+            run(UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+            replacement()
             replaced += 1
             position += maximalSubpart(bytes, at: position)
             runStart = position
         }
-        flush(upTo: bytes.count)
-        return (written, replaced)
+        run(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        return replaced
     }
 
     // MARK: Decoding
